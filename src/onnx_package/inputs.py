@@ -1,0 +1,66 @@
+"""The one table of inputs: action.yml, the CLI flags and INPUT_* variables all come from it.
+
+A test keeps action.yml and README's table in agreement with this list.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Input:
+    name: str  # kebab-case, as in action.yml and on the CLI
+    description: str
+    default: str = ""
+    kind: str = "str"  # str | bool | int | list | json | secret
+    choices: tuple[str, ...] = ()
+
+    @property
+    def attr(self) -> str:
+        return self.name.replace("-", "_")
+
+
+INPUTS: tuple[Input, ...] = (
+    # Where the model comes from
+    Input("model-source", "Where the model comes from: azureml, local or url.", "azureml",
+          choices=("azureml", "local", "url")),
+    Input("model-path", "local: a folder holding the model (and tokenizer files), or an .onnx file."),
+    Input("model-url", "url: an https URL of an .onnx file."),
+    Input("tokenizer-url", "url: an https URL of a tokenizer.json to bake in beside the model."),
+    Input("model-name", "Model name in Azure ML; for local and url sources, the name served and labelled "
+          "(default: the file or folder name)."),
+    Input("model-version", "A version number, or latest.", "latest"),
+    Input("model-label", "azureml: resolve the version by this label instead of model-version."),
+    Input("model-file", "Which .onnx file to serve when the model folder holds several."),
+    Input("model-sha256", "Expected sha256 of the model file; the run stops before building on a mismatch."),
+    # Azure ML
+    Input("subscription-id", "Azure subscription id (may come from azure-credentials)."),
+    Input("resource-group", "Azure resource group of the workspace."),
+    Input("workspace", "Azure ML workspace name."),
+    Input("registry-name", "Azure ML registry name (instead of a workspace)."),
+    Input("azure-credentials", "JSON of `az ad sp create-for-rbac --sdk-auth` "
+          "(clientId, clientSecret, subscriptionId, tenantId).", kind="secret"),
+    Input("client-id", "Client id for OIDC federation (no secret; needs permissions: id-token: write)."),
+    Input("tenant-id", "Tenant id for OIDC federation."),
+    Input("cloud", "AzureCloud, AzureChinaCloud, AzureUSGovernment, or a JSON object of custom cloud metadata.",
+          "AzureCloud"),
+    # What the model means
+    Input("tokenizer", "Tokenizer: a path, or a Hugging Face Hub id resolved at package time."),
+    Input("labels", "Class labels, comma-separated (when the model ships no config.json).", kind="list"),
+    Input("sample", "Request body for /predict used by the smoke test and container check (JSON, or @file)."),
+    Input("expected", "Expected /predict answer for the sample (JSON, or @file).", kind="json"),
+    # The image
+    Input("images", "Image repositories to push to, newline- or comma-separated "
+          "(e.g. docker.io/me/model, ghcr.io/org/model).", kind="list"),
+    Input("tags", "Image tags, newline- or comma-separated (default: the model version and the short git SHA).",
+          kind="list"),
+    Input("base-image", "Base image with Python 3.11 for the serving image.", "python:3.11-slim"),
+    Input("push", "Push the image after every check passed.", "true", kind="bool"),
+    Input("cache", "Use the previous image of the first repository as build cache.", "true", kind="bool"),
+    Input("registry-auth", "YAML list of registry credentials (registry, username, password).", kind="secret"),
+    Input("registry-ca", "PEM file of a CA to trust for registries with a private certificate."),
+    Input("check-timeout", "Seconds to wait for the built container to become ready.", "120", kind="int"),
+)
+
+BY_NAME = {spec.name: spec for spec in INPUTS}

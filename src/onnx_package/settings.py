@@ -1,0 +1,162 @@
+"""Inputs parsed once into a typed object; every stage takes Settings, never os.environ."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import SettingsError
+from .inputs import BY_NAME, INPUTS, Input
+
+
+class Secret:
+    """A string that never shows itself in a repr, a log line or an f-string."""
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_source: str = "azureml"
+    model_path: str = ""
+    model_url: str = ""
+    tokenizer_url: str = ""
+    model_name: str = ""
+    model_version: str = "latest"
+    model_label: str = ""
+    model_file: str = ""
+    model_sha256: str = ""
+    subscription_id: str = ""
+    resource_group: str = ""
+    workspace: str = ""
+    registry_name: str = ""
+    azure_credentials: Secret = field(default_factory=lambda: Secret(""))
+    client_id: str = ""
+    tenant_id: str = ""
+    cloud: str = "AzureCloud"
+    tokenizer: str = ""
+    labels: tuple[str, ...] = ()
+    sample: Any = None
+    expected: Any = None
+    images: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    base_image: str = "python:3.11-slim"
+    push: bool = True
+    cache: bool = True
+    registry_auth: Secret = field(default_factory=lambda: Secret(""))
+    registry_ca: str = ""
+    check_timeout: int = 120
+    # From the environment of the run, not inputs.
+    revision: str = ""
+    source_url: str = ""
+    workdir: Path = field(default_factory=lambda: Path(".onnx-package"))
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for masking."""
+        return [s.reveal() for s in (self.azure_credentials, self.registry_auth) if s]
+
+
+def env_input(environ: Mapping[str, str], name: str) -> str | None:
+    """GitHub sets INPUT_MODEL-PATH for JavaScript actions; composite ones pass INPUT_MODEL_PATH."""
+    for key in (f"INPUT_{name.upper()}", f"INPUT_{name.upper().replace('-', '_')}"):
+        if key in environ:
+            return environ[key]
+    return None
+
+
+def split_list(raw: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in re.split(r"[\n,]", raw) if item.strip())
+
+
+def read_json(spec: Input, raw: str) -> Any:
+    text = raw
+    if raw.startswith("@"):
+        path = Path(raw[1:])
+        if not path.is_file():
+            raise SettingsError(f"{spec.name}: file {path} does not exist",
+                                f"give {spec.name} as inline JSON or @path to an existing JSON file")
+        text = path.read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise SettingsError(f"{spec.name} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})",
+                            f"give {spec.name} as JSON, e.g. {spec.name}: '[\"Containers are good\"]'") from err
+
+
+def convert(spec: Input, raw: str) -> Any:
+    raw = raw.strip()
+    if spec.choices and raw not in spec.choices:
+        raise SettingsError(f"{spec.name} is {raw!r}", f"set {spec.name} to one of: {', '.join(spec.choices)}")
+    if spec.kind == "bool":
+        if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
+            raise SettingsError(f"{spec.name} is {raw!r}, not a boolean", f"set {spec.name} to true or false")
+        return raw.lower() in ("true", "1", "yes")
+    if spec.kind == "int":
+        if not raw.isdigit():
+            raise SettingsError(f"{spec.name} is {raw!r}, not a whole number", f"set {spec.name} to e.g. 120")
+        return int(raw)
+    if spec.kind == "list":
+        return split_list(raw)
+    if spec.kind == "json" or spec.name == "sample":
+        return read_json(spec, raw) if raw else None
+    if spec.kind == "secret":
+        return Secret(raw)
+    return raw
+
+
+def git_revision(environ: Mapping[str, str]) -> str:
+    if environ.get("GITHUB_SHA"):
+        return environ["GITHUB_SHA"]
+    try:
+        done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+def source_url(environ: Mapping[str, str]) -> str:
+    server, repo = environ.get("GITHUB_SERVER_URL", "https://github.com"), environ.get("GITHUB_REPOSITORY")
+    return f"{server}/{repo}" if repo else ""
+
+
+def load_settings(cli_values: Mapping[str, str | None], environ: Mapping[str, str]) -> Settings:
+    """CLI flag, then INPUT_* variable, then the default; `cli_values` is keyed by kebab-case name."""
+    values: dict[str, Any] = {}
+    for spec in INPUTS:
+        raw = cli_values.get(spec.name)
+        if raw is None:
+            raw = env_input(environ, spec.name)
+        if raw is None or (raw.strip() == "" and spec.default):
+            raw = spec.default
+        values[spec.attr] = convert(spec, raw)
+    workdir = Path(environ.get("RUNNER_TEMP", ".")) / ".onnx-package"
+    return Settings(**values, revision=git_revision(environ), source_url=source_url(environ),
+                    workdir=workdir, environ=dict(environ))
+
+
+def require(settings: Settings, *names: str, why: str) -> None:
+    """Stop with a clear line when inputs that `why` needs are empty."""
+    missing = [n for n in names if not getattr(settings, BY_NAME[n].attr)]
+    if missing:
+        listed = ", ".join(missing)
+        example = " ".join(f"--{n} ..." for n in missing)
+        raise SettingsError(f"{why} needs {listed}, which {'is' if len(missing) == 1 else 'are'} empty",
+                            f"set {listed} (CLI: {example}; action: with: {missing[0]}: ...)")

@@ -1,0 +1,54 @@
+"""What every model source hands to the rest of the pipeline."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelError
+
+
+@dataclass(frozen=True)
+class FetchedModel:
+    folder: Path  # holds model_file, its external data and any tokenizer/config files
+    model_file: str  # path of the .onnx relative to folder
+    name: str
+    version: str
+    sha256: str  # of the .onnx file
+
+    @property
+    def model_path(self) -> Path:
+        return self.folder / self.model_file
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def pick_model_file(folder: Path, wanted: str) -> str:
+    """The one .onnx in `folder` (searched recursively), or the one `model-file` names."""
+    found = sorted(str(p.relative_to(folder)) for p in folder.rglob("*.onnx"))
+    if wanted:
+        matches = [f for f in found if f == wanted or f.endswith("/" + wanted)]
+        if len(matches) == 1:
+            return matches[0]
+        raise ModelError(f"model-file {wanted!r} is not among the model's .onnx files {found}",
+                         "set model-file to one of those paths")
+    if not found:
+        raise ModelError(f"no .onnx file found in {folder}",
+                         "point model-path at a folder holding an .onnx file, or at the .onnx file itself")
+    if len(found) > 1:
+        raise ModelError(f"the model folder holds several .onnx files: {', '.join(found)}",
+                         "set model-file to the one to serve")
+    return found[0]
+
+
+def check_sha256(expected: str, actual: str, what: str) -> None:
+    if expected and expected.lower() != actual:
+        raise ModelError(f"sha256 of {what} is {actual}, not the expected {expected}",
+                         "check that model-sha256 names this model version, or update model-sha256")
