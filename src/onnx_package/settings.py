@@ -67,6 +67,7 @@ class Settings:
     revision: str = ""
     source_url: str = ""
     workdir: Path = field(default_factory=lambda: Path(".onnx-package"))
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "onnx-package")
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def secrets(self) -> list[str]:
@@ -148,8 +149,9 @@ def load_settings(cli_values: Mapping[str, str | None], environ: Mapping[str, st
             raw = spec.default
         values[spec.attr] = convert(spec, raw)
     workdir = Path(environ.get("RUNNER_TEMP", ".")) / ".onnx-package"
+    cache_dir = Path(environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "onnx-package"
     return Settings(**values, revision=git_revision(environ), source_url=source_url(environ),
-                    workdir=workdir, environ=dict(environ))
+                    workdir=workdir, cache_dir=cache_dir, environ=dict(environ))
 
 
 def require(settings: Settings, *names: str, why: str) -> None:

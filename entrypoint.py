@@ -1,0 +1,16 @@
+"""The GitHub Action's edge: INPUT_* in; outputs, step summary, groups, masks and annotations out."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
+
+from onnx_package.cli import execute
+from onnx_package.github import GitHubReporter
+from onnx_package.settings import load_settings
+
+if __name__ == "__main__":
+    environ = dict(os.environ)
+    sys.exit(execute(lambda: load_settings({}, environ), GitHubReporter(environ)))

@@ -1,0 +1,77 @@
+"""Run the built image and require the answer the runner gave, before anything is pushed."""
+
+from __future__ import annotations
+
+import time
+
+import docker
+from docker.models.containers import Container
+
+from .errors import ContainerCheckError
+from .http_json import request_json
+from .report import Reporter
+from .settings import Settings
+from .smoke import Probe, same_answer, short
+
+PORT = "8080/tcp"
+READY_PATH = "/v2/health/ready"
+
+
+def logs_tail(container: Container, lines: int = 5) -> str:
+    try:
+        text = container.logs(tail=lines).decode(errors="replace").strip()
+    except docker.errors.APIError:
+        return ""
+    return " | ".join(text.splitlines()[-lines:])
+
+
+def host_url(container: Container) -> str | None:
+    bindings = (container.attrs["NetworkSettings"].get("Ports") or {}).get(PORT)
+    return f"http://127.0.0.1:{bindings[0]['HostPort']}" if bindings else None
+
+
+def wait_ready(container: Container, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        container.reload()
+        if container.status in ("exited", "dead"):
+            raise ContainerCheckError(f"the container exited before it was ready: {logs_tail(container)}",
+                                      "check that base-image has python3 3.11 and that the model loads in "
+                                      "onnxruntime on linux")
+        url = host_url(container)
+        if url:
+            try:
+                if request_json("GET", url + READY_PATH, timeout=2)[0] == 200:
+                    return url
+            except OSError:
+                pass  # not listening yet
+        time.sleep(0.2)
+    raise ContainerCheckError(f"the container was not ready after {timeout:.0f} s: {logs_tail(container)}",
+                              "raise check-timeout for large models, or read the container log above")
+
+
+def check_container(client: docker.DockerClient, settings: Settings, image_id: str, probe: Probe,
+                    reporter: Reporter) -> float:
+    """Start the image read-only, wait for ready, compare its answer; return seconds to ready."""
+    try:
+        container = client.containers.run(image_id, detach=True, read_only=True, tmpfs={"/tmp": "size=64m"},
+                                          ports={PORT: ("127.0.0.1", None)},
+                                          labels={"io.github.onnx-package.check": "1"})
+    except docker.errors.APIError as err:
+        raise ContainerCheckError(f"the image did not start: {err.explanation or err}",
+                                  "check that base-image runs on this engine's platform") from err
+    try:
+        started = time.monotonic()
+        url = wait_ready(container, settings.check_timeout)
+        ready_seconds = time.monotonic() - started
+        reporter.info(f"    ready in {ready_seconds:.1f} s; POST {probe.path} {short(probe.body)}")
+        status, answer = request_json("POST", url + probe.path, probe.body)
+        if status != 200 or not same_answer(answer, probe.answer):
+            raise ContainerCheckError(f"the container answered {status} {short(answer)} where the runner "
+                                      f"answered {short(probe.answer)}",
+                                      "the image differs from the runner: check base-image's CPU platform "
+                                      "and the container log")
+        reporter.info(f"    answer {short(answer)} matches the runner")
+        return ready_seconds
+    finally:
+        container.remove(force=True)

@@ -1,0 +1,64 @@
+"""The `onnx-package` command: flags from the inputs table, and the one place errors become exit codes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+from collections.abc import Callable, Mapping, Sequence
+
+from . import __version__
+from .errors import PackageError
+from .inputs import INPUTS
+from .outputs import output_values, write_outputs
+from .pipeline import Result, run
+from .report import Reporter
+from .settings import Settings, load_settings
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(
+        prog="onnx-package",
+        description="Package an ONNX model into a served, checked image and push it to registries. "
+                    "Every flag can also be given as INPUT_<NAME> (the GitHub Action's inputs).")
+    cli.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    for spec in INPUTS:
+        default = f" (default: {spec.default})" if spec.default else ""
+        cli.add_argument(f"--{spec.name}", dest=spec.name, default=None, metavar=spec.kind.upper(),
+                         help=spec.description.replace("%", "%%") + default)
+    return cli
+
+
+def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
+    """Run the pipeline; every failure ends here as one line (and an annotation on GitHub)."""
+    try:
+        settings = load()
+        reporter.start(settings)
+        result: Result = run(settings, reporter)
+        values = output_values(result.pushed, result.image_id, result.spec)
+        write_outputs(values, settings.environ)
+        reporter.finish(result, values)
+        return 0
+    except PackageError as err:
+        reporter.fail(err.title, str(err))
+        return 1
+    except KeyboardInterrupt:
+        reporter.fail("Interrupted", "stopped by the user; nothing after the current stage ran")
+        return 130
+    except Exception as err:  # a bug: still one line, the traceback only on request
+        if os.environ.get("ONNX_PACKAGE_DEBUG"):
+            traceback.print_exc()
+        reporter.fail("Internal error", f"{err.__class__.__name__}: {err}. Fix: rerun with ONNX_PACKAGE_DEBUG=1 "
+                      "and report the traceback at the project's issues")
+        return 2
+
+
+def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
+    args = vars(parser().parse_args(argv))
+    env = dict(os.environ if environ is None else environ)
+    return execute(lambda: load_settings(args, env), Reporter())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+"""The pipeline, stage by stage: settings → source → inspect + smoke test → context → build → check → push."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import engine
+from .build import build_image, image_labels
+from .bundle import assemble_bundle
+from .check import check_container
+from .context import assemble_context
+from .errors import SettingsError
+from .inspection import inspect_model
+from .push import Pushed, push_all
+from .refs import Repository, check_tag, parse_repository
+from .report import Reporter
+from .settings import Settings
+from .smoke import Probe, smoke_test
+from .sources import fetch
+
+
+@dataclass
+class Result:
+    spec: dict[str, Any]
+    image_id: str
+    probe: Probe
+    ready_seconds: float
+    pushed: list[Pushed] = field(default_factory=list)
+
+
+def plan_targets(settings: Settings) -> list[Repository]:
+    """Validate every reference before any work is done."""
+    repos = [parse_repository(image) for image in settings.images]
+    for tag in settings.tags:
+        check_tag(tag)
+    if settings.push and not repos:
+        raise SettingsError("images is empty, so there is nowhere to push",
+                            "set images (e.g. ghcr.io/my-org/model), or push: false to only build and check")
+    return repos
+
+
+def default_tags(settings: Settings, version: str) -> list[str]:
+    tags = list(settings.tags) or [version] + ([settings.revision[:7]] if settings.revision else [])
+    return [check_tag(tag) for tag in tags]
+
+
+def local_name(model_name: str) -> str:
+    return re.sub(r"[^a-z0-9._-]+", "-", model_name.lower()).strip("._-") or "model"
+
+
+def run(settings: Settings, reporter: Reporter) -> Result:
+    repos = plan_targets(settings)
+    work = settings.workdir
+    shutil.rmtree(work, ignore_errors=True)
+    (work / "source").mkdir(parents=True)
+    with reporter.stage("Fetch model"):
+        model = fetch(settings, work / "source")
+        reporter.info(f"    {model.name} version {model.version}, {model.model_file}, sha256 {model.sha256}")
+    with reporter.stage("Inspect and smoke test"):
+        has_tokenizer = assemble_bundle(settings, model, work / "bundle")
+        inspection = inspect_model(settings, model, work / "bundle", has_tokenizer)
+        reporter.info(f"    task {inspection.task}; inputs "
+                      + ", ".join(f"{t.name} {t.type} {list(t.shape)}" for t in inspection.inputs))
+        probe = smoke_test(settings, inspection, work / "bundle")
+        reporter.info(f"    POST {probe.path} -> {probe.answer}")
+    tags = default_tags(settings, str(inspection.spec["version"]))
+    client = engine.connect(settings)
+    with reporter.stage("Build image"):
+        context = assemble_context(settings, work / "bundle", engine.architecture(client), work / "context")
+        local_tag = repos[0].ref(tags[0]) if repos else f"onnx-package/{local_name(model.name)}:{tags[0]}"
+        image_id = build_image(client, settings, context, local_tag,
+                               image_labels(settings, inspection.spec), cache_from=[])
+        for repo in repos:
+            for tag in tags:
+                client.api.tag(image_id, repo.name, tag)
+        reporter.info(f"    {image_id} tagged {local_tag}")
+    with reporter.stage("Check container"):
+        ready = check_container(client, settings, image_id, probe, reporter)
+    result = Result(spec=inspection.spec, image_id=image_id, probe=probe, ready_seconds=ready)
+    if settings.push:
+        with reporter.stage("Push"):
+            result.pushed = push_all(client, settings, repos, tags, reporter)
+    return result

@@ -1,0 +1,58 @@
+"""Image references: validated before anything is built."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .errors import SettingsError
+
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+_HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*|\[[0-9a-fA-F:]+\])"
+_REPOSITORY = re.compile(rf"^(?:(?P<host>{_HOST}(?::[0-9]+)?)/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+DOCKER_HUB = "docker.io"
+
+
+@dataclass(frozen=True)
+class Repository:
+    registry: str  # host[:port]; docker.io for Docker Hub
+    path: str  # e.g. library/nginx, me/model
+
+    @property
+    def name(self) -> str:
+        """The name to push under, as docker spells it."""
+        return f"{self.registry}/{self.path}"
+
+    def ref(self, tag: str) -> str:
+        return f"{self.name}:{tag}"
+
+
+def parse_repository(text: str) -> Repository:
+    """`ghcr.io/org/model`, `127.0.0.1:5000/demo/wine`, `me/model` (Docker Hub)."""
+    tail = text.rsplit("/", 1)[-1]
+    if "@" in text or ":" in tail:
+        repo = text.split("@")[0]
+        if ":" in repo.rsplit("/", 1)[-1]:
+            repo = repo.rsplit(":", 1)[0]
+        raise SettingsError(f"images entry {text!r} carries a tag or digest",
+                            f"list the repository only ({repo}) and put tags in the tags input")
+    match = _REPOSITORY.match(text)
+    if not match:
+        raise SettingsError(f"images entry {text!r} is not a valid image repository",
+                            "use lowercase [registry[:port]/]path, e.g. ghcr.io/my-org/model or "
+                            "127.0.0.1:5000/demo/wine")
+    host, path = match.group("host"), match.group("path")
+    if host and not ("." in host or ":" in host or host == "localhost"):
+        host, path = None, f"{host}/{path}"  # `me/model`: the first part is a Docker Hub namespace
+    if not host or host in ("index.docker.io", "registry-1.docker.io"):
+        host = DOCKER_HUB
+        path = path if "/" in path else f"library/{path}"
+    return Repository(registry=host, path=path)
+
+
+def check_tag(tag: str) -> str:
+    if not _TAG.match(tag):
+        raise SettingsError(f"tag {tag!r} is not a valid image tag",
+                            "use letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-')")
+    return tag

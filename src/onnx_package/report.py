@@ -1,0 +1,51 @@
+"""How the pipeline tells the user what it is doing: plain lines, stage by stage, with times.
+
+The GitHub edge (github.py) subclasses Reporter for ::group::, masks, annotations and the step
+summary; stages only call it.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TextIO
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+
+class Reporter:
+    def __init__(self, stream: TextIO = sys.stderr) -> None:
+        self.stream = stream
+        self.stage_seconds: dict[str, float] = {}
+
+    def info(self, message: str) -> None:
+        print(message, file=self.stream, flush=True)
+
+    def start(self, settings: Settings) -> None:
+        """Called once the inputs are parsed, before anything is printed about them."""
+
+    def open_stage(self, name: str) -> None:
+        self.info(f"==> {name}")
+
+    def close_stage(self, name: str, seconds: float) -> None:
+        self.info(f"    {name}: {seconds:.1f} s")
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self.open_stage(name)
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.stage_seconds[name] = time.monotonic() - start
+            self.close_stage(name, self.stage_seconds[name])
+
+    def fail(self, title: str, message: str) -> None:
+        self.info(f"error: {title}: {message}")
+
+    def finish(self, result: Any, outputs: Mapping[str, str]) -> None:
+        if outputs.get("digest"):
+            self.info(f"done: {outputs['digest']}")

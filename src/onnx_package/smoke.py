@@ -1,0 +1,107 @@
+"""Smoke test on the runner: answer the sample with the same code the image serves with."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SmokeTestError
+from .inspection import Inspection, zero_feeds
+from .settings import Settings
+
+DEFAULT_TEXT_SAMPLE = ["Containers are good"]
+V2_DATATYPES = {"float32": "FP32", "float64": "FP64", "float16": "FP16", "int64": "INT64", "int32": "INT32",
+                "int16": "INT16", "int8": "INT8", "uint8": "UINT8", "bool": "BOOL"}
+
+
+@dataclass(frozen=True)
+class Probe:
+    """A request the image must answer exactly as the runner did."""
+
+    path: str
+    body: Any
+    answer: Any
+
+
+def default_sample(inspection: Inspection) -> Any:
+    if inspection.task == "text-classification":
+        return DEFAULT_TEXT_SAMPLE
+    feeds = zero_feeds(inspection.inputs)
+    if inspection.task == "tabular":
+        return {"data": feeds[inspection.inputs[0].name].tolist()}
+    return {"inputs": [{"name": name, "shape": list(array.shape), "datatype": V2_DATATYPES[str(array.dtype)],
+                        "data": array.ravel().tolist()} for name, array in feeds.items()]}
+
+
+def probe_path(inspection: Inspection) -> str:
+    if inspection.task == "tensor":
+        return f"/v2/models/{inspection.spec['name']}/infer"
+    return "/predict"
+
+
+def same_answer(got: Any, want: Any, rtol: float = 1e-4, atol: float = 1e-5) -> bool:
+    """Equal JSON, with floats compared within tolerance."""
+    if isinstance(want, bool) or isinstance(got, bool):
+        return got is want
+    if isinstance(want, (int, float)) and isinstance(got, (int, float)):
+        return math.isclose(got, want, rel_tol=rtol, abs_tol=atol)
+    if isinstance(want, dict) and isinstance(got, dict):
+        return got.keys() == want.keys() and all(same_answer(got[k], want[k], rtol, atol) for k in want)
+    if isinstance(want, list) and isinstance(got, list):
+        return len(got) == len(want) and all(same_answer(g, w, rtol, atol) for g, w in zip(got, want, strict=True))
+    return bool(got == want)
+
+
+def finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    if isinstance(value, dict):
+        return all(finite(v) for v in value.values())
+    if isinstance(value, list):
+        return all(finite(v) for v in value)
+    return True
+
+
+def answer_locally(bundle: Path, path: str, body: Any) -> Any:
+    from onnx_serve import protocol
+    from onnx_serve.predictor import Predictor
+
+    predictor = Predictor.load(bundle)
+    try:
+        if path == "/predict":
+            return protocol.predict(predictor, body)
+        return protocol.infer(predictor, predictor.name, body)
+    except protocol.RequestError as err:
+        raise SmokeTestError(f"the model rejects the sample {short(body)}: {err}",
+                             "give a sample that fits the model's inputs "
+                             "(text models: a JSON list of strings; tabular: {\"data\": [[...]]})") from err
+
+
+def short(value: Any, limit: int = 120) -> str:
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def smoke_test(settings: Settings, inspection: Inspection, bundle: Path) -> Probe:
+    body = settings.sample if settings.sample is not None else default_sample(inspection)
+    if inspection.task != "text-classification" and is_text(body):
+        raise SmokeTestError(f"the sample {short(body)} is text but no tokenizer came with the model",
+                             "place tokenizer.json beside the model, or set the tokenizer input (a path or Hub id)")
+    path = probe_path(inspection)
+    answer = answer_locally(bundle, path, body)
+    if not finite(answer):
+        raise SmokeTestError(f"the model answers {short(answer)}, which holds NaN or infinity",
+                             "check the exported weights and the sample's values")
+    if settings.expected is not None and not same_answer(answer, settings.expected):
+        raise SmokeTestError(f"the model answers {short(answer)} to {short(body)}, expected "
+                             f"{short(settings.expected)}",
+                             "check that this is the right model version, or update expected")
+    return Probe(path=path, body=body, answer=answer)
+
+
+def is_text(body: Any) -> bool:
+    items = body.get("inputs") if isinstance(body, dict) else body
+    return isinstance(items, list) and bool(items) and all(isinstance(i, str) for i in items)

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from onnx_package.errors import SettingsError
+from onnx_package.inputs import INPUTS
+from onnx_package.settings import Secret, load_settings, require
+
+
+def test_defaults_apply_when_nothing_is_given():
+    settings = load_settings({}, {})
+    assert settings.model_source == "azureml"
+    assert settings.model_version == "latest"
+    assert settings.base_image == "python:3.11-slim"
+    assert settings.push is True
+    assert settings.images == () and settings.sample is None
+
+
+def test_cli_flag_wins_over_input_variable_and_both_spellings_are_read():
+    environ = {"INPUT_MODEL-PATH": "/from/env", "INPUT_BASE_IMAGE": "debian:12", "INPUT_PUSH": "false"}
+    settings = load_settings({"model-path": "/from/cli"}, environ)
+    assert settings.model_path == "/from/cli"
+    assert settings.base_image == "debian:12"
+    assert settings.push is False
+
+
+@pytest.mark.parametrize("raw", ["a/x\nb/y", "a/x, b/y", " a/x ,\n\n b/y \n"])
+def test_lists_take_newlines_or_commas(raw):
+    assert load_settings({"images": raw}, {}).images == ("a/x", "b/y")
+
+
+def test_json_inputs_inline_and_from_file(tmp_path):
+    (tmp_path / "sample.json").write_text('{"data": [[1, 2]]}')
+    settings = load_settings({"sample": f"@{tmp_path / 'sample.json'}", "expected": '{"positive": true}'}, {})
+    assert settings.sample == {"data": [[1, 2]]}
+    assert settings.expected == {"positive": True}
+
+
+@pytest.mark.parametrize(("name", "raw", "needle"), [
+    ("sample", "[not json", "sample is not valid JSON"),
+    ("sample", "@/nonexistent/sample.json", "does not exist"),
+    ("push", "maybe", "push is 'maybe', not a boolean"),
+    ("check-timeout", "soon", "not a whole number"),
+    ("model-source", "s3", "set model-source to one of: azureml, local, url"),
+])
+def test_bad_values_name_the_input_and_the_fix(name, raw, needle):
+    with pytest.raises(SettingsError) as caught:
+        load_settings({name: raw}, {})
+    assert needle in str(caught.value)
+    assert "Fix:" in str(caught.value) and "\n" not in str(caught.value)
+
+
+def test_secrets_never_show_in_reprs():
+    settings = load_settings({"azure-credentials": json.dumps({"clientSecret": "s3cr3t-value"})}, {})
+    assert "s3cr3t-value" not in repr(settings) and "s3cr3t-value" not in str(settings.azure_credentials)
+    assert settings.secrets() == [json.dumps({"clientSecret": "s3cr3t-value"})]
+    assert repr(Secret("x")) == "Secret('**********')"
+
+
+def test_require_lists_what_is_missing():
+    with pytest.raises(SettingsError, match="model-source local needs model-path"):
+        require(load_settings({}, {}), "model-path", why="model-source local")
+
+
+def test_every_input_is_a_kebab_case_name_with_a_description():
+    for spec in INPUTS:
+        assert spec.name == spec.name.lower() and " " not in spec.name and spec.description
