@@ -18,8 +18,8 @@ def escape(text: str) -> str:
 
 
 class GitHubReporter(Reporter):
-    def __init__(self, environ: Mapping[str, str], stream: TextIO = sys.stdout) -> None:
-        super().__init__(stream)
+    def __init__(self, environ: Mapping[str, str], stream: TextIO | None = None) -> None:
+        super().__init__(stream or sys.stdout)
         self.environ = environ
 
     def start(self, settings: Settings) -> None:

@@ -17,8 +17,8 @@ if TYPE_CHECKING:
 
 
 class Reporter:
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
-        self.stream = stream
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream or sys.stderr
         self.stage_seconds: dict[str, float] = {}
 
     def info(self, message: str) -> None:

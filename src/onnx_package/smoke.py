@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import SmokeTestError
+from .errors import ModelError, SmokeTestError
 from .inspection import Inspection, zero_feeds
 from .settings import Settings
 
@@ -66,15 +66,19 @@ def finite(value: Any) -> bool:
 
 
 def answer_locally(bundle: Path, path: str, body: Any) -> Any:
-    from onnx_serve import protocol
+    from onnx_serve import protocol, v2
+    from onnx_serve.errors import RequestError
     from onnx_serve.predictor import Predictor
+    from onnx_serve.spec import ModelError as ServeModelError
 
-    predictor = Predictor.load(bundle)
     try:
-        if path == "/predict":
-            return protocol.predict(predictor, body)
-        return protocol.infer(predictor, predictor.name, body)
-    except protocol.RequestError as err:
+        predictor = Predictor.load(bundle)
+    except ServeModelError as err:
+        raise ModelError(f"the server cannot load the model: {err}",
+                         "check the model folder (model, tokenizer.json, config.json) is complete") from err
+    try:
+        return protocol.predict(predictor, body) if path == "/predict" else v2.infer(predictor, body)
+    except RequestError as err:
         raise SmokeTestError(f"the model rejects the sample {short(body)}: {err}",
                              "give a sample that fits the model's inputs "
                              "(text models: a JSON list of strings; tabular: {\"data\": [[...]]})") from err
