@@ -1,0 +1,161 @@
+#!/usr/bin/env bash
+# Prepare this machine for the test suite: Debian packages, a running Docker engine,
+# the local base image, the repo's venv and the Azurite npm packages.
+# Idempotent: every step checks first and does nothing when it is already done.
+#
+#   VENV=/path/to/venv scripts/setup-machine.sh   # reuse a venv instead of ./.venv
+set -euo pipefail
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="${VENV:-$REPO/.venv}"
+BASE_IMAGE="onnx-package-test/base:bookworm"
+APT_PACKAGES=(docker.io docker-registry debootstrap apache2-utils)
+DOCKERD_LOG="${DOCKERD_LOG:-/var/log/onnx-package-dockerd.log}"
+export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+
+log() { echo "[setup] $*"; }
+
+# Run one named step and print how long it took.
+step() {
+    local name="$1" start ms
+    shift
+    start=$(date +%s%N)
+    log "$name ..."
+    "$@"
+    ms=$((($(date +%s%N) - start) / 1000000))
+    log "$name done in $((ms / 1000)).$((ms % 1000 / 100))s"
+}
+
+apt_packages() {
+    local missing=()
+    for pkg in "${APT_PACKAGES[@]}"; do
+        dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+    done
+    if [ ${#missing[@]} -eq 0 ]; then
+        log "packages already installed: ${APT_PACKAGES[*]}"
+        return
+    fi
+    log "installing: ${missing[*]}"
+    apt-get update -q </dev/null
+    apt-get install -y -q "${missing[@]}" </dev/null
+}
+
+engine_answers() { timeout 10 docker version >/dev/null 2>&1; }
+
+docker_engine() {
+    if engine_answers; then
+        log "the Docker engine answers"
+        return
+    fi
+    # A pid file left by an engine that is gone stops dockerd from starting.
+    if [ -f /var/run/docker.pid ] && ! kill -0 "$(cat /var/run/docker.pid)" 2>/dev/null; then
+        rm -f /var/run/docker.pid
+    fi
+    log "starting dockerd (log: $DOCKERD_LOG)"
+    setsid nohup dockerd --iptables=false >>"$DOCKERD_LOG" 2>&1 </dev/null &
+    for _ in $(seq 60); do
+        engine_answers && return
+        sleep 1
+    done
+    log "dockerd did not answer within 60 s; last lines of $DOCKERD_LOG:"
+    tail -n 30 "$DOCKERD_LOG" >&2
+    return 1
+}
+
+# The Debian mirror apt uses for bookworm (one-line or deb822 sources).
+apt_mirror() {
+    local files=() mirror
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do [ -f "$f" ] && files+=("$f"); done
+    if [ ${#files[@]} -gt 0 ]; then
+        mirror=$(sed -E 's/\[[^]]*\]//' "${files[@]}" | awk '$1 == "deb" && $3 == "bookworm" { print $2; exit }')
+        [ -n "$mirror" ] && { echo "$mirror"; return; }
+    fi
+    files=()
+    for f in /etc/apt/sources.list.d/*.sources; do [ -f "$f" ] && files+=("$f"); done
+    if [ ${#files[@]} -gt 0 ]; then
+        mirror=$(awk 'BEGIN { RS = "" } {
+            uris = ""; suites = ""
+            n = split($0, lines, "\n")
+            for (i = 1; i <= n; i++) {
+                if (lines[i] ~ /^URIs:/) { uris = lines[i]; sub(/^URIs:[ \t]*/, "", uris) }
+                if (lines[i] ~ /^Suites:/) { suites = lines[i]; sub(/^Suites:/, "", suites) }
+            }
+            if ((" " suites " ") ~ /[ \t]bookworm[ \t]/ && uris != "") { split(uris, u, " "); print u[1]; exit }
+        }' "${files[@]}")
+        [ -n "$mirror" ] && { echo "$mirror"; return; }
+    fi
+    echo "http://deb.debian.org/debian"
+}
+
+base_image() {
+    if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
+        log "$BASE_IMAGE is present"
+        return
+    fi
+    local mirror rootfs
+    mirror="$(apt_mirror)"
+    rootfs="$(mktemp -d /var/tmp/onnx-package-rootfs.XXXXXX)"
+    # shellcheck disable=SC2064  # expand now: the trap must remove this very folder
+    trap "rm -rf '$rootfs'" EXIT
+    log "debootstrap bookworm from $mirror into $rootfs"
+    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+        bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
+        tail -n 30 "$rootfs.log" >&2
+        return 1
+    }
+    rm -f "$rootfs.log"
+    rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
+    tar -C "$rootfs" --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . |
+        docker import \
+            --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
+            --change 'ENV LANG=C.UTF-8' \
+            --change 'CMD ["/bin/bash"]' \
+            - "$BASE_IMAGE" >/dev/null
+    rm -rf "$rootfs"
+    trap - EXIT
+    docker image inspect "$BASE_IMAGE" --format "$BASE_IMAGE: {{.Size}} bytes"
+}
+
+python_venv() {
+    if [ ! -x "$VENV/bin/python" ]; then
+        log "creating $VENV"
+        python3 -m venv "$VENV"
+    fi
+    # Reinstall only when pyproject.toml changed (the install is editable, so code changes need none).
+    local stamp="$VENV/.onnx-package-installed" want
+    want="$(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        log "$VENV is up to date with pyproject.toml"
+        return
+    fi
+    "$VENV/bin/python" -m pip install --progress-bar off -e "$REPO[test]" </dev/null
+    echo "$want" >"$stamp"
+}
+
+azurite_npm() {
+    local dir="$REPO/tests/azure"
+    if [ ! -f "$dir/package.json" ]; then
+        log "no tests/azure/package.json: nothing to install"
+        return
+    fi
+    local stamp="$dir/node_modules/.onnx-package-installed" want
+    want="$(cat "$dir/package.json" "$dir/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        log "tests/azure/node_modules is up to date"
+        return
+    fi
+    if [ -f "$dir/package-lock.json" ]; then
+        npm ci --prefix "$dir" --no-audit --no-fund </dev/null
+    else
+        npm install --prefix "$dir" --no-audit --no-fund </dev/null
+    fi
+    echo "$want" >"$stamp"
+}
+
+total_start=$(date +%s)
+step "apt packages" apt_packages
+step "docker engine" docker_engine
+step "base image" base_image
+step "python venv" python_venv
+step "azurite npm packages" azurite_npm
+log "machine ready in $(($(date +%s) - total_start))s"
