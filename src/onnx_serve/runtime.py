@@ -1,0 +1,82 @@
+"""onnxruntime session setup sized to the CPUs the container may use.
+
+    threads = cpu_limit()                    # cgroup quota, else CPU affinity, else os.cpu_count()
+    session = create_session(path, threads)
+
+Reads cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us`, so a container limited to 2 CPUs on a
+64-core node runs 2 intra-op threads, not 64.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import onnxruntime as ort
+
+CGROUP = Path("/sys/fs/cgroup")
+
+
+def cpu_limit(cgroup_root: Path = CGROUP) -> int:
+    """Whole CPUs this process may use: the cgroup quota rounded up, capped by the affinity mask."""
+    available = _affinity_count()
+    quota = _cgroup_v2_quota(cgroup_root) or _cgroup_v1_quota(cgroup_root)
+    if quota is None:
+        return available
+    return max(1, min(available, math.ceil(quota)))
+
+
+def _affinity_count() -> int:
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def _cgroup_v2_quota(root: Path) -> float | None:
+    """`cpu.max` holds "<quota> <period>" or "max <period>"."""
+    fields = _read(root / "cpu.max").split()
+    if len(fields) != 2 or fields[0] == "max":
+        return None
+    return _ratio(fields[0], fields[1])
+
+
+def _cgroup_v1_quota(root: Path) -> float | None:
+    for folder in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
+        quota = _read(root / folder / "cpu.cfs_quota_us")
+        if quota:
+            return _ratio(quota, _read(root / folder / "cpu.cfs_period_us"))
+    return None
+
+
+def _ratio(quota: str, period: str) -> float | None:
+    try:
+        q, p = int(quota), int(period)
+    except ValueError:
+        return None
+    return q / p if q > 0 and p > 0 else None
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="ascii").strip()
+    except OSError:
+        return ""
+
+
+def session_options(threads: int) -> ort.SessionOptions:
+    """One inference at a time using every allowed CPU; the batcher supplies the parallelism."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.log_severity_level = 3  # errors only: the server logs its own story
+    return options
+
+
+def create_session(model_path: Path, threads: int) -> ort.InferenceSession:
+    return ort.InferenceSession(
+        str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
+    )

@@ -1,0 +1,50 @@
+"""Helpers for the server tests: serve.json next to a model, a raw-tensor model, sample rows."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import onnx
+from onnx import TensorProto, helper
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/models.py
+import models
+
+WINE_ROWS = models.tabular_rows("wine", 3)
+DIABETES_ROWS = models.tabular_rows("diabetes", 2)
+
+
+def write_spec(model_dir: Path, **fields: object) -> Path:
+    spec = {"schema": 1, "name": "model", "version": "1", "model_file": "model.onnx", "labels": None, **fields}
+    (model_dir / "serve.json").write_text(json.dumps(spec))
+    return model_dir
+
+
+def make_tensor_model(dest: Path) -> Path:
+    """Two inputs with a dynamic batch axis: scaled = x * 2 (float [N, 3]); ids_sum = sum(ids) (int64 [N, 4])."""
+    graph = helper.make_graph(
+        [
+            helper.make_node("Mul", ["x", "two"], ["scaled"]),
+            helper.make_node("ReduceSum", ["ids", "axes"], ["ids_sum"], keepdims=0),
+        ],
+        "tensor",
+        [
+            helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3]),
+            helper.make_tensor_value_info("ids", TensorProto.INT64, ["N", 4]),
+        ],
+        [
+            helper.make_tensor_value_info("scaled", TensorProto.FLOAT, ["N", 3]),
+            helper.make_tensor_value_info("ids_sum", TensorProto.INT64, ["N"]),
+        ],
+        [
+            helper.make_tensor("two", TensorProto.FLOAT, [], [2.0]),
+            helper.make_tensor("axes", TensorProto.INT64, [1], [1]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    dest.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(dest / "model.onnx"))
+    return dest
