@@ -36,8 +36,14 @@ apt_packages() {
         return
     fi
     log "installing: ${missing[*]}"
-    apt-get update -q </dev/null
-    apt-get install -y -q "${missing[@]}" </dev/null
+    # Keep the packages' own services (dockerd, a registry on :5000) from starting: we start ours.
+    local policy=/usr/sbin/policy-rc.d added=""
+    if [ ! -e "$policy" ]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && added=1
+    fi
+    apt-get update -q -o Acquire::Retries=3 </dev/null
+    apt-get install -y -q -o Acquire::Retries=3 "${missing[@]}" </dev/null
+    [ -z "$added" ] || rm -f "$policy"
 }
 
 engine_answers() { timeout 10 docker version >/dev/null 2>&1; }
@@ -96,13 +102,17 @@ base_image() {
     mirror="$(apt_mirror)"
     rootfs="$(mktemp -d /var/tmp/onnx-package-rootfs.XXXXXX)"
     # shellcheck disable=SC2064  # expand now: the trap must remove this very folder
-    trap "rm -rf '$rootfs'" EXIT
+    trap "rm -rf '$rootfs' '$rootfs.log'" EXIT
     log "debootstrap bookworm from $mirror into $rootfs"
-    debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-        bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 || {
+    local attempt
+    for attempt in 1 2; do  # a second try for a mirror hiccup
+        debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
+            bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 && break
         tail -n 30 "$rootfs.log" >&2
-        return 1
-    }
+        [ "$attempt" -eq 1 ] || return 1
+        log "debootstrap failed; trying again"
+        rm -rf "$rootfs" && mkdir -p "$rootfs"
+    done
     rm -f "$rootfs.log"
     rm -rf "$rootfs"/var/cache/apt/archives/*.deb "$rootfs"/var/lib/apt/lists/*
     tar -C "$rootfs" --exclude='./dev/*' --exclude='./proc/*' --exclude='./sys/*' -c . |

@@ -15,6 +15,10 @@ Fixtures
 
 Docker treats 127.0.0.0/8 registries as insecure, always: for the TLS registry the engine
 speaks HTTPS but does not verify the certificate (and falls back to HTTP for plain ones).
+The session registries are shared by all tests: put `docker_cleanup.prefix` in repository names.
+Import the classes for type hints only (`if TYPE_CHECKING: from conftest import Registry`): other
+conftest.py files share the module name `conftest`.
+
 The test CA is still installed in /etc/docker/certs.d/<host>/ca.crt as for a real registry;
 code that talks to the registry itself (digest checks) must use `Registry.ca_file`.
 """
@@ -95,7 +99,8 @@ class DockerCleanup:
 
     That is: those added with `container()` / `image()`, those whose name or tag contains
     `prefix` (unique per test: name what you make with it), and those labelled
-    `org.onnx-package.test=1` created since the test started.
+    `org.onnx-package.test=1` created since the test started (on a machine where two suites run
+    at once, that can include the other suite's: CI runs one).
     """
 
     client: docker.DockerClient

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import docker
 import httpx
@@ -13,7 +14,6 @@ import onnxruntime as ort
 import pytest
 from docker.errors import APIError, NotFound
 
-from conftest import TEST_LABEL, DockerCleanup, Registry
 from models import (
     corrupt_model,
     make_tabular_classifier,
@@ -21,6 +21,11 @@ from models import (
     make_text_classifier,
     tabular_rows,
 )
+
+if TYPE_CHECKING:  # several conftest.py files share the module name: never import one at run time
+    from conftest import DockerCleanup, Registry
+
+TEST_LABEL = "org.onnx-package.test"
 
 # ---------------------------------------------------------------- models
 
@@ -216,15 +221,17 @@ def test_auth_registry_docker_config(
 
 
 @pytest.mark.engine
-def test_docker_cleanup_removes_what_a_test_made(docker_client: docker.DockerClient, base_image: str) -> None:
-    cleanup = DockerCleanup(docker_client)
-    image = f"{cleanup.prefix}/img:1"
+def test_docker_cleanup_removes_what_a_test_made(
+    docker_client: docker.DockerClient, base_image: str, docker_cleanup: DockerCleanup
+) -> None:
+    image = f"{docker_cleanup.prefix}/img:1"
     docker_client.images.get(base_image).tag(image)
-    container = docker_client.containers.create(base_image, ["true"], name=f"{cleanup.prefix}-c")
+    named = docker_client.containers.create(base_image, ["true"], name=f"{docker_cleanup.prefix}-c")
     labelled = docker_client.containers.create(base_image, ["true"], labels={TEST_LABEL: "1"})
-    cleanup.run()
-    for gone in (lambda: docker_client.images.get(image), lambda: docker_client.containers.get(container.id),
-                 lambda: docker_client.containers.get(labelled.id)):  # fmt: skip
+    docker_cleanup.run()  # what the fixture does at teardown
+    with pytest.raises(NotFound):
+        docker_client.images.get(image)
+    for container in (named, labelled):
         with pytest.raises(NotFound):
-            gone()
+            docker_client.containers.get(container.id)
     docker_client.images.get(base_image)  # untouched
