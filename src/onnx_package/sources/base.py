@@ -8,6 +8,12 @@ from pathlib import Path
 
 from ..errors import ModelError
 
+# Files beside an .onnx that describe it (tokenizer, labels); they travel with a single-file model.
+COMPANION_FILES = (
+    "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
+    "vocab.json", "merges.txt", "added_tokens.json", "sentencepiece.bpe.model", "spiece.model",
+)
+
 
 @dataclass(frozen=True)
 class FetchedModel:

@@ -7,7 +7,18 @@ from pathlib import Path
 
 from ..errors import ModelSourceError
 from ..settings import Settings, require
-from .base import FetchedModel, check_sha256, pick_model_file, sha256_of
+from .base import COMPANION_FILES, FetchedModel, check_sha256, pick_model_file, sha256_of
+
+
+def copy_companions(model_file: Path, dest: Path) -> None:
+    """A single .onnx brings the files beside it that belong to it: tokenizer, config, external data."""
+    from ..bundle import external_data_files
+
+    names = [*COMPANION_FILES, *external_data_files(model_file)]
+    for name in names:
+        if (model_file.parent / name).is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(model_file.parent / name, dest / name)
 
 
 def fetch_local(settings: Settings, dest: Path) -> FetchedModel:
@@ -18,10 +29,7 @@ def fetch_local(settings: Settings, dest: Path) -> FetchedModel:
                                "point model-path at a model folder or an .onnx file in the workspace")
     if source.is_file():
         shutil.copy2(source, dest / source.name)
-        # External data files sit beside the .onnx; copy them too.
-        for sibling in source.parent.glob(source.name + "*"):
-            if sibling != source and sibling.is_file():
-                shutil.copy2(sibling, dest / sibling.name)
+        copy_companions(source, dest)
         model_file = source.name
     else:
         shutil.copytree(source, dest, dirs_exist_ok=True)
