@@ -57,3 +57,8 @@ def predictor(model_dir: Callable[..., Path]) -> Callable[..., Predictor]:
         return loaded[kind]
 
     return get
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"

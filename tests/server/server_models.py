@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
+import httpx
 import onnx
 from onnx import TensorProto, helper
+from starlette.applications import Starlette
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/models.py
 import models
@@ -48,3 +52,13 @@ def make_tensor_model(dest: Path) -> Path:
     dest.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(dest / "model.onnx"))
     return dest
+
+
+@asynccontextmanager
+async def serving(app: Starlette, raise_errors: bool = True) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the app, in process, after startup (model warmed up) and until shutdown."""
+    async with app.router.lifespan_context(app):
+        await app.state.service.wait_ready()
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_errors)
+        async with httpx.AsyncClient(transport=transport, base_url="http://onnx-serve") as client:
+            yield client

@@ -1,0 +1,204 @@
+"""The HTTP edge: Starlette routes that parse JSON and delegate to `Service`.
+
+    app = create_app(Settings.from_env())          # what `python -m onnx_serve` serves
+    app = create_app(settings, predictor=loaded)   # tests: skip loading, still warm up
+
+Every error is `{"error": "..."}` with its status: RequestError's own (4xx, 503), 404/405 for
+unknown routes and methods, 500 only for a bug.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from . import openapi, v2
+from .errors import RequestError
+from .metrics import CONTENT_TYPE, Metrics
+from .predictor import Predictor
+from .service import Service
+from .settings import Settings
+
+log = logging.getLogger("onnx_serve")
+
+
+def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+    metrics = Metrics()
+    service = Service(settings, metrics, predictor)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await service.start()
+        yield
+        await service.stop()
+
+    app = Starlette(
+        routes=_routes(),
+        middleware=[Middleware(MetricsMiddleware, metrics=metrics)],
+        lifespan=lifespan,
+        exception_handlers={RequestError: _request_error, HTTPException: _http_error, Exception: _server_error},
+    )
+    app.state.service = service
+    app.state.metrics = metrics
+    return app
+
+
+def _routes() -> list[Route]:
+    return [
+        Route("/predict", predict, methods=["POST"]),
+        Route("/score", predict, methods=["POST"]),
+        Route("/v2", server_metadata, methods=["GET"]),
+        Route("/v2/health/live", live, methods=["GET"]),
+        Route("/v2/health/ready", ready, methods=["GET"]),
+        Route("/v2/models/{name}", model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+        Route("/metrics", metrics_endpoint, methods=["GET"]),
+        Route("/openapi.json", openapi_json, methods=["GET"]),
+        Route("/docs", docs, methods=["GET"]),
+    ]
+
+
+# --- routes --------------------------------------------------------------------------------------
+
+
+async def predict(request: Request) -> Response:
+    service = _service(request)
+    return JSONResponse(await service.predict(await read_json(request, service.settings.max_body_bytes)))
+
+
+async def infer(request: Request) -> Response:
+    service = _service(request)
+    body = await read_json(request, service.settings.max_body_bytes)
+    return JSONResponse(await service.infer(request.path_params["name"], body))
+
+
+async def server_metadata(request: Request) -> Response:
+    return JSONResponse(v2.server_metadata())
+
+
+async def live(request: Request) -> Response:
+    return JSONResponse({"live": True})
+
+
+async def ready(request: Request) -> Response:
+    is_ready = _service(request).ready
+    return JSONResponse({"ready": is_ready}, status_code=200 if is_ready else 503)
+
+
+async def model_metadata(request: Request) -> Response:
+    return JSONResponse(v2.model_metadata(_service(request).model(request.path_params["name"])))
+
+
+async def model_ready(request: Request) -> Response:
+    name = request.path_params["name"]
+    try:
+        _service(request).model(name)
+    except RequestError as e:
+        if e.status == 404:
+            raise
+        return JSONResponse({"name": name, "ready": False}, status_code=503)
+    return JSONResponse({"name": name, "ready": True})
+
+
+async def metrics_endpoint(request: Request) -> Response:
+    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE)
+
+
+async def openapi_json(request: Request) -> Response:
+    service = _service(request)
+    name = service.predictor.spec.name if service.predictor else "{name}"
+    return JSONResponse(openapi.document(name))
+
+
+async def docs(request: Request) -> Response:
+    return HTMLResponse(openapi.SWAGGER_HTML)
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+# --- JSON in, errors out ---------------------------------------------------------------------------
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The parsed body; 413 past `limit` bytes (checked while reading), 400 if it is not JSON."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    try:
+        return json.loads(b"".join(chunks), parse_constant=_no_constants)
+    except (ValueError, RecursionError) as e:
+        raise RequestError(f"the body is not valid JSON: {e}") from None
+
+
+def _too_large(limit: int) -> RequestError:
+    return RequestError(f"the body is larger than {limit} bytes (ONNX_SERVE_MAX_BODY_BYTES)", status=413)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+async def _request_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestError)
+    return JSONResponse({"error": exc.message}, status_code=exc.status)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"error": f"internal error: {type(exc).__name__}"}, status_code=500)
+
+
+class MetricsMiddleware:
+    """Counts and times every HTTP request by route template (not raw path: bounded label values)."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_status)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.metrics.observe_request(scope["method"], path, status, time.perf_counter() - started)

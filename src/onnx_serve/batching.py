@@ -1,0 +1,145 @@
+"""Dynamic batching: concurrent requests share one session.run, run in a worker thread.
+
+    batcher = Batcher(predictor.run_batch, predictor.batch_key, max_batch_size=32)
+    batcher.start()                     # inside the event loop
+    result = await batcher.submit(job)  # from any request handler
+    await batcher.stop()
+
+The oldest queued job opens a batch; queued jobs with the same key join it, oldest first, up to
+max_batch_size items. With max_delay 0 a batch is whatever queued up while the previous one ran,
+so a lone request never waits. A failing batch is retried job by job, so that one bad job fails alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Hashable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import RequestError
+
+log = logging.getLogger("onnx_serve")
+
+RunBatch = Callable[[Sequence[Any]], list[Any]]
+Observer = Callable[[int, float], None]  # (items in the batch, seconds it took)
+
+
+@dataclass
+class _Pending:
+    job: Any
+    key: Hashable
+    size: int
+    future: asyncio.Future[Any]
+
+
+class Batcher:
+    def __init__(
+        self,
+        run_batch: RunBatch,
+        key: Callable[[Any], Hashable],
+        max_batch_size: int = 32,
+        max_delay: float = 0.0,
+        max_queue_size: int = 1024,
+        observe: Observer | None = None,
+    ) -> None:
+        self.run_batch = run_batch
+        self.key = key
+        self.max_batch_size = max_batch_size
+        self.max_delay = max_delay
+        self.max_queue_size = max_queue_size
+        self.observe = observe
+        self.queued = 0  # items waiting, for the queue-depth gauge
+        self._queue: list[_Pending] = []
+        self._wakeup = asyncio.Event()
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-serve-inference")
+        self._worker: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._worker = asyncio.get_running_loop().create_task(self._work(), name="onnx-serve-batcher")
+
+    async def stop(self) -> None:
+        """Stop taking batches; jobs still queued fail with 503."""
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        for pending in self._queue:
+            if not pending.future.done():
+                pending.future.set_exception(RequestError("the server is shutting down", status=503))
+        self._queue.clear()
+        self._executor.shutdown(wait=True)
+
+    async def submit(self, job: Any) -> Any:
+        size = len(job)
+        if self.queued + size > self.max_queue_size:
+            raise RequestError(f"the server is busy ({self.queued} items queued); retry later", status=503)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(job, self.key(job), size, future))
+        self.queued += size
+        self._wakeup.set()
+        return await future
+
+    async def _work(self) -> None:
+        while True:
+            if not self._queue:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if self.max_delay > 0:
+                await self._wait_to_fill()
+            batch = self._take()
+            if batch:
+                await self._run(batch)
+
+    async def _wait_to_fill(self) -> None:
+        deadline = time.monotonic() + self.max_delay
+        while self.queued < self.max_batch_size and (remaining := deadline - time.monotonic()) > 0:
+            self._wakeup.clear()
+            try:
+                await asyncio.wait_for(self._wakeup.wait(), remaining)
+            except TimeoutError:
+                return
+
+    def _take(self) -> list[_Pending]:
+        """The oldest job and the queued jobs that can share its session.run."""
+        first, batch, rest, size = self._queue[0], [], [], 0
+        for pending in self._queue:
+            if pending.future.done():  # cancelled: the client went away
+                self.queued -= pending.size
+            elif pending.key == first.key and (not batch or size + pending.size <= self.max_batch_size):
+                batch.append(pending)
+                size += pending.size
+            else:
+                rest.append(pending)
+        self._queue = rest
+        self.queued -= size
+        return batch
+
+    async def _run(self, batch: list[_Pending]) -> None:
+        jobs = [pending.job for pending in batch]
+        outcomes = await asyncio.get_running_loop().run_in_executor(self._executor, self._run_isolated, jobs)
+        for pending, (ok, value) in zip(batch, outcomes, strict=True):
+            if pending.future.done():
+                continue
+            if ok:
+                pending.future.set_result(value)
+            else:
+                pending.future.set_exception(value)
+
+    def _run_isolated(self, jobs: list[Any]) -> list[tuple[bool, Any]]:
+        """(ok, result or exception) per job; in the worker thread."""
+        started = time.perf_counter()
+        try:
+            results = self.run_batch(jobs)
+        except Exception as e:
+            if len(jobs) > 1:
+                return [self._run_isolated([job])[0] for job in jobs]
+            if not isinstance(e, RequestError):
+                log.exception("inference failed")
+            return [(False, e)]
+        if self.observe is not None:
+            self.observe(sum(len(job) for job in jobs), time.perf_counter() - started)
+        return [(True, result) for result in results]
