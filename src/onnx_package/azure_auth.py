@@ -12,14 +12,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import re
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from azure.core.credentials import TokenCredential
+from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientAssertionCredential, ClientSecretCredential, DefaultAzureCredential
 
 from .errors import PackageError, SettingsError
@@ -169,6 +172,14 @@ def identity(settings: Settings) -> str:
     return "the identity DefaultAzureCredential found (azure/login, managed identity or AZURE_* variables)"
 
 
+def assignee(settings: Settings) -> str:
+    """The client id for `az role assignment create --assignee`, when the inputs name one."""
+    principal = service_principal(settings)
+    if principal:
+        return principal.client_id
+    return settings.client_id or settings.environ.get("AZURE_CLIENT_ID") or "<client id of the login>"
+
+
 def azure_credential(settings: Settings) -> TokenCredential:
     """The credential for `settings`, bound to the cloud's authority host."""
     cloud = cloud_of(settings)
@@ -227,3 +238,33 @@ def github_oidc_token(environ: Mapping[str, str]) -> Callable[[], str]:
 def _oidc_error(detail: str) -> AzureLoginError:
     return AzureLoginError(f"could not get a GitHub OIDC token for Azure ({detail})",
                             "check the job has `permissions: id-token: write`; retry if GitHub was unavailable")
+
+
+def is_login_failure(err: ClientAuthenticationError, settings: Settings) -> bool:
+    """True when no token came (Azure AD refused, or no credential applied); False for a service's 401."""
+    if err.response is None:
+        return True
+    url = str(getattr(err.response.request, "url", ""))
+    return urlsplit(url).hostname == urlsplit(cloud_of(settings).active_directory).hostname
+
+
+def login_error(err: ClientAuthenticationError, settings: Settings) -> AzureLoginError:
+    """One line naming the identity and what Azure AD said, with the fix for this kind of login."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    said = re.sub(r"\s*Trace ID:.*?(?='|$)", "", lines[0] if lines else "").rstrip(". ")
+    return AzureLoginError(f"Azure login failed for {identity(settings)}: {said}", login_fix(settings))
+
+
+def login_fix(settings: Settings) -> str:
+    principal = service_principal(settings)
+    if principal:
+        return (f"renew the client secret (az ad app credential reset --id {principal.client_id}) and store the "
+                "new --sdk-auth JSON in the secret behind azure-credentials; check tenantId")
+    if settings.client_id:
+        repo = settings.environ.get("GITHUB_REPOSITORY", "OWNER/REPO")
+        ref = settings.environ.get("GITHUB_REF", "refs/heads/main")
+        return (f"add a federated credential to app {settings.client_id} for issuer "
+                f"https://token.actions.githubusercontent.com and subject repo:{repo}:ref:{ref} "
+                "(or repo:...:environment:NAME for a job with an environment), and check tenant-id")
+    return ("log in first: give azure-credentials, or client-id + tenant-id with permissions: id-token: write, "
+            "or run azure/login before this step")
