@@ -32,14 +32,14 @@ class FileHandler(BaseHTTPRequestHandler):
     store: Files
 
     def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
         with self.store.lock:
             self.store.requests.append(self.path)
             status = self.store.failures.pop(0) if self.store.failures else None
-            truncate = self.store.truncate_next > 0
+            if status is None and path not in self.store.files:
+                status = 404
+            truncate = status is None and self.store.truncate_next > 0
             self.store.truncate_next -= int(truncate)
-        path = self.path.split("?", 1)[0]
-        if status is None and path not in self.store.files:
-            status = 404
         if status is not None:
             self._reply(status, b"failure\n")
             return
