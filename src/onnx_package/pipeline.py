@@ -28,6 +28,7 @@ class Result:
     image_id: str
     probe: Probe
     ready_seconds: float
+    image_size: int = 0  # bytes, as the engine reports it
     pushed: list[Pushed] = field(default_factory=list)
 
 
@@ -79,7 +80,8 @@ def run(settings: Settings, reporter: Reporter) -> Result:
         reporter.info(f"    {image_id} tagged {local_tag}")
     with reporter.stage("Check container"):
         ready = check_container(client, settings, image_id, probe, reporter)
-    result = Result(spec=inspection.spec, image_id=image_id, probe=probe, ready_seconds=ready)
+    result = Result(spec=inspection.spec, image_id=image_id, probe=probe, ready_seconds=ready,
+                    image_size=int(client.images.get(image_id).attrs.get("Size") or 0))
     if settings.push:
         with reporter.stage("Push"):
             result.pushed = push_all(client, settings, repos, tags, reporter)
