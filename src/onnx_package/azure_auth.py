@@ -220,7 +220,7 @@ def github_oidc_token(environ: Mapping[str, str]) -> Callable[[], str]:
                                                              "Accept": "application/json"})
         for attempt in range(1, OIDC_ATTEMPTS + 1):
             try:
-                with urllib.request.urlopen(request, timeout=30) as response:
+                with urllib.request.build_opener().open(request, timeout=30) as response:
                     return str(json.load(response)["value"])
             except urllib.error.HTTPError as err:
                 if err.code < 500 or attempt == OIDC_ATTEMPTS:

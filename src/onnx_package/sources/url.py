@@ -105,7 +105,8 @@ def http_fix(status: int) -> str:
 
 def copy_response(url: str, target: Path) -> None:
     request = urllib.request.Request(url, headers={"User-Agent": "onnx-package-action"})
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response, target.open("wb") as out:
+    # A fresh opener reads the proxy variables now (urlopen keeps the first ones it saw).
+    with urllib.request.build_opener().open(request, timeout=TIMEOUT) as response, target.open("wb") as out:
         total = int(response.headers.get("Content-Length") or 0)
         step = int(total * PROGRESS_STEP) if total else 100 * CHUNK
         written, next_report = 0, step
