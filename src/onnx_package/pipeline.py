@@ -14,8 +14,10 @@ from .check import check_container
 from .context import assemble_context
 from .errors import SettingsError
 from .inspection import inspect_model
-from .push import Pushed, push_all
-from .refs import Repository, check_tag, parse_repository
+from .push import Pushed, pull_cache, push_all
+from .refs import Repository, check_tag, parse_repositories, tag_from
+from .registry import check_ca
+from .registry_auth import RegistryAuth
 from .report import Reporter
 from .settings import Settings
 from .smoke import Probe, smoke_test
@@ -34,9 +36,10 @@ class Result:
 
 def plan_targets(settings: Settings) -> list[Repository]:
     """Validate every reference before any work is done."""
-    repos = [parse_repository(image) for image in settings.images]
+    repos = parse_repositories(settings.images)
     for tag in settings.tags:
         check_tag(tag)
+    check_ca(settings.registry_ca)
     if settings.push and not repos:
         raise SettingsError("images is empty, so there is nowhere to push",
                             "set images (e.g. ghcr.io/my-org/model), or push: false to only build and check")
@@ -44,8 +47,9 @@ def plan_targets(settings: Settings) -> list[Repository]:
 
 
 def default_tags(settings: Settings, version: str) -> list[str]:
-    tags = list(settings.tags) or [version] + ([settings.revision[:7]] if settings.revision else [])
-    return [check_tag(tag) for tag in tags]
+    if settings.tags:
+        return list(dict.fromkeys(settings.tags))
+    return list(dict.fromkeys([tag_from(version)] + ([settings.revision[:7]] if settings.revision else [])))
 
 
 def local_name(model_name: str) -> str:
@@ -54,6 +58,7 @@ def local_name(model_name: str) -> str:
 
 def run(settings: Settings, reporter: Reporter) -> Result:
     repos = plan_targets(settings)
+    auth = RegistryAuth(settings)  # parses registry-auth: a mistake there stops the run here
     work = settings.workdir
     shutil.rmtree(work, ignore_errors=True)
     (work / "source").mkdir(parents=True)
@@ -69,11 +74,15 @@ def run(settings: Settings, reporter: Reporter) -> Result:
         reporter.info(f"    POST {probe.path} -> {probe.answer}")
     tags = default_tags(settings, str(inspection.spec["version"]))
     client = engine.connect(settings)
+    cache_from: list[str] = []
+    if settings.cache and repos:
+        with reporter.stage("Pull build cache"):
+            cache_from = pull_cache(client, settings, repos[0], tags, auth, reporter)
     with reporter.stage("Build image"):
         context = assemble_context(settings, work / "bundle", engine.architecture(client), work / "context")
         local_tag = repos[0].ref(tags[0]) if repos else f"onnx-package/{local_name(model.name)}:{tags[0]}"
         image_id = build_image(client, settings, context, local_tag,
-                               image_labels(settings, inspection.spec), cache_from=[])
+                               image_labels(settings, inspection.spec), cache_from=cache_from)
         for repo in repos:
             for tag in tags:
                 client.api.tag(image_id, repo.name, tag)
@@ -84,5 +93,5 @@ def run(settings: Settings, reporter: Reporter) -> Result:
                     image_size=int(client.images.get(image_id).attrs.get("Size") or 0))
     if settings.push:
         with reporter.stage("Push"):
-            result.pushed = push_all(client, settings, repos, tags, reporter)
+            result.pushed = push_all(client, settings, repos, tags, reporter, auth)
     return result

@@ -1,18 +1,33 @@
-"""Push every tag to every repository, and confirm each digest on the registry itself."""
+"""Push every tag to every repository, confirm each digest on the registry itself, report per registry.
+
+A registry's failure does not stop the others; the step fails afterwards if any failed. Pushes are
+retried (exponential backoff with jitter) when the engine reports a 5xx, 429 or a dropped connection.
+"""
 
 from __future__ import annotations
 
-import urllib.error
-from dataclasses import dataclass
+import re
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import docker
-from docker import auth as docker_auth
 
+from . import retry
 from .errors import PushError
 from .refs import Repository
-from .registry import Credentials, Endpoint, api_host, head_manifest, is_insecure, ssl_context
+from .registry import Manifest, RegistryError, Session, endpoints
+from .registry_auth import RegistryAuth
 from .report import Reporter
 from .settings import Settings
+
+# What the engine says when a push may succeed if tried again, and when it never will.
+RETRYABLE = re.compile(r"\b(?:status:?|http) (?:5\d\d|429)\b|toomanyrequests|too many requests"
+                       r"|connection reset|broken pipe|\beof\b|i/o timeout|handshake timeout|server closed"
+                       r"|request canceled|closed network connection|service unavailable|bad gateway", re.IGNORECASE)
+FINAL = re.compile(r"unauthorized|authentication required|denied|forbidden|\b40[134]\b|not found|name unknown"
+                   r"|no basic auth credentials|x509|certificate", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -26,90 +41,259 @@ class Pushed:
         return self.repository.ref(self.tag)
 
 
-def docker_credentials(registry: str) -> Credentials | None:
-    """What `docker login` stored for the registry (config.json auths, credsStore or credHelpers)."""
-    entry = docker_auth.load_config().resolve_authconfig(registry) or {}
-    username = entry.get("username") or entry.get("Username") or ""
-    password = entry.get("password") or entry.get("Password") or ""
-    token = entry.get("IdentityToken") or entry.get("identitytoken") or ""
-    return Credentials(username, password, token) if username or token else None
+@dataclass
+class RepositoryReport:
+    """What happened for one repository: the refs pushed, the bytes sent, the time, or the failure."""
+
+    repository: Repository
+    pushed: list[Pushed] = field(default_factory=list)
+    bytes_pushed: int = 0
+    layers_pushed: int = 0
+    layers: int = 0
+    seconds: float = 0.0
+    credentials: str = ""
+    error: PushError | None = None
 
 
-def endpoints(client: docker.DockerClient, settings: Settings, registry: str) -> list[Endpoint]:
-    """HTTPS first; plain HTTP too where the engine treats the registry as insecure."""
-    config = client.info().get("RegistryConfig") or {}
-    insecure_names = {name for name, index in (config.get("IndexConfigs") or {}).items() if not index.get("Secure")}
+@dataclass
+class PushStream:
+    """Reads the engine's push stream: the digest, and which layers were really uploaded."""
 
-    host = api_host(registry)
-    found = [Endpoint(f"https://{host}", ssl_context(registry, settings.registry_ca))]
-    if is_insecure(registry, config.get("InsecureRegistryCIDRs") or [], insecure_names):
-        found.append(Endpoint(f"http://{host}"))
-    return found
+    ref: str
+    reporter: Reporter
+    digest: str = ""
+    uploaded: set[str] = field(default_factory=set)  # short layer ids (the first 12 hex of the diff id)
+    retrying: set[str] = field(default_factory=set)
 
-
-def push_tag(client: docker.DockerClient, repo: Repository, tag: str) -> str:
-    """Push one tag; the digest comes from the push stream's aux record."""
-    digest = ""
-    try:
-        for chunk in client.api.push(repo.name, tag=tag, stream=True, decode=True):
+    def read(self, chunks: Iterable[dict[str, Any]]) -> None:
+        for chunk in chunks:
             if "error" in chunk or "errorDetail" in chunk:
-                message = chunk.get("errorDetail", {}).get("message") or chunk.get("error")
-                raise PushError(f"pushing {repo.ref(tag)} failed: {message}", push_fix(str(message), repo))
-            digest = chunk.get("aux", {}).get("Digest", digest)
-    except docker.errors.APIError as err:
-        raise PushError(f"pushing {repo.ref(tag)} failed: {err.explanation or err}",
-                        push_fix(str(err), repo)) from err
-    if not digest:
-        raise PushError(f"pushing {repo.ref(tag)} reported no digest", "check the registry's logs")
-    return digest
+                message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
+                raise stream_failure(str(message).strip(), self.ref)
+            self.note(str(chunk.get("id", "")), str(chunk.get("status", "")))
+            self.digest = (chunk.get("aux") or {}).get("Digest", self.digest)
 
 
-def push_fix(message: str, repo: Repository) -> str:
+    def note(self, layer: str, status: str) -> None:
+        if status == "Pushed":
+            self.uploaded.add(layer)
+        if not status.startswith("Retrying"):
+            self.retrying.discard(layer)
+        elif layer not in self.retrying:  # the engine counts down each second: say it once
+            self.retrying.add(layer)
+            self.reporter.info(f"    {self.ref}: the engine retries layer {layer} ({status})")
+
+
+def stream_failure(message: str, ref: str) -> Exception:
+    """A Retry for transient failures, else a PushError with the fix."""
+    if RETRYABLE.search(message) and not FINAL.search(message):
+        return retry.Retry(f"pushing {ref}: {message}")
+    return PushError(f"pushing {ref} failed: {message}", push_fix(message, ref))
+
+
+def push_fix(message: str, ref: str) -> str:
+    registry = ref.split("/")[0]
     lowered = message.lower()
-    if any(word in lowered for word in ("unauthorized", "authentication required", "denied", "401", "403")):
-        return (f"log in to {repo.registry} (docker/login-action, or registry-auth) with an account "
-                f"that may push to {repo.path}")
-    if any(word in lowered for word in ("connection refused", "no such host", "timeout", "dial tcp")):
-        return f"check that {repo.registry} is up and reachable from the runner"
-    return f"check the registry {repo.registry} and the image reference"
+    if any(word in lowered for word in ("unauthorized", "authentication required", "denied", "forbidden",
+                                        "no basic auth")):
+        return (f"log in to {registry} with an account that may push there: docker/login-action, or a "
+                f"registry-auth entry (- registry: {registry} / username: ... / password: ...)")
+    if "x509" in lowered or "certificate" in lowered:
+        return (f"make the engine trust {registry}'s CA: sudo mkdir -p /etc/docker/certs.d/{registry} && "
+                f"sudo cp <ca.pem> /etc/docker/certs.d/{registry}/ca.crt (and give it as registry-ca)")
+    if any(word in lowered for word in ("connection refused", "no such host", "dial tcp", "timeout")):
+        return f"check that {registry} is up and reachable from the runner (host, port, firewall)"
+    if RETRYABLE.search(message):
+        return f"{registry} kept failing; check its status page or logs, then rerun"
+    return f"check the registry {registry} and the image reference {ref}"
 
 
-def confirm_digest(client: docker.DockerClient, settings: Settings, pushed: Pushed) -> None:
-    repo = pushed.repository
-    credentials = docker_credentials(repo.registry)
-    served, last_error = "", None
-    for endpoint in endpoints(client, settings, repo.registry):
+def push_tag(client: docker.DockerClient, repo: Repository, tag: str, auth_config: dict[str, str] | None,
+             reporter: Reporter, policy: retry.Policy = retry.PUSH) -> PushStream:
+    """Push one tag; retried on transient failures. The digest comes from the stream's aux record."""
+    ref = repo.ref(tag)
+    stream = PushStream(ref, reporter)
+
+    def attempt() -> PushStream:
+        stream.digest = ""
         try:
-            served = head_manifest(endpoint, repo, pushed.tag, credentials)
-            break
-        except (urllib.error.URLError, OSError) as err:
-            last_error = err
-    else:
-        raise PushError(f"cannot ask {repo.registry} for {pushed.ref}: {last_error}",
-                        f"check that {repo.registry} is reachable and that registry-ca trusts its certificate")
-    if served != pushed.digest:
-        raise PushError(f"{repo.registry} serves {served or 'nothing'} for {pushed.ref}, "
+            stream.read(client.api.push(repo.name, tag=tag, stream=True, decode=True, auth_config=auth_config))
+        except docker.errors.APIError as err:
+            raise stream_failure(str(err.explanation or err), ref) from err
+        return stream
+
+    try:
+        retry.call(attempt, policy, on_retry=lambda err, delay, n: reporter.info(
+            f"    {err.reason}; retrying in {delay:.1f} s (attempt {n + 1} of {policy.attempts})"))
+    except retry.GaveUp as err:
+        raise PushError(str(err), push_fix(err.reason, ref)) from err
+    if not stream.digest:
+        raise PushError(f"pushing {ref} reported no digest", f"check the logs of {repo.registry}")
+    return stream
+
+
+def uploaded_bytes(manifest: Manifest, diff_ids: list[str], uploaded: set[str]) -> tuple[int, int]:
+    """(bytes, layers) really sent: uploaded layers (compressed), plus config and manifest.
+
+    The stream names layers by their diff id; the manifest lists their compressed sizes in the same order.
+    The config counts when any layer was sent (the engine uploads it only when the registry lacks it).
+    """
+    sizes = manifest.layer_sizes()
+    if len(sizes) != len(diff_ids):
+        return len(manifest.body), 0
+    sent = [size for diff_id, size in zip(diff_ids, sizes, strict=True) if diff_id.split(":")[-1][:12] in uploaded]
+    layer_bytes = sum(sent)
+    return layer_bytes + (manifest.config_size() if sent else 0) + len(manifest.body), len(sent)
+
+
+def confirm(session: Session, pushed: Pushed) -> Manifest:
+    """The registry must serve, for the tag, exactly the digest the push reported."""
+    repo = pushed.repository
+    try:
+        manifest = session.manifest(repo, pushed.tag)
+    except RegistryError as err:
+        raise PushError(f"cannot ask {repo.registry} for {pushed.ref}: {err}",
+                        f"check that {repo.registry} is reachable, its credentials may read {repo.path}, and "
+                        "registry-ca trusts its certificate") from None
+    if not manifest or manifest.digest != pushed.digest:
+        raise PushError(f"{repo.registry} serves {manifest.digest if manifest else 'nothing'} for {pushed.ref}, "
                         f"but the push reported {pushed.digest}",
                         "another push may have raced this one; rerun, and deploy by digest")
+    return manifest
+
+
+@dataclass
+class Pusher:
+    """Pushes one local image to repositories; one API session per registry."""
+
+    client: docker.DockerClient
+    settings: Settings
+    auth: RegistryAuth
+    reporter: Reporter
+    policy: retry.Policy = retry.PUSH
+    sessions: dict[str, Session] = field(default_factory=dict)
+
+    def session(self, registry: str) -> Session:
+        if registry not in self.sessions:
+            config = self.client.info().get("RegistryConfig") or {}
+            self.sessions[registry] = Session(
+                endpoints(registry, config, self.settings.registry_ca), self.auth.credentials(registry),
+                on_retry=lambda err, delay, n: self.reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"))
+        return self.sessions[registry]
+
+    def push(self, repo: Repository, tags: list[str]) -> RepositoryReport:
+        report = RepositoryReport(repo)
+        start = time.monotonic()
+        try:
+            self.push_tags(repo, tags, report)
+        except PushError as err:
+            report.error = err
+        report.credentials = self.auth.source(repo.registry)
+        report.seconds = time.monotonic() - start
+        return report
+
+    def push_tags(self, repo: Repository, tags: list[str], report: RepositoryReport) -> None:
+        auth_config = self.auth.auth_config(repo.registry)
+        diff_ids = list(self.client.api.inspect_image(repo.ref(tags[0]))["RootFS"]["Layers"])
+        report.layers = len(diff_ids)
+        for tag in tags:
+            stream = push_tag(self.client, repo, tag, auth_config, self.reporter, self.policy)
+            done = Pushed(repo, tag, stream.digest)
+            manifest = confirm(self.session(repo.registry), done)
+            sent, layers = uploaded_bytes(manifest, diff_ids, stream.uploaded)
+            report.bytes_pushed += sent
+            report.layers_pushed += layers
+            report.pushed.append(done)
+            self.reporter.info(f"    {done.ref} -> {done.digest} ({layers} of {len(diff_ids)} layers, "
+                               f"{human_bytes(sent)} sent)")
+
+
+def human_bytes(count: int) -> str:
+    if count < 1000:
+        return f"{count} B"
+    size = float(count)
+    for unit in ("kB", "MB", "GB"):
+        size /= 1000
+        if size < 1000 or unit == "GB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def report_lines(reports: list[RepositoryReport]) -> Iterator[str]:
+    """The per-registry table: pushed ref -> digest, bytes sent, time; then each failure, cause and fix."""
+    rows = [("reference", "digest", "sent", "time", "credentials")]
+    for report in reports:
+        for index, pushed in enumerate(report.pushed):
+            first = index == 0
+            rows.append((pushed.ref, pushed.digest, human_bytes(report.bytes_pushed) if first else "",
+                         f"{report.seconds:.1f} s" if first else "", report.credentials if first else ""))
+        if report.error:
+            rows.append((report.repository.name, "FAILED", "", f"{report.seconds:.1f} s", report.credentials))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        yield "    " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+    for report in reports:
+        if report.error:
+            yield f"    FAILED {report.repository.name}: {report.error}"
 
 
 def push_all(client: docker.DockerClient, settings: Settings, repos: list[Repository], tags: list[str],
-             reporter: Reporter) -> list[Pushed]:
-    """Every registry is tried; the step fails afterwards if any one failed."""
-    pushed: list[Pushed] = []
-    failures: list[PushError] = []
-    for repo in repos:
+             reporter: Reporter, auth: RegistryAuth | None = None,
+             policy: retry.Policy = retry.PUSH) -> list[Pushed]:
+    """Every repository is tried; a report follows; PushError afterwards if any failed."""
+    pusher = Pusher(client, settings, auth or RegistryAuth(settings), reporter, policy)
+    reports = [pusher.push(repo, tags) for repo in repos]
+    for line in report_lines(reports):
+        reporter.info(line)
+    failed = [report for report in reports if report.error]
+    if failed:
+        held = [report.repository.name for report in reports if not report.error]
+        first = failed[0].error
+        assert first is not None
+        raise PushError(f"{len(failed)} of {len(reports)} repositories failed ("
+                        + ", ".join(report.repository.name for report in failed) + ")"
+                        + (f"; {', '.join(held)} hold the image" if held else "")
+                        + f"; first: {first.cause}", first.fix)
+    return [pushed for report in reports for pushed in report.pushed]
+
+
+def pull(client: docker.DockerClient, repo: Repository, tag: str, auth_config: dict[str, str] | None,
+         reporter: Reporter) -> None:
+    """Pull repo:tag through the engine; retried on transient failures."""
+    ref = repo.ref(tag)
+
+    def attempt() -> None:
         try:
-            for tag in tags:
-                done = Pushed(repo, tag, push_tag(client, repo, tag))
-                confirm_digest(client, settings, done)
-                reporter.info(f"    {done.ref} -> {done.digest}")
-                pushed.append(done)
-        except PushError as err:
-            reporter.info(f"    {repo.name}: FAILED: {err}")
-            failures.append(err)
-    if failures:
-        ok = sorted({p.repository.name for p in pushed})
-        raise PushError(f"{len(failures)} of {len(repos)} repositories failed; first: {failures[0].cause}"
-                        + (f" (pushed: {', '.join(ok)})" if ok else ""), failures[0].fix)
-    return pushed
+            for chunk in client.api.pull(repo.name, tag=tag, stream=True, decode=True, auth_config=auth_config):
+                if "error" in chunk or "errorDetail" in chunk:
+                    message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error")
+                    raise stream_failure(str(message).strip(), ref)
+        except docker.errors.APIError as err:
+            raise stream_failure(str(err.explanation or err), ref) from err
+
+    try:
+        retry.call(attempt, retry.API, on_retry=lambda err, delay, n: reporter.info(
+            f"    {err.reason}; retrying in {delay:.1f} s"))
+    except retry.GaveUp as err:
+        raise PushError(str(err), push_fix(err.reason, ref)) from err
+
+
+def pull_cache(client: docker.DockerClient, settings: Settings, repo: Repository, tags: list[str],
+               auth: RegistryAuth, reporter: Reporter) -> list[str]:
+    """The previous image of `repo` for cache_from: the first of `tags`, then latest, that the registry holds.
+
+    Never fails the run: without a previous image the build simply starts from the base image.
+    """
+    pusher = Pusher(client, settings, auth, reporter)
+    try:
+        session = pusher.session(repo.registry)
+        for tag in dict.fromkeys([*tags, "latest"]):
+            if session.manifest(repo, tag):
+                pull(client, repo, tag, auth.auth_config(repo.registry), reporter)
+                reporter.info(f"    build cache: {repo.ref(tag)}")
+                return [repo.ref(tag)]
+    except (PushError, RegistryError) as err:
+        reporter.info(f"    no build cache from {repo.name}: {err}")
+        return []
+    reporter.info(f"    no build cache: {repo.name} has none of the tags {', '.join(dict.fromkeys([*tags, 'latest']))}")
+    return []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .errors import SettingsError
@@ -12,6 +13,7 @@ _HOST = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0
 _REPOSITORY = re.compile(rf"^(?:(?P<host>{_HOST}(?::[0-9]+)?)/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)$")
 _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 DOCKER_HUB = "docker.io"
+MAX_NAME = 255  # the distribution spec's limit for registry + path
 
 
 @dataclass(frozen=True)
@@ -48,7 +50,34 @@ def parse_repository(text: str) -> Repository:
     if not host or host in ("index.docker.io", "registry-1.docker.io"):
         host = DOCKER_HUB
         path = path if "/" in path else f"library/{path}"
-    return Repository(registry=host, path=path)
+    check_port(text, host)
+    if len(f"{host}/{path}") > MAX_NAME:
+        raise SettingsError(f"images entry {text!r} is longer than {MAX_NAME} characters",
+                            "use a shorter repository path")
+    return Repository(registry=host.lower(), path=path)
+
+
+def check_port(text: str, host: str) -> None:
+    port = host.rsplit(":", 1)[1] if ":" in host and not host.endswith("]") else ""
+    if port and not 0 < int(port) < 65536:
+        raise SettingsError(f"images entry {text!r} has port {port}", "use a port between 1 and 65535")
+
+
+def parse_repositories(images: Iterable[str]) -> list[Repository]:
+    """Every `images` entry, each repository once."""
+    repos: list[Repository] = []
+    for text in images:
+        repo = parse_repository(text)
+        if repo in repos:
+            raise SettingsError(f"images names {repo.name} twice", "list each repository once")
+        repos.append(repo)
+    return repos
+
+
+def tag_from(text: str) -> str:
+    """A valid tag made from a free-form value (a model version like `2024-05-01+rc1`)."""
+    tag = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).lstrip(".-")[:128]
+    return check_tag(tag or "latest")
 
 
 def check_tag(tag: str) -> str:

@@ -1,21 +1,30 @@
 """Ask a registry itself what it holds: the distribution v2 API, with Basic or Bearer token auth.
 
-Used to confirm every pushed digest (`HEAD /v2/<name>/manifests/<tag>`).
+Every request is retried on 5xx, 429 (honouring Retry-After) and dropped connections; never on
+401/403/404. Used to confirm each pushed digest and to find the previous image for the build cache.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import http.client
 import ipaddress
 import json
 import re
+import socket
 import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.message import Message
 from pathlib import Path
+from typing import Any
 
+from . import retry
+from .errors import SettingsError
 from .refs import DOCKER_HUB, Repository
 
 MANIFEST_TYPES = ", ".join((
@@ -25,16 +34,29 @@ MANIFEST_TYPES = ", ".join((
     "application/vnd.docker.distribution.manifest.v2+json",
 ))
 CERTS_D = Path("/etc/docker/certs.d")
+CLIENT_ID = "onnx-package"
+TIMEOUT = 30
+# Errors that mean "the connection dropped": worth another try. Refused connections and unknown
+# hosts are not (nothing listens there), nor are certificate errors.
+OnRetry = Callable[[retry.Retry, float, int], None]
+DROPPED = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.RemoteDisconnected,
+           http.client.IncompleteRead, TimeoutError, socket.timeout)
 
 
 @dataclass(frozen=True)
 class Credentials:
     username: str = ""
     password: str = ""
-    identity_token: str = ""
+    identity_token: str = ""  # an OAuth2 refresh token (ACR's exchange, `docker login` with a token)
 
     def __repr__(self) -> str:
         return f"Credentials(username={self.username!r}, password='**********')"
+
+    def auth_config(self) -> dict[str, str]:
+        """For the docker SDK's push and pull (`X-Registry-Auth`)."""
+        if self.identity_token:
+            return {"username": self.username, "identitytoken": self.identity_token}
+        return {"username": self.username, "password": self.password}
 
 
 @dataclass(frozen=True)
@@ -45,6 +67,38 @@ class Endpoint:
     ssl_context: ssl.SSLContext | None = None
 
 
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    headers: Message
+    body: bytes
+
+
+class RegistryError(Exception):
+    """The registry's API failed; `status` is its HTTP status (0 when nothing answered)."""
+
+    def __init__(self, message: str, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class Manifest:
+    digest: str  # the Docker-Content-Digest the registry serves
+    body: bytes
+
+    @property
+    def content(self) -> dict[str, Any]:
+        value = json.loads(self.body)
+        return value if isinstance(value, dict) else {}
+
+    def layer_sizes(self) -> list[int]:
+        return [int(layer.get("size", 0)) for layer in self.content.get("layers", [])]
+
+    def config_size(self) -> int:
+        return int(self.content.get("config", {}).get("size", 0))
+
+
 def api_host(registry: str) -> str:
     return "registry-1.docker.io" if registry == DOCKER_HUB else registry
 
@@ -53,7 +107,7 @@ def is_insecure(registry: str, insecure_cidrs: list[str], insecure_names: set[st
     """Docker's rule: registries in the engine's insecure list (127.0.0.0/8 by default) may use plain HTTP."""
     if registry in insecure_names:
         return True
-    host = registry.rsplit(":", 1)[0].strip("[]")
+    host = registry.rsplit(":", 1)[0].strip("[]") if not registry.endswith("]") else registry.strip("[]")
     host = "127.0.0.1" if host == "localhost" else host
     try:
         address = ipaddress.ip_address(host)
@@ -62,11 +116,48 @@ def is_insecure(registry: str, insecure_cidrs: list[str], insecure_names: set[st
     return any(address in ipaddress.ip_network(cidr) for cidr in insecure_cidrs)
 
 
-def ssl_context(registry: str, ca_file: str) -> ssl.SSLContext:
+def endpoints(registry: str, engine_config: Mapping[str, Any], ca: str) -> list[Endpoint]:
+    """HTTPS first; plain HTTP too where the engine treats the registry as insecure.
+
+    `engine_config` is the engine's `RegistryConfig` (from `docker info`).
+    """
+    names = {name for name, index in (engine_config.get("IndexConfigs") or {}).items() if not index.get("Secure")}
+    host = api_host(registry)
+    found = [Endpoint(f"https://{host}", ssl_context(registry, ca))]
+    if is_insecure(registry, engine_config.get("InsecureRegistryCIDRs") or [], names):
+        found.append(Endpoint(f"http://{host}"))
+    return found
+
+
+def is_pem(text: str) -> bool:
+    return "-----BEGIN CERTIFICATE-----" in text
+
+
+def check_ca(ca: str) -> None:
+    """`registry-ca` is a PEM file or PEM text; say so before anything is built."""
+    if not ca or is_pem(ca):
+        return
+    if not Path(ca).is_file():
+        raise SettingsError(f"registry-ca {ca!r} is neither a file nor PEM text",
+                            "give registry-ca as the path of the CA's PEM file, or its PEM text")
+    if not is_pem(Path(ca).read_text(errors="replace")):
+        raise SettingsError(f"registry-ca {ca} holds no PEM certificate",
+                            "give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)")
+
+
+def ssl_context(registry: str, ca: str) -> ssl.SSLContext:
+    """The system's CAs, plus `registry-ca` and the docker layout /etc/docker/certs.d/<host>/ca.crt."""
     context = ssl.create_default_context()
-    for candidate in (Path(ca_file) if ca_file else None, CERTS_D / registry / "ca.crt"):
-        if candidate and candidate.is_file():
-            context.load_verify_locations(cafile=str(candidate))
+    if ca and is_pem(ca):
+        context.load_verify_locations(cadata=ca)
+    elif ca:
+        context.load_verify_locations(cafile=ca)
+    folder = CERTS_D / registry
+    for candidate in sorted(folder.glob("*.crt")):  # CA certificates, as dockerd reads them
+        context.load_verify_locations(cafile=str(candidate))
+    for cert in sorted(folder.glob("*.cert")):  # client certificates: name.cert + name.key
+        if cert.with_suffix(".key").is_file():
+            context.load_cert_chain(str(cert), str(cert.with_suffix(".key")))
     return context
 
 
@@ -75,41 +166,150 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), dict(re.findall(r'(\w+)="([^"]*)"', rest))
 
 
-def basic(credentials: Credentials) -> str:
-    return "Basic " + base64.b64encode(f"{credentials.username}:{credentials.password}".encode()).decode()
+def basic(username: str, password: str) -> str:
+    return "Basic " + base64.b64encode(f"{username}:{password}".encode()).decode()
 
 
-def bearer_token(challenge: dict[str, str], credentials: Credentials | None, context: ssl.SSLContext | None) -> str:
-    query = {k: v for k, v in challenge.items() if k in ("service", "scope")}
-    request = urllib.request.Request(f"{challenge['realm']}?{urllib.parse.urlencode(query)}")
-    if credentials and credentials.username:
-        request.add_header("Authorization", basic(credentials))
-    with urllib.request.urlopen(request, timeout=30, context=context) as response:
-        body = json.loads(response.read())
-    return str(body.get("token") or body.get("access_token"))
+# ---------------------------------------------------------------- one HTTP exchange, retried
 
 
-def head_manifest(endpoint: Endpoint, repo: Repository, tag: str, credentials: Credentials | None) -> str:
-    """The Docker-Content-Digest the registry serves for repo:tag ('' when it has none)."""
-    url = f"{endpoint.base_url}/v2/{repo.path}/manifests/{tag}"
-    authorization = ""
-    for _ in range(2):
-        request = urllib.request.Request(url, method="HEAD", headers={"Accept": MANIFEST_TYPES})
-        if authorization:
-            request.add_header("Authorization", authorization)
-        try:
-            with urllib.request.urlopen(request, timeout=30, context=endpoint.ssl_context) as response:
-                return str(response.headers.get("Docker-Content-Digest", ""))
-        except urllib.error.HTTPError as err:
-            if err.code == 404:
-                return ""
-            if err.code != 401 or authorization:
-                raise
-            scheme, challenge = parse_challenge(err.headers.get("WWW-Authenticate", ""))
-            if scheme == "bearer":
-                authorization = "Bearer " + bearer_token(challenge, credentials, endpoint.ssl_context)
-            elif credentials and credentials.username:
-                authorization = basic(credentials)
-            else:
-                raise
-    return ""
+def retryable(status: int) -> bool:
+    return status == 429 or status >= 500
+
+
+def dropped(err: BaseException) -> bool:
+    reason = err.reason if isinstance(err, urllib.error.URLError) else err
+    return isinstance(reason, DROPPED) and not isinstance(reason, ssl.SSLError)
+
+
+def describe(err: BaseException) -> str:
+    reason = err.reason if isinstance(err, urllib.error.URLError) else err
+    return f"{type(reason).__name__}: {reason}" if str(reason) else type(reason).__name__
+
+
+def attempt(request: urllib.request.Request, context: ssl.SSLContext | None) -> Answer:
+    """One try: the answer for any status but 5xx/429; Retry for those and for dropped connections."""
+    try:
+        with urllib.request.urlopen(request, timeout=TIMEOUT, context=context) as response:
+            return Answer(response.status, response.headers, response.read())
+    except urllib.error.HTTPError as err:
+        answer = Answer(err.code, err.headers, err.read())
+        if retryable(err.code):
+            raise retry.Retry(f"{request.full_url.split('?')[0]} answered {err.code} {err.reason}",
+                              retry.parse_retry_after(err.headers.get("Retry-After"))) from None
+        return answer
+    except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
+        if dropped(err):
+            raise retry.Retry(f"{request.full_url.split('?')[0]}: the connection dropped ({describe(err)})") from None
+        raise RegistryError(f"cannot reach {request.full_url.split('?')[0]} ({describe(err)})") from err
+
+
+def send(request: urllib.request.Request, context: ssl.SSLContext | None, policy: retry.Policy = retry.API,
+         on_retry: OnRetry | None = None) -> Answer:
+    """The registry's answer; RegistryError when it cannot be reached or keeps failing."""
+    try:
+        return retry.call(lambda: attempt(request, context), policy, on_retry)
+    except retry.GaveUp as err:
+        raise RegistryError(str(err), 503) from err
+
+
+# ---------------------------------------------------------------- a session with one registry
+
+
+@dataclass
+class Session:
+    """Talks to one registry: finds the endpoint that answers, authenticates per the registry's challenge."""
+
+    candidates: list[Endpoint]
+    credentials: Credentials | None = None
+    policy: retry.Policy = retry.API
+    on_retry: OnRetry | None = None
+    endpoint: Endpoint | None = None
+    challenge: tuple[str, dict[str, str]] = ("", {})
+    tokens: dict[str, str] = field(default_factory=dict)  # scope -> Authorization header value
+
+    def open(self) -> Endpoint:
+        """Ping /v2/ on each candidate; the first that answers like a registry (200 or 401) is used."""
+        if self.endpoint:
+            return self.endpoint
+        problems = []
+        for candidate in self.candidates:
+            try:
+                answer = self.send(urllib.request.Request(f"{candidate.base_url}/v2/"), candidate)
+            except RegistryError as err:
+                problems.append(str(err))
+                continue
+            if answer.status in (200, 401):
+                self.endpoint = candidate
+                self.challenge = parse_challenge(answer.headers.get("WWW-Authenticate", ""))
+                return candidate
+            problems.append(f"{candidate.base_url}/v2/ answered {answer.status}, not like a registry")
+        raise RegistryError("; ".join(problems))
+
+    def send(self, request: urllib.request.Request, endpoint: Endpoint | None = None) -> Answer:
+        return send(request, (endpoint or self.endpoint or self.candidates[0]).ssl_context, self.policy,
+                    self.on_retry)
+
+    def request(self, method: str, path: str, scope: str, headers: Mapping[str, str] | None = None) -> Answer:
+        """`path` under /v2/, authenticated for `scope` (e.g. repository:org/model:pull)."""
+        endpoint = self.open()
+        for fresh in (False, True):
+            request = urllib.request.Request(f"{endpoint.base_url}/v2/{path}", method=method,
+                                             headers=dict(headers or {}))
+            authorization = self.authorization(scope, fresh)
+            if authorization:
+                request.add_header("Authorization", authorization)
+            answer = self.send(request)
+            if answer.status != 401 or fresh:
+                return answer
+            self.challenge = parse_challenge(answer.headers.get("WWW-Authenticate", ""))
+        return answer
+
+    def authorization(self, scope: str, fresh: bool) -> str:
+        scheme, params = self.challenge
+        if scheme == "basic" and self.credentials and self.credentials.password:
+            return basic(self.credentials.username, self.credentials.password)
+        if scheme != "bearer":
+            return ""
+        if fresh or scope not in self.tokens:
+            self.tokens[scope] = "Bearer " + self.token(params, scope)
+        return self.tokens[scope]
+
+    def token(self, challenge: dict[str, str], scope: str) -> str:
+        """A bearer token from the challenge's realm: refresh-token grant, or Basic, or anonymous."""
+        realm = challenge.get("realm", "")
+        if not realm:
+            raise RegistryError("the registry asks for a bearer token but names no realm", 401)
+        query = {"service": challenge.get("service", ""), "scope": scope}
+        credentials = self.credentials
+        if credentials and credentials.identity_token:
+            form = {**query, "grant_type": "refresh_token", "refresh_token": credentials.identity_token,
+                    "client_id": CLIENT_ID}
+            request = urllib.request.Request(realm, data=urllib.parse.urlencode(form).encode(), method="POST",
+                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+        else:
+            request = urllib.request.Request(f"{realm}?{urllib.parse.urlencode(query)}")
+            if credentials and credentials.password:
+                request.add_header("Authorization", basic(credentials.username, credentials.password))
+        answer = self.send(request)
+        if answer.status != 200:
+            who = f"the credentials of {credentials.username!r}" if credentials else "an anonymous request"
+            raise RegistryError(f"the token service {realm} refused {who} for {scope} ({answer.status})",
+                                answer.status)
+        body = json.loads(answer.body or b"{}")
+        return str(body.get("token") or body.get("access_token") or "")
+
+    def manifest(self, repo: Repository, reference: str) -> Manifest | None:
+        """The manifest the registry serves for repo:reference; None when it has none."""
+        answer = self.request("GET", f"{repo.path}/manifests/{reference}", f"repository:{repo.path}:pull",
+                              {"Accept": MANIFEST_TYPES})
+        if answer.status == 404:
+            return None
+        if answer.status != 200:
+            raise RegistryError(f"GET manifest {repo.ref(reference)} answered {answer.status}", answer.status)
+        served = "sha256:" + hashlib.sha256(answer.body).hexdigest()
+        digest = answer.headers.get("Docker-Content-Digest") or served
+        if digest != served:
+            raise RegistryError(f"{repo.registry} says {repo.ref(reference)} is {digest} but serves content "
+                                f"hashing to {served}")
+        return Manifest(digest, answer.body)
