@@ -36,15 +36,16 @@ def pull_and_ask(docker_client, docker_cleanup, registry, repo, digest, path, bo
         container.remove(force=True)
 
 
-def assert_pushed_everywhere(run, targets, tag):
+def assert_pushed_everywhere(run, targets, tags):
     assert run.code == 0, run.stderr
     digest = run.outputs["digest"]
     assert digest.startswith("sha256:")
-    refs = {f"{r.host}/{targets['repo']}:{tag}" for r in targets["registries"]}
+    refs = {f"{r.host}/{targets['repo']}:{tag}" for r in targets["registries"] for tag in tags}
     assert json.loads(run.outputs["digests"]) == dict.fromkeys(refs, digest)
     assert run.outputs["images"].splitlines() == [f"{r.host}/{targets['repo']}@{digest}" for r in targets["registries"]]
     for registry in targets["registries"]:
-        assert registry.manifest_digest(targets["repo"], tag) == digest
+        for tag in tags:
+            assert registry.manifest_digest(targets["repo"], tag) == digest
     return digest
 
 
@@ -57,7 +58,7 @@ def test_text_model_is_pushed_to_two_registries_and_answers_the_tutorial(
     model = make_text_classifier(tmp_path / "text")
     run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--images", images_arg(targets),
                   "--tags", "v1", "--base-image", base_image, "--expected", '{"positive": true}', env=targets["env"])
-    digest = assert_pushed_everywhere(run, targets, "v1")
+    digest = assert_pushed_everywhere(run, targets, ["v1"])
     assert run.outputs["model-sha256"] and run.outputs["model-name"] == "text"
     labels = docker_client.images.get(run.outputs["image-id"]).labels
     assert labels["io.github.onnx-package.model.sha256"] == run.outputs["model-sha256"]
@@ -84,9 +85,7 @@ def test_tabular_model_answers_the_azure_ml_scoring_shape(tmp_path, targets, bas
     run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model / "model.onnx"),
                   "--images", images_arg(targets), "--tags", "v1,stable", "--base-image", base_image,
                   "--sample", sample, env=targets["env"])
-    digest = assert_pushed_everywhere(run, targets, "stable")
-    for registry in targets["registries"]:
-        assert registry.manifest_digest(targets["repo"], "v1") == digest
+    digest = assert_pushed_everywhere(run, targets, ["v1", "stable"])
     session = ort.InferenceSession(str(model / "model.onnx"))
     want = session.run(None, {"float_input": np.array(rows, dtype=np.float32)})[0].tolist()
     remove_local(docker_client, run)
