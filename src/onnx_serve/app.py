@@ -1,7 +1,8 @@
 """The HTTP edge: Starlette routes that parse JSON and delegate to `Service`.
 
-    app = create_app(Settings.from_env())          # what `python -m onnx_serve` serves
-    app = create_app(settings, predictor=loaded)   # tests: skip loading, still warm up
+    app = create_app(Settings.from_env())          # loads the model once started
+    app = create_app(settings, loading)            # `python -m onnx_serve`: a Future, loading began first
+    app = create_app(settings, loaded_predictor)   # tests: skip loading, still warm up
 
 Every error is `{"error": "..."}` with its status: RequestError's own (4xx, 503), 404/405 for
 unknown routes and methods, 500 only for a bug.
@@ -13,6 +14,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -34,7 +36,7 @@ from .settings import Settings
 log = logging.getLogger("onnx_serve")
 
 
-def create_app(settings: Settings | None = None, predictor: Predictor | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, predictor: Predictor | Future[Predictor] | None = None) -> Starlette:
     settings = settings or Settings.from_env()
     metrics = Metrics()
     service = Service(settings, metrics, predictor)

@@ -1,6 +1,6 @@
 """The served model's lifecycle, transport-free: load and warm up, batch requests, stop.
 
-    service = Service(settings, metrics)
+    service = Service(settings, metrics)  # or Service(..., loading.load_in_background(settings))
     await service.start()                 # loading goes on in a thread; ready once warmed up
     await service.predict(body)           # the /predict answer, through the batcher
     await service.infer("wine", body)     # the v2 answer
@@ -16,11 +16,13 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from typing import Any
 
 from . import protocol, v2
 from .batching import Batcher
 from .errors import RequestError
+from .loading import load_and_warm_up
 from .metrics import Metrics
 from .predictor import Predictor
 from .settings import Settings
@@ -29,10 +31,13 @@ log = logging.getLogger("onnx_serve")
 
 
 class Service:
-    def __init__(self, settings: Settings, metrics: Metrics, predictor: Predictor | None = None) -> None:
+    def __init__(
+        self, settings: Settings, metrics: Metrics, source: Predictor | Future[Predictor] | None = None
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
-        self.predictor = predictor  # tests hand one in; otherwise loaded by start()
+        self.source = source  # a loaded predictor (tests), one being loaded (the server), or None: load it
+        self.predictor: Predictor | None = None
         self.batcher: Batcher | None = None
         self.ready = False
         self.failed = False
@@ -57,7 +62,10 @@ class Service:
     async def _load(self) -> None:
         started = time.perf_counter()
         try:
-            predictor = await asyncio.to_thread(self._load_and_warm_up)
+            if isinstance(self.source, Future):
+                predictor = await asyncio.wrap_future(self.source)
+            else:
+                predictor = await asyncio.to_thread(load_and_warm_up, self.settings, self.source)
         except Exception:
             log.exception("cannot serve the model in %s", self.settings.model_dir)
             self.failed = True
@@ -66,17 +74,13 @@ class Service:
         self.predictor = predictor
         self.batcher = self._batcher(predictor)
         self.batcher.start()
-        self.metrics.model_loaded(predictor.spec, time.perf_counter() - started)
+        self.metrics.model_loaded(predictor.spec, predictor.load_seconds)
         self.ready = True
         log.info(
-            "ready: %s version %s (%s) in %.2fs", predictor.spec.name, predictor.spec.version,
-            predictor.spec.task, time.perf_counter() - started,
+            "ready: %s version %s (%s); session created in %.2fs, ready %.2fs after the server started",
+            predictor.spec.name, predictor.spec.version, predictor.spec.task, predictor.load_seconds,
+            time.perf_counter() - started,
         )  # fmt: skip
-
-    def _load_and_warm_up(self) -> Predictor:
-        predictor = self.predictor or Predictor.load(self.settings.model_dir, self.settings.threads)
-        predictor.warm_up()
-        return predictor
 
     def _batcher(self, predictor: Predictor) -> Batcher:
         settings = self.settings

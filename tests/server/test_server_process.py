@@ -50,22 +50,35 @@ def wait_ready(process: subprocess.Popen[str], port: int, seconds: float = 60) -
     pytest.fail(f"not ready in {seconds}s:\n{process.communicate()[0]}")
 
 
+def wait_queued(port: int, seconds: float = 20) -> None:
+    """Until a request waits in the batcher's queue (seen through /metrics)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if "onnx_serve_queue_depth 1.0" in httpx.get(f"http://127.0.0.1:{port}/metrics").text:
+            return
+        time.sleep(0.02)
+    pytest.fail(f"no request queued in {seconds}s")
+
+
 def test_serves_drains_in_flight_requests_on_sigterm_and_exits_0(model_dir):
     port = free_port()
-    # Each batch waits 1s for company, so the request below is still in flight when SIGTERM comes.
-    process = start(model_dir("text"), port, ONNX_SERVE_MAX_QUEUE_DELAY_MS="1000")
+    # Each batch waits 2s for company, so the request below is still in flight when SIGTERM comes.
+    process = start(model_dir("text"), port, ONNX_SERVE_MAX_QUEUE_DELAY_MS="2000")
     try:
         wait_ready(process, port)
         assert subprocess.run([sys.executable, "-m", "onnx_serve.healthcheck"], env={**os.environ, "PORT": str(port),
                               "PYTHONPATH": str(SRC)}, timeout=30).returncode == 0  # fmt: skip
-        answers: list[httpx.Response] = []
+        answers: list[httpx.Response | Exception] = []
 
         def ask() -> None:
-            answers.append(httpx.post(f"http://127.0.0.1:{port}/predict", json=["Containers are good"], timeout=30))
+            try:
+                answers.append(httpx.post(f"http://127.0.0.1:{port}/predict", json=["Containers are good"], timeout=30))
+            except httpx.HTTPError as e:
+                answers.append(e)
 
         request = threading.Thread(target=ask)
         request.start()
-        time.sleep(0.3)
+        wait_queued(port)
         process.send_signal(signal.SIGTERM)
         request.join(timeout=30)
         assert process.wait(timeout=30) == 0
@@ -73,7 +86,9 @@ def test_serves_drains_in_flight_requests_on_sigterm_and_exits_0(model_dir):
         if process.poll() is None:
             process.kill()
         output = process.communicate()[0]
-    assert answers and answers[0].status_code == 200 and answers[0].json() == {"positive": True}, output
+    [answer] = answers
+    assert isinstance(answer, httpx.Response), f"{answer!r}\n{output}"
+    assert answer.status_code == 200 and answer.json() == {"positive": True}
     assert not healthcheck.healthy(port, timeout=1)
     assert "ready: sentiment version 1" in output
 
