@@ -43,5 +43,7 @@ docker run -d --rm --name onnx-package-demo --read-only -p "127.0.0.1:$SERVE_POR
 for _ in $(seq 100); do curl -fs "http://127.0.0.1:$SERVE_PORT/v2/health/ready" >/dev/null && break; sleep 0.2; done
 
 echo "== the tutorial's request"
-set -x
-curl -s -X POST "http://127.0.0.1:$SERVE_PORT/predict" -H "Content-Type: application/json" -d '["Containers are good"]'
+echo "\$ curl -X POST http://127.0.0.1:$SERVE_PORT/predict -H 'Content-Type: application/json' -d '[\"Containers are good\"]'"
+answer=$(curl -s -X POST "http://127.0.0.1:$SERVE_PORT/predict" -H "Content-Type: application/json" -d '["Containers are good"]')
+echo "$answer"
+[ "$answer" = '{"positive":true}' ]
