@@ -9,7 +9,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$REPO/.venv}"
 BASE_IMAGE="onnx-package-test/base:bookworm"
-APT_PACKAGES=(docker.io docker-registry debootstrap apache2-utils)
+APT_PACKAGES=(docker.io docker-registry debootstrap apache2-utils curl)
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/onnx-package-dockerd.log}"
 export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
