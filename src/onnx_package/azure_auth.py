@@ -153,12 +153,6 @@ def subscription_id(settings: Settings) -> str:
     return settings.subscription_id or (principal.subscription_id if principal else "")
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """Values to mask in the log beyond Settings.secrets(): the client secret inside the JSON."""
-    principal = service_principal(settings)
-    return [principal.client_secret] if principal else []
-
-
 def identity(settings: Settings) -> str:
     """Names the identity in error messages: a client id, never a secret."""
     principal = service_principal(settings)

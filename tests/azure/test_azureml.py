@@ -160,8 +160,13 @@ def test_custom_cloud_metadata(ws, azure: AzureWorld, tmp_path: Path) -> None:
                         "registry_discovery_endpoint": "https://discovery.stub.test/"})
     got = fetch(workspace_settings(azure_credentials=CREDENTIALS, cloud=cloud), tmp_path / "model")
     assert got.version == "2"
-    assert {"login.stub.test", "management.stub.test", "devstoreaccount1.blob.stub.test"} <= set(azure.proxy.hosts)
-    assert "management.azure.com" not in azure.proxy.hosts
+    registry = azure.add_registry("sovereign")
+    azure.register_registry_model(registry, "wine", "8", model_folder(tmp_path / "r"))
+    got = fetch(settings_for(registry_name="sovereign", model_name="wine", azure_credentials=CREDENTIALS,
+                             cloud=cloud), tmp_path / "registry-model")
+    assert got.version == "8"
+    assert set(azure.proxy.hosts) == {"login.stub.test", "management.stub.test", "discovery.stub.test",
+                                      "devstoreaccount1.blob.stub.test"}
 
 
 def test_builtin_clouds_have_their_endpoints() -> None:
@@ -302,4 +307,3 @@ def test_secrets_never_show(ws, tmp_path: Path, caplog) -> None:
     fetch(settings, tmp_path / "model")
     assert SECRET not in repr(settings) and SECRET not in repr(azure_auth.service_principal(settings))
     assert SECRET not in caplog.text
-    assert azure_auth.secret_values(settings) == [SECRET]

@@ -1,7 +1,9 @@
-"""An HTTPS_PROXY for the tests: CONNECT tunnels to blob hosts go to Azurite, all others to the stand-in.
+"""An HTTPS_PROXY for the tests: CONNECT tunnels to Azure's host names end at the local servers.
 
-TLS stays end to end between the SDK and the server, as through any corporate proxy; the
-servers present the test certificate whose SANs cover the Azure host names.
+The route decides where each tunnel goes (Azurite, the stand-in, or, for any other host such as
+a package index, the host itself). TLS stays end to end between the client and the server, as
+through any corporate proxy; the local servers present the test certificate whose SANs cover
+the Azure host names.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import socketserver
 import threading
 from collections.abc import Callable
 
-Route = Callable[[str], int]  # host -> port on 127.0.0.1
+Route = Callable[[str, int], tuple[str, int]]  # requested (host, port) -> where to connect
 
 
 class _Tunnel(socketserver.BaseRequestHandler):
@@ -26,11 +28,11 @@ class _Tunnel(socketserver.BaseRequestHandler):
         if len(parts) != 3 or parts[0] != b"CONNECT":
             self.request.sendall(b"HTTP/1.1 405 Method Not Allowed\r\nContent-Length: 0\r\n\r\n")
             return
-        host = parts[1].decode().rsplit(":", 1)[0]
+        host, _, port = parts[1].decode().rpartition(":")
         self.hosts.append(host)
         try:
-            upstream = socket.create_connection(("127.0.0.1", self.route(host)), timeout=30)
-        except OSError:
+            upstream = socket.create_connection(self.route(host, int(port)), timeout=30)
+        except (OSError, ValueError):
             self.request.sendall(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n")
             return
         with upstream:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import time
+from fnmatch import fnmatch
 from pathlib import Path
 
 from .azurite import Azurite, free_port
@@ -14,6 +15,8 @@ from .state import App, AzureState, Datastore, Registry, Version, Workspace
 
 TENANT = "72f988bf-0000-4000-8000-000000000001"
 SUBSCRIPTION = "00000000-1111-4222-8333-444444444444"
+STAND_IN_HOSTS = ("management.azure.com", "login.microsoftonline.com", "*.api.azureml.ms",
+                  "*.actions.githubusercontent.com", "*.stub.test")
 _clock = itertools.count(1)
 
 
@@ -26,16 +29,21 @@ class AzureWorld:
         self.closed_port = free_port()  # nothing listens there: "down.*" hosts
         self.proxy = ConnectProxy(self._route)
 
-    def _route(self, host: str) -> int:
+    def _route(self, host: str, port: int) -> tuple[str, int]:
         if host.startswith("down."):
-            return self.closed_port
-        return self.azurite.port if ".blob." in host else self.stand_in.port
+            return "127.0.0.1", self.closed_port
+        if ".blob." in host:
+            return "127.0.0.1", self.azurite.port
+        if any(fnmatch(host, pattern) for pattern in STAND_IN_HOSTS):
+            return "127.0.0.1", self.stand_in.port
+        return host, port  # anything else (a package index, say) is passed through
 
     def environ(self) -> dict[str, str]:
         """What a test sets so the unmodified SDKs reach the local servers."""
         ca = str(self.certs.ca)
+        local = "127.0.0.1,localhost"  # local registries and the engine stay direct
         return {"HTTPS_PROXY": self.proxy.url, "https_proxy": self.proxy.url, "REQUESTS_CA_BUNDLE": ca,
-                "SSL_CERT_FILE": ca, "NO_PROXY": "", "no_proxy": ""}
+                "SSL_CERT_FILE": ca, "NO_PROXY": local, "no_proxy": local}
 
     def close(self) -> None:
         self.proxy.close()
