@@ -1,14 +1,44 @@
 #!/usr/bin/env bash
-# Install onnx-package from the action's own folder into an isolated venv, reused between runs
-# on the same runner (keyed by the package's version and dependencies).
+# Install onnx-package's dependencies from the action's own folder into an isolated venv, and print
+# `python=<venv>/bin/python` to $GITHUB_OUTPUT.
+#
+# The venv lives in the runner's tool cache ($RUNNER_TOOL_CACHE, else ~/.cache), keyed by
+# pyproject.toml and the Python interpreter, so it is made once per runner (and per dependency
+# change) and reused by every later run. entrypoint.py imports the code from the action's src/
+# folder, so a new version of the code with the same dependencies needs no reinstall.
+# Concurrent jobs on one runner wait for each other (flock); a half-made venv is never used.
 set -euo pipefail
 ACTION_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-key=$(cat "$ACTION_DIR/pyproject.toml" "$ACTION_DIR/src/onnx_package/__init__.py" | sha256sum | cut -c1-16)
-VENV="${RUNNER_TOOL_CACHE:-$HOME/.cache}/onnx-package-action/$key"
-if [ ! -x "$VENV/bin/onnx-package" ]; then
-    echo "Installing onnx-package into $VENV"
-    python3 -m venv "$VENV.tmp.$$"
-    "$VENV.tmp.$$/bin/pip" install --quiet --disable-pip-version-check "$ACTION_DIR"
-    rm -rf "$VENV" && mv "$VENV.tmp.$$" "$VENV"
-fi
-echo "python=$VENV/bin/python" >> "${GITHUB_OUTPUT:-/dev/stdout}"
+PYTHON="${ONNX_PACKAGE_PYTHON:-python3}"
+
+environment_key() {
+    { cat "$ACTION_DIR/pyproject.toml"; "$PYTHON" -c 'import sys; print(sys.executable, sys.version)'; } |
+        sha256sum | cut -c1-16
+}
+
+install_into() {
+    local venv="$1"
+    echo "::group::Install onnx-package into $venv"
+    rm -rf "$venv"
+    "$PYTHON" -m venv "$venv"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-input "$ACTION_DIR"
+    touch "$venv/.complete"
+    echo "::endgroup::"
+}
+
+main() {
+    local root venv
+    root="${RUNNER_TOOL_CACHE:-$HOME/.cache}/onnx-package-action"
+    venv="$root/$(environment_key)"
+    mkdir -p "$root"
+    exec 9>"$venv.lock"
+    flock 9
+    if [ -f "$venv/.complete" ]; then
+        echo "Using onnx-package's environment $venv"
+    else
+        install_into "$venv"
+    fi
+    echo "python=$venv/bin/python" >> "${GITHUB_OUTPUT:-/dev/stdout}"
+}
+
+main

@@ -67,7 +67,8 @@ def readme_tables(readme: str) -> str:
     outputs = ["| output | description |", "|---|---|"] + [f"| `{o.name}` | {o.description} |" for o in OUTPUTS]
     for name, table in (("inputs", inputs), ("outputs", outputs)):
         block = f"<!-- {name}:start -->\n" + "\n".join(table) + f"\n<!-- {name}:end -->"
-        readme = re.sub(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", lambda _: block, readme, flags=re.S)
+        readme = re.sub(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", lambda _, block=block: block, readme,
+                        flags=re.S)
     return readme
 
 

