@@ -149,6 +149,45 @@ def corrupt_model(dest: Path) -> Path:
     return dest
 
 
+# ---------------------------------------------------------------- raw tensors and the Hub cache
+
+
+def make_multi_input_model(dest: Path) -> Path:
+    """Two inputs of different dtypes: x float32 [batch, 3] and k int64 [batch, 1]; y = x * k + 1."""
+    from onnx import TensorProto, helper, save_model
+
+    graph = helper.make_graph(
+        [helper.make_node("Cast", ["k"], ["k_float"], to=TensorProto.FLOAT),
+         helper.make_node("Mul", ["x", "k_float"], ["xk"]),
+         helper.make_node("Add", ["xk", "one"], ["y"])],
+        "multi_input",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 3]),
+         helper.make_tensor_value_info("k", TensorProto.INT64, ["batch", 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 3])],
+        [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])],
+    )  # fmt: skip
+    dest.mkdir(parents=True, exist_ok=True)
+    save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), dest / MODEL_FILE)
+    return dest
+
+
+def make_hub_cache(hf_home: Path, repo_id: str, files: Path, names: tuple[str, ...] = ("tokenizer.json",
+               "tokenizer_config.json")) -> Path:
+    """Lay out `files` as the Hugging Face Hub cache holds a downloaded repo (refs/main -> snapshot).
+
+    With HF_HOME=hf_home and HF_HUB_OFFLINE=1, transformers' from_pretrained(repo_id) loads them.
+    """
+    repo = hf_home / "hub" / f"models--{repo_id.replace('/', '--')}"
+    commit = hashlib.sha1(repo_id.encode()).hexdigest()
+    snapshot = repo / "snapshots" / commit
+    snapshot.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        shutil.copy2(files / name, snapshot / name)
+    (repo / "refs").mkdir(exist_ok=True)
+    (repo / "refs" / "main").write_text(commit)
+    return hf_home
+
+
 # ---------------------------------------------------------------- text (torch + tokenizers)
 
 
@@ -160,6 +199,7 @@ def make_text_classifier(
     layers: int = 2,
     hidden: int = 64,
     fixed_length: int | None = None,
+    opset: int = 17,
 ) -> Path:
     """A tiny BERT-like sentiment classifier with its WordPiece tokenizer.
 
@@ -167,7 +207,8 @@ def make_text_classifier(
     model.onnx (int64 `inputs`, output `logits` [batch, len(labels)], or `output` for the
     ONNX-zoo RoBERTa signature inputs=("input_ids",)), tokenizer.json, tokenizer_config.json
     and, when with_config, config.json (id2label, label2id, max_position_embeddings).
-    Batch and sequence axes are dynamic; fixed_length fixes the sequence axis.
+    Batch and sequence axes are dynamic; fixed_length fixes the sequence axis. `opset` is the ONNX
+    opset of the export (the ONNX model zoo's RoBERTa is opset 11).
     """
     inputs, labels = tuple(inputs), tuple(labels)
     if inputs[:1] != ("input_ids",) or not set(inputs) <= set(_TEXT_INPUTS) or len(set(inputs)) != len(inputs):
@@ -178,7 +219,7 @@ def make_text_classifier(
         raise ValueError(f"hidden must be a multiple of 16 (heads of 16): {hidden}")
     params = {
         "inputs": list(inputs), "labels": list(labels), "with_config": with_config,
-        "layers": layers, "hidden": hidden, "fixed_length": fixed_length,
+        "layers": layers, "hidden": hidden, "fixed_length": fixed_length, "opset": opset,
     }  # fmt: skip
 
     def build(out: Path) -> None:
@@ -316,7 +357,7 @@ def _build_text_classifier(out: Path, p: dict[str, Any]) -> None:
         input_names=list(inputs),
         output_names=[output],
         dynamic_axes={**{name: axes for name in inputs}, output: {0: "batch"}},
-        opset_version=17,
+        opset_version=p["opset"],
         dynamo=False,
     )
 

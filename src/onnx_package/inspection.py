@@ -66,6 +66,10 @@ def detect_task(inputs: tuple[Tensor, ...], has_tokenizer: bool) -> str:
         raise ModelError(f"a tokenizer came with the model but its inputs are {sorted(names)}",
                          "export the model with integer inputs input_ids (and attention_mask/token_type_ids), "
                          "or remove the tokenizer files to serve raw tensors")
+    if "input_ids" in names and names <= TEXT_INPUTS:
+        raise ModelError(f"the model takes {', '.join(sorted(names))} (a text model) but no tokenizer came with it",
+                         "set the tokenizer input (a folder, or a Hub id such as roberta-base), or place "
+                         "tokenizer.json beside the model")
     strings = [t.name for t in inputs if t.type == "tensor(string)"]
     if strings:
         raise ModelError(f"the model takes string inputs {strings} and no tokenizer came with it",

@@ -71,8 +71,9 @@ class Settings:
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def secrets(self) -> list[str]:
-        """Every secret value, for masking."""
-        return [s.reveal() for s in (self.azure_credentials, self.registry_auth) if s]
+        """Every secret value, for masking (the Hub token comes from the environment)."""
+        values = [s.reveal() for s in (self.azure_credentials, self.registry_auth) if s]
+        return values + ([self.environ["HF_TOKEN"]] if self.environ.get("HF_TOKEN") else [])
 
 
 def env_input(environ: Mapping[str, str], name: str) -> str | None:

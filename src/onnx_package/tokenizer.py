@@ -7,7 +7,10 @@ already in the fast format); the image only ever reads the file.
 from __future__ import annotations
 
 import shutil
+import tempfile
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .errors import ModelError
 from .settings import Settings
@@ -23,12 +26,20 @@ def beside(model_path: Path, root: Path) -> Path | None:
     return None
 
 
-def convert_to_fast(source: str, dest: Path) -> None:
+def hub_options(environ: Mapping[str, str]) -> dict[str, Any]:
+    """Honour the Hub's own variables from the run's environment: cache, offline mode, token."""
+    home = Path(environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
+    offline = environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
+    return {"cache_dir": environ.get("HF_HUB_CACHE") or str(home / "hub"), "local_files_only": offline,
+            "token": environ.get("HF_TOKEN") or None}
+
+
+def convert_to_fast(source: str, dest: Path, environ: Mapping[str, str]) -> None:
     """Load with transformers (a path or a Hub id) and save the fast tokenizer.json."""
     from transformers import AutoTokenizer  # slow import; only needed here
 
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True)
+        tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, **hub_options(environ))
     except (OSError, ValueError) as err:
         raise ModelError(f"tokenizer {source!r} could not be loaded ({str(err).splitlines()[0]})",
                          "give tokenizer as a folder with tokenizer.json (or tokenizer_config.json and vocab files), "
@@ -36,7 +47,11 @@ def convert_to_fast(source: str, dest: Path) -> None:
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"tokenizer {source!r} has no fast (Rust) version",
                          "export a tokenizer.json with the tokenizers library and place it beside the model")
-    tokenizer.backend_tokenizer.save(str(dest / "tokenizer.json"))
+    with tempfile.TemporaryDirectory() as saved:
+        tokenizer.save_pretrained(saved)  # tokenizer.json, and tokenizer_config.json with model_max_length
+        for name in TOKENIZER_FILES:
+            if (Path(saved) / name).is_file() and not (dest / name).exists():
+                shutil.copy2(Path(saved) / name, dest / name)
 
 
 def resolve_tokenizer(settings: Settings, model_path: Path, root: Path, dest: Path) -> bool:
@@ -47,7 +62,7 @@ def resolve_tokenizer(settings: Settings, model_path: Path, root: Path, dest: Pa
         if folder.is_dir() and (folder / "tokenizer.json").is_file():
             shutil.copy2(folder / "tokenizer.json", dest / "tokenizer.json")
         else:
-            convert_to_fast(str(folder) if folder.is_dir() else source, dest)
+            convert_to_fast(str(folder) if folder.is_dir() else source, dest, settings.environ)
         copy_config(folder if folder.is_dir() else None, dest)
         return True
     folder = beside(model_path, root)
@@ -56,7 +71,7 @@ def resolve_tokenizer(settings: Settings, model_path: Path, root: Path, dest: Pa
     if (folder / "tokenizer.json").is_file():
         shutil.copy2(folder / "tokenizer.json", dest / "tokenizer.json")
     else:
-        convert_to_fast(str(folder), dest)
+        convert_to_fast(str(folder), dest, settings.environ)
     copy_config(folder, dest)
     return True
 

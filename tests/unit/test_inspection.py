@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 
 import numpy as np
@@ -26,7 +27,7 @@ from onnx_package.sources import fetch
 
 def package(tmp_path, model_path, **inputs):
     """Fetch, bundle, inspect and smoke-test as the pipeline does; returns (inspection, probe)."""
-    settings = load_settings({"model-source": "local", "model-path": str(model_path), **inputs}, {})
+    settings = load_settings({"model-source": "local", "model-path": str(model_path), **inputs}, dict(os.environ))
     (tmp_path / "source").mkdir(parents=True)
     model = fetch(settings, tmp_path / "source")
     has_tokenizer = assemble_bundle(settings, model, tmp_path / "bundle")
