@@ -28,7 +28,8 @@ def zoo_model(tmp_path):
 def test_zoo_model_with_a_hub_tokenizer_from_the_local_cache(tmp_path, monkeypatch):
     model = zoo_model(tmp_path)
     (tmp_path / "config.json").write_text(json.dumps({"model_type": "roberta", "max_position_embeddings": 130}))
-    make_hub_cache(tmp_path / "hf", "roberta-base", tmp_path, ("config.json", "tokenizer.json", "tokenizer_config.json"))
+    files = ("config.json", "tokenizer.json", "tokenizer_config.json")
+    make_hub_cache(tmp_path / "hf", "roberta-base", tmp_path, files)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     inspection, probe = package(tmp_path / "run", model, tokenizer="roberta-base", labels="negative,positive")
