@@ -26,6 +26,18 @@ SERVER_CODE = Path(onnx_serve.__file__).parent
 LOCK_FILE = SERVER_CODE / "requirements.lock"
 
 
+# Never imported by the server: test suites, build sources, type stubs, onnxruntime's offline tools.
+PRUNE = ("*/tests", "*/*/tests", "numpy/distutils", "onnxruntime/transformers", "onnxruntime/quantization",
+         "onnxruntime/tools", "onnxruntime/datasets", "*/*.pyx", "*/*.pxd", "*/*.pyi", "*/*/*.pyi", "uvloop/*.c",
+         "uvloop/*/*.c", "*/*.h", "*/*/*.h")
+
+
+def prune(folder: Path) -> None:
+    for pattern in PRUNE:
+        for path in folder.glob(pattern):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
 def platform_tags(arch: str) -> list[str]:
     # Name every manylinux tag accepted: with manylinux2014 alone pip silently picks old onnxruntime wheels.
     return [f"manylinux_2_{minor}_{arch}" for minor in (28, 27, 26, 25, 24, 17, 12, 5)] + [f"linux_{arch}"]
@@ -59,6 +71,7 @@ def dependencies(cache_dir: Path, arch: str) -> Path:
     shutil.rmtree(building, ignore_errors=True)
     pip_install(building, arch)
     shutil.rmtree(building / "bin", ignore_errors=True)  # console scripts point at the runner's Python
+    prune(building)
     compile_tree(building)
     (building / ".complete").touch()
     shutil.rmtree(ready, ignore_errors=True)
