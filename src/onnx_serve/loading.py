@@ -22,6 +22,7 @@ def load_and_warm_up(settings: Settings, predictor: Predictor | None = None) -> 
     from .predictor import Predictor  # numpy, onnxruntime, tokenizers: imported in the loading thread
 
     predictor = predictor or Predictor.load(settings.model_dir, settings.threads)
+    predictor.max_text_batch = settings.max_batch_size
     predictor.warm_up()
     return predictor
 

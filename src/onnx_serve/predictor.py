@@ -71,6 +71,7 @@ class Predictor:
         self.inputs = tuple(TensorSpec.of(node) for node in session.get_inputs())
         self.outputs = tuple(TensorSpec.of(node) for node in session.get_outputs())
         self.load_seconds = 0.0
+        self.max_text_batch = 64
         self._feeds_batchable = all(t.shape and t.batch_dim is None for t in self.inputs + self.outputs)
 
     @classmethod
@@ -125,8 +126,16 @@ class Predictor:
         return dict(zip(names, self.session.run(names, feeds), strict=True))
 
     def classify(self, texts: Sequence[str]) -> np.ndarray:
-        """Class probabilities [n, n_labels] for a text model (softmax applied to logits)."""
+        """Class probabilities [n, n_labels] for a text model (softmax applied to logits).
+
+        Runs at most `max_text_batch` texts at once: attention memory grows with batch x length².
+        """
         assert self.encoder is not None, "classify() needs a text-classification model"
+        step = self.max_text_batch
+        return np.concatenate([self._classify(texts[start : start + step]) for start in range(0, len(texts), step)])
+
+    def _classify(self, texts: Sequence[str]) -> np.ndarray:
+        assert self.encoder is not None
         first = self.outputs[0].name
         scores: np.ndarray | None = None
         for rows, feeds in self.encoder.encode(texts):

@@ -164,3 +164,16 @@ def test_threads_follow_the_cgroup_cpu_quota(tmp_path: Path, files, expected, mo
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(content + "\n")
     assert cpu_limit(tmp_path) == (expected or 4)
+
+
+def test_many_texts_run_in_chunks(predictor, monkeypatch):
+    text = predictor("text")
+    expected = text.classify([GOOD, BAD, LONG, GOOD, BAD])
+    monkeypatch.setattr(text, "max_text_batch", 2)
+    runs = []
+    original = text.session.run
+    monkeypatch.setattr(
+        text, "session", type("Spy", (), {"run": lambda self, n, f: runs.append(1) or original(n, f)})()
+    )
+    np.testing.assert_allclose(text.classify([GOOD, BAD, LONG, GOOD, BAD]), expected, rtol=1e-4, atol=1e-5)
+    assert len(runs) == 3
