@@ -252,7 +252,7 @@ def push_all(client: docker.DockerClient, settings: Settings, repos: list[Reposi
         assert first is not None
         raise PushError(f"{len(failed)} of {len(reports)} repositories failed ("
                         + ", ".join(report.repository.name for report in failed) + ")"
-                        + (f"; {', '.join(held)} hold the image" if held else "")
+                        + (f"; {', '.join(held)} {'holds' if len(held) == 1 else 'hold'} the image" if held else "")
                         + f"; first: {first.cause}", first.fix)
     return [pushed for report in reports for pushed in report.pushed]
 

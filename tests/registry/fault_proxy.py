@@ -1,7 +1,8 @@
 """A loopback HTTP proxy in front of one registry: injects faults, counts the bytes that pass.
 
     with FaultProxy("http://127.0.0.1:5000") as proxy:
-        proxy.inject("500", "429", "reset")   # the next three /v2/ requests fail, one way each
+        proxy.inject("429", r"^POST /v2/.*/blobs/uploads/")    # the next upload start is rate limited
+        proxy.inject("reset", r"^GET /v2/$", times=2)          # the next two pings are cut
         ... push to proxy.host ...
         proxy.uploaded                        # request body bytes that reached the registry
 
@@ -14,15 +15,18 @@ proxy speaks HTTPS and tells the registry so (X-Forwarded-Proto), as a real fron
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
+import re
 import socket
 import ssl
 import struct
 import threading
 import urllib.parse
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -34,13 +38,20 @@ CHUNK = 1 << 16
 Route = Callable[["ProxyHandler"], None]
 
 
+@dataclass
+class Fault:
+    kind: str  # "500" | "429" | "reset"
+    match: re.Pattern[str]  # searched in "METHOD /path?query"
+    times: int
+
+
 class FaultProxy:
     def __init__(self, upstream: str, tls: tuple[Path, Path] | None = None, routes: dict[str, Route] | None = None,
                  retry_after: int = 1) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
         self.routes = routes or {}
         self.retry_after = retry_after
-        self.faults: deque[tuple[str, tuple[str, ...]]] = deque()
+        self.faults: list[Fault] = []
         self.lock = threading.Lock()
         self.served_faults: list[tuple[str, str, str]] = []  # (kind, method, path)
         self.requests: Counter[str] = Counter()  # "METHOD" -> count (forwarded to the registry)
@@ -68,22 +79,24 @@ class FaultProxy:
         """Request body bytes forwarded to the registry (blob uploads, manifests)."""
         return sum(self.body_bytes[method] for method in ("POST", "PUT", "PATCH"))
 
-    def inject(self, *kinds: str, methods: tuple[str, ...] = ()) -> None:
-        """The next len(kinds) requests under /v2/ (with one of `methods`, when given) fail, in order."""
-        for kind in kinds:
-            assert kind in ("500", "429", "reset"), kind
+    def inject(self, kind: str, match: str = r"^\w+ /v2/", times: int = 1) -> None:
+        """The next `times` requests whose "METHOD /path?query" matches `match` (a regex) fail with `kind`."""
+        assert kind in ("500", "429", "reset"), kind
         with self.lock:
-            self.faults.extend((kind, methods) for kind in kinds)
+            self.faults.append(Fault(kind, re.compile(match), times))
+
+    @property
+    def pending(self) -> list[Fault]:
+        return [fault for fault in self.faults if fault.times > 0]
 
     def next_fault(self, method: str, path: str) -> str | None:
-        if not path.startswith("/v2/"):
-            return None
         with self.lock:
-            if not self.faults or (self.faults[0][1] and method not in self.faults[0][1]):
-                return None
-            kind = self.faults.popleft()[0]
-            self.served_faults.append((kind, method, path))
-            return kind
+            for fault in self.faults:
+                if fault.times > 0 and fault.match.search(f"{method} {path}"):
+                    fault.times -= 1
+                    self.served_faults.append((fault.kind, method, path))
+                    return fault.kind
+        return None
 
     def reset_counters(self) -> None:
         with self.lock:
@@ -111,6 +124,10 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
+
+    def handle(self) -> None:
+        with contextlib.suppress(ConnectionError, TimeoutError):  # the client went away (the engine does)
+            super().handle()
 
     @property
     def proxy(self) -> FaultProxy:

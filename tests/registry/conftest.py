@@ -1,0 +1,95 @@
+"""Fixtures for the registry tests: a small image built from the real Dockerfile, and fault proxies.
+
+The image has the real layer layout (deps/, app/, model/) with small made-up contents over a
+one-file base image, so a build takes a second and a push to a new registry about a second too.
+"""
+
+from __future__ import annotations
+
+import io
+import random
+import shutil
+import tarfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import pytest
+
+from onnx_package import retry
+from onnx_package.build import build_image
+from onnx_package.context import DOCKERFILE
+from onnx_package.settings import Settings
+from registry.fault_proxy import FaultProxy
+
+# Not conftest's TEST_LABEL: the cleanup of tests running at the same time removes images carrying that.
+LABEL = "org.onnx-package.registry-test"
+FAST_PUSH = retry.Policy(attempts=5, first_delay=0.2, max_delay=5.0, budget=120.0)
+
+
+def make_context(folder: Path, deps_seed: int = 1, model: bytes = b"model A", deps_size: int = 2_000_000) -> Path:
+    """A build context for the real Dockerfile: incompressible deps, a tiny app, a tiny model."""
+    shutil.rmtree(folder, ignore_errors=True)
+    (folder / "deps").mkdir(parents=True)
+    (folder / "deps" / "lib.bin").write_bytes(random.Random(deps_seed).randbytes(deps_size))
+    (folder / "app" / "onnx_serve").mkdir(parents=True)
+    (folder / "app" / "onnx_serve" / "__init__.py").write_text("# the server would be here\n")
+    (folder / "model").mkdir()
+    (folder / "model" / "model.onnx").write_bytes(model)
+    shutil.copy(DOCKERFILE, folder / "Dockerfile")
+    return folder
+
+
+def import_tiny_base(client: docker.DockerClient, ref: str) -> str:
+    """A base image of one small file (the Dockerfile needs no shell: COPY, ENV, USER only)."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        data = b"tiny base for the registry tests\n"
+        info = tarfile.TarInfo("etc/tiny-base")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    repo, _, tag = ref.rpartition(":")
+    client.api.import_image_from_data(buffer.getvalue(), repository=repo, tag=tag, changes=[f"LABEL {LABEL}=1"])
+    return ref
+
+
+@dataclass
+class Builder:
+    client: docker.DockerClient
+    base_image: str
+
+    def build(self, context: Path, tag: str, cache_from: list[str] | None = None) -> str:
+        return build_image(self.client, Settings(base_image=self.base_image), context, tag,
+                           {LABEL: "1"}, cache_from=cache_from or [])
+
+
+@pytest.fixture(scope="session")
+def builder(docker_client: docker.DockerClient) -> Iterator[Builder]:
+    base = import_tiny_base(docker_client, "onnx-package-test/registry-base:tiny")
+    yield Builder(docker_client, base)
+    docker_client.images.remove(base, force=True)
+
+
+@pytest.fixture(scope="session")
+def mini_image(builder: Builder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The id of one small image built from the real Dockerfile, shared by the push tests."""
+    tag = "onnx-package-test/registry-mini:session"
+    image_id = builder.build(make_context(tmp_path_factory.mktemp("mini")), tag)
+    yield image_id
+    builder.client.images.remove(tag, force=True)
+
+
+@pytest.fixture
+def fault_proxy() -> Iterator[Callable[[str], FaultProxy]]:
+    """start(upstream_url) -> a running FaultProxy; all stopped after the test."""
+    started: list[FaultProxy] = []
+
+    def start(upstream: str) -> FaultProxy:
+        proxy = FaultProxy(upstream).start()
+        started.append(proxy)
+        return proxy
+
+    yield start
+    for proxy in started:
+        proxy.stop()
