@@ -95,8 +95,8 @@ def run_act(workflow: str, tmp_path: Path, variables: Mapping[str, str], secrets
             os.killpg(process.pid, signal.SIGKILL)
             out, err = process.communicate()
             raise AssertionError(f"act did not finish in {timeout} s:\n{err[-3000:]}") from None
-    records = parse_log(out + "\n" + err)
-    return ActRun(process.returncode, records, err)
+    (tmp_path / f"act-{Path(workflow).stem}.log").write_text(out + err)  # for a failing test's reader
+    return ActRun(process.returncode, parse_log(out + "\n" + err), err)
 
 
 def warm_tool_cache() -> str:

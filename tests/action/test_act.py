@@ -63,8 +63,9 @@ def test_the_action_packages_the_bundled_model_and_pushes_it_to_two_registries(
     assert "| Build image |" in summary and "MB |" in summary, summary
     groups = [r.get("arg") for r in run.commands("package", "group")]
     assert {"Fetch model", "Inspect and smoke test", "Build image", "Check container", "Push"} <= set(groups)
-    assert AZURE_CREDENTIALS["clientSecret"] in run.masked("package")
-    assert AZURE_CREDENTIALS["clientSecret"] not in run.log("package")
+    for secret in (AZURE_CREDENTIALS["clientSecret"], auth_registry.password):
+        assert secret in run.masked("package") and secret not in run.log("package")
+    assert "Using onnx-package's environment" in run.log("package")  # the session's warm venv
 
 
 def test_broken_inputs_fail_with_the_fix_in_an_annotation_and_push_nothing(
