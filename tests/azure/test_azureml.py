@@ -60,6 +60,16 @@ def test_explicit_version_from_sas_datastore(azure: AzureWorld, tmp_path: Path) 
     assert any("/datastores/sas_store/listSecrets" in r for r in azure.state.requests)
 
 
+def test_identity_based_datastore_reads_blobs_with_the_login(azure: AzureWorld, tmp_path: Path) -> None:
+    azure.add_app(CLIENT, secret=SECRET)
+    workspace = azure.add_workspace()
+    azure.register_workspace_model(workspace, "wine", "5", model_folder(tmp_path / "src"), datastore="rbac_store",
+                                   secrets_type="None")
+    got = fetch(workspace_settings(azure_credentials=CREDENTIALS), tmp_path / "model")
+    assert got.version == "5" and got.model_path.read_bytes() == b"onnx-bytes:model_v1"
+    assert ("https://storage.azure.com/.default" in {scope for _, scope in azure.state.tokens.values()})
+
+
 def test_v1_does_not_take_the_files_of_v10(azure: AzureWorld, tmp_path: Path) -> None:
     azure.add_app(CLIENT, secret=SECRET)
     workspace = azure.add_workspace()
@@ -165,8 +175,10 @@ def test_custom_cloud_metadata(ws, azure: AzureWorld, tmp_path: Path) -> None:
     got = fetch(settings_for(registry_name="sovereign", model_name="wine", azure_credentials=CREDENTIALS,
                              cloud=cloud), tmp_path / "registry-model")
     assert got.version == "8"
-    assert set(azure.proxy.hosts) == {"login.stub.test", "management.stub.test", "discovery.stub.test",
-                                      "devstoreaccount1.blob.stub.test"}
+    assert {"login.stub.test", "management.stub.test", "discovery.stub.test",
+            "devstoreaccount1.blob.stub.test"} <= set(azure.proxy.hosts)
+    public = ("azure.com", "microsoftonline.com", "azureml.ms", "windows.net")
+    assert not [host for host in azure.proxy.hosts if host.endswith(public)]
 
 
 def test_builtin_clouds_have_their_endpoints() -> None:
@@ -193,6 +205,15 @@ def test_identity_without_a_role(ws, azure: AzureWorld, tmp_path: Path, caplog) 
     message = str(caught.value)
     assert "403" in message and CLIENT in message and '"AzureML Data Scientist"' in message
     assert "/resourceGroups/rg/providers/Microsoft.MachineLearningServices/workspaces/ws" in caught.value.fix
+    assert_clean(caught.value, caplog)
+
+
+def test_token_of_another_tenant(ws, azure: AzureWorld, tmp_path: Path, caplog) -> None:
+    azure.state.fail(r"/models/", 401)
+    with pytest.raises(ModelSourceError) as caught:
+        fetch(workspace_settings(azure_credentials=CREDENTIALS), tmp_path / "model")
+    assert "Azure ML refused the token of the service principal with client id" in str(caught.value)
+    assert "401 InvalidAuthenticationTokenTenant" in str(caught.value) and "tenant" in caught.value.fix
     assert_clean(caught.value, caplog)
 
 

@@ -321,9 +321,9 @@ def storage_errors(where: str, datastore: str, kind: str) -> Iterator[None]:
         yield
     except HttpResponseError as err:
         status = err.status_code or 0
-        code = getattr(err.error_code, "value", err.error_code) or ""
+        code = str(getattr(err.error_code, "value", err.error_code) or "")
         detail = f"{status} {code}: {first_line(str(err.reason or ''))}"
-        if status in (401, 403):
+        if status in (401, 403) or code in ("AuthenticationFailed", "InvalidAuthenticationInfo"):
             fix = ('grant the login the "Storage Blob Data Reader" role on the storage account' if kind == "identity"
                    else f"update the {kind} of datastore {datastore} in Azure ML (az ml datastore update)")
             raise ModelSourceError(f"blob storage refused the datastore's {kind} for {where} ({detail})", fix) from err

@@ -35,7 +35,7 @@ class Azurite:
             self.process = subprocess.Popen(
                 [str(BIN), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--cert", str(certs.cert),
                  "--key", str(certs.key), "--skipApiVersionCheck", "--disableTelemetry", "--loose",
-                 "--inMemoryPersistence", "--extentMemoryLimit", "512", "--silent"],
+                 "--oauth", "basic", "--inMemoryPersistence", "--extentMemoryLimit", "512", "--silent"],
                 stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         self._wait_ready()
 

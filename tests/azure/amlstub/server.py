@@ -307,6 +307,11 @@ class StandIn:
         with self.state.lock:
             self.state.requests.append(f"{method} {target}")
         status = self.state.fault_for(split.path)
+        if status == 401:
+            return arm_error(401, "InvalidAuthenticationTokenTenant",
+                             "The access token is from the wrong issuer. It must match the tenant associated with "
+                             "this subscription. Please use the authority (URL) 'https://login.windows.net/other' "
+                             "to get the token.")
         if status is not None:
             return arm_error(status, "InternalServerError" if status >= 500 else "Injected", f"injected {status}")
         for route_method, pattern, name in self.ROUTES:

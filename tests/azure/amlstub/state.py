@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import re
 import secrets
 import threading
@@ -103,7 +105,12 @@ class AzureState:
         return None
 
     def issue_token(self, client_id: str, scope: str) -> str:
-        token = "stub-" + secrets.token_urlsafe(24)
+        """A JWT-shaped access token (Azurite's --oauth basic reads aud, iss and the lifetime; no signature)."""
+        app, now = self.apps[client_id], int(time.time())
+        claims = {"aud": scope.removesuffix("/.default").removesuffix("/"), "iss": f"https://sts.windows.net/{app.tenant}/",
+                  "iat": now, "nbf": now - 60, "exp": now + 3600, "appid": client_id, "oid": app.object_id,
+                  "tid": app.tenant, "jti": secrets.token_hex(8)}
+        token = ".".join(_b64(part) for part in ({"alg": "RS256", "typ": "JWT"}, claims)) + ".c3R1Yg"
         self.tokens[token] = (client_id, scope)
         return token
 
@@ -111,3 +118,7 @@ class AzureState:
         token = "ghoidc-" + secrets.token_urlsafe(24)
         self.github_tokens.append(token)
         return token
+
+
+def _b64(part: dict[str, object]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
