@@ -7,7 +7,10 @@
 
 The oldest queued job opens a batch; queued jobs with the same key join it, oldest first, up to
 max_batch_size items. With max_delay 0 a batch is whatever queued up while the previous one ran,
-so a lone request never waits. A failing batch is retried job by job, so that one bad job fails alone.
+so a lone request never waits; except that when fewer items wait than the previous batch held (its
+clients are sending their next requests right now), the batcher waits up to a tenth of that batch's
+run time for them: without it, a steady load of 8 clients alternates batches of 1 and 7.
+A failing batch is retried job by job, so that one bad job fails alone.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from .errors import RequestError
 
 log = logging.getLogger("onnx_serve")
 
+FOLLOW_UP_WAIT = 0.1  # of the previous batch's run time
 RunBatch = Callable[[Sequence[Any]], list[Any]]
 Observer = Callable[[int, float], None]  # (items in the batch, seconds it took)
 
@@ -53,6 +57,7 @@ class Batcher:
         self.max_queue_size = max_queue_size
         self.observe = observe
         self.queued = 0  # items waiting, for the queue-depth gauge
+        self._last = (0, 0.0)  # the previous batch: items, seconds
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-serve-inference")
@@ -89,14 +94,16 @@ class Batcher:
                 await self._wakeup.wait()
                 continue
             if self.max_delay > 0:
-                await self._wait_to_fill()
+                await self._wait_to_fill(self.max_batch_size, self.max_delay)
+            elif self.queued < self._last[0]:
+                await self._wait_to_fill(self._last[0], self._last[1] * FOLLOW_UP_WAIT)
             batch = self._take()
             if batch:
                 await self._run(batch)
 
-    async def _wait_to_fill(self) -> None:
-        deadline = time.monotonic() + self.max_delay
-        while self.queued < self.max_batch_size and (remaining := deadline - time.monotonic()) > 0:
+    async def _wait_to_fill(self, items: int, seconds: float) -> None:
+        deadline = time.monotonic() + seconds
+        while self.queued < min(items, self.max_batch_size) and (remaining := deadline - time.monotonic()) > 0:
             self._wakeup.clear()
             try:
                 await asyncio.wait_for(self._wakeup.wait(), remaining)
@@ -120,7 +127,9 @@ class Batcher:
 
     async def _run(self, batch: list[_Pending]) -> None:
         jobs = [pending.job for pending in batch]
+        started = time.monotonic()
         outcomes = await asyncio.get_running_loop().run_in_executor(self._executor, self._run_isolated, jobs)
+        self._last = (sum(pending.size for pending in batch), time.monotonic() - started)
         for pending, (ok, value) in zip(batch, outcomes, strict=True):
             if pending.future.done():
                 continue

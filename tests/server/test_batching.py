@@ -133,3 +133,16 @@ async def test_cancelled_jobs_are_dropped_and_stop_fails_what_is_left():
     with pytest.raises(RequestError, match="shutting down"):
         await waiting
     await batcher.stop()
+
+
+async def test_after_a_batch_the_batcher_briefly_waits_for_its_clients_to_come_back():
+    recorder = Recorder(seconds=0.1)
+    batcher = await started(recorder)
+    blocker = asyncio.ensure_future(batcher.submit(["a"]))
+    await asyncio.sleep(0.02)
+    await asyncio.gather(blocker, *(batcher.submit([f"a{i}"]) for i in range(4)))  # a batch of 4
+    first = asyncio.ensure_future(batcher.submit(["b0"]))
+    await asyncio.sleep(0.003)  # well within a tenth of the last batch's 0.1 s
+    await asyncio.gather(first, *(batcher.submit([f"b{i}"]) for i in range(1, 4)))
+    await batcher.stop()
+    assert [len(batch) for batch in recorder.batches] == [1, 4, 4]
