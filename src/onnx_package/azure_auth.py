@@ -98,7 +98,9 @@ def cloud_of(settings: Settings) -> Cloud:
         return _custom_cloud(raw)
     for name, endpoints in BUILTIN_CLOUDS.items():
         if name.lower() == raw.lower():
-            return Cloud(name=name, **endpoints)
+            return Cloud(name=name, resource_manager=endpoints["resource_manager"],
+                         active_directory=endpoints["active_directory"],
+                         storage_endpoint=endpoints["storage_endpoint"])
     raise SettingsError(f"cloud {raw!r} is not a known Azure cloud",
                         f"set cloud to one of {', '.join(BUILTIN_CLOUDS)}, or to a JSON object like {CUSTOM_EXAMPLE}")
 

@@ -8,6 +8,7 @@ the only public way to the registry's SAS. Both land in a temp folder, then move
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import shutil
@@ -141,7 +142,7 @@ def resolve_version(client: MLClient, settings: Settings, place: Place) -> str:
 
 def get_model(client: MLClient, name: str, version: str, place: Place) -> Model:
     try:
-        return client.models.get(name, version=version)
+        model: Model = client.models.get(name, version=version)
     except ResourceNotFoundError as err:
         if error_code(err) in PARENT_MISSING:
             raise
@@ -150,6 +151,7 @@ def get_model(client: MLClient, name: str, version: str, place: Place) -> Model:
             raise missing_model(client, name, place) from err
         raise ModelSourceError(f"model {name} has no version {version} in {place}; it has versions "
                                f"{', '.join(versions)}", "set model-version to one of those, or to latest") from err
+    return model
 
 
 def missing_model(client: MLClient, name: str, place: Place) -> ModelSourceError:
@@ -321,7 +323,8 @@ def storage_errors(where: str, datastore: str, kind: str) -> Iterator[None]:
         yield
     except HttpResponseError as err:
         status = err.status_code or 0
-        code = str(getattr(err.error_code, "value", err.error_code) or "")
+        raw_code = getattr(err, "error_code", None)  # a StorageErrorCode
+        code = str(getattr(raw_code, "value", raw_code) or "")
         detail = f"{status} {code}: {first_line(str(err.reason or ''))}"
         if status in (401, 403) or code in ("AuthenticationFailed", "InvalidAuthenticationInfo"):
             fix = ('grant the login the "Storage Blob Data Reader" role on the storage account' if kind == "identity"
@@ -349,7 +352,7 @@ def service_error_parts(err: HttpResponseError) -> tuple[str, str]:
     if error is not None and getattr(error, "code", None):
         return str(error.code), first_line(str(error.message or ""))
     try:
-        body = err.response.json() if err.response is not None else None
+        body = json.loads(err.response.text()) if err.response is not None else None
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
