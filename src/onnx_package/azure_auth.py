@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 class AzureLoginError(PackageError):
     title = "Azure login failed"
 
+
 GITHUB_AUDIENCE = "api://AzureADTokenExchange"
 OIDC_ATTEMPTS = 3
 
