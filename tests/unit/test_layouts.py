@@ -9,6 +9,7 @@ from test_inspection import package
 
 from models import (
     make_hub_cache,
+    make_minilm_classifier,
     make_multi_input_model,
     make_tabular_classifier,
     make_text_classifier,
@@ -98,3 +99,10 @@ def test_several_inputs_of_different_dtypes_are_served_as_raw_tensors(tmp_path):
     assert probe.path == "/v2/models/m/infer"
     [output] = probe.answer["outputs"]
     assert output["name"] == "y" and output["data"] == [1.0, 1.0, 1.0]  # zeros * 0 + 1
+
+
+def test_real_minilm_export_with_its_real_wordpiece_tokenizer(tmp_path):
+    inspection, probe = package(tmp_path, make_minilm_classifier(tmp_path / "minilm"),
+                                sample='["Containers are good", "Containers are terrible"]')
+    assert inspection.task == "text-classification" and inspection.spec["max_length"] == 512
+    assert probe.answer == [{"positive": True}, {"positive": False}]
