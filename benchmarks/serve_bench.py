@@ -1,13 +1,14 @@
 """Benchmark the server against raw onnxruntime and the tutorial's Flask app, on one machine, one model.
 
-    python benchmarks/serve_bench.py                    # ~3 minutes on 2 cores; writes .bench/serve_bench.json
-    python benchmarks/serve_bench.py --seconds 3 --out results.json --image REF
+    python benchmarks/serve_bench.py                    # ~8 minutes on 2 cores; writes .bench/serve_bench.json
+    python benchmarks/serve_bench.py --seconds 2 --rounds 1 --out results.json --image REF
 
 The model: RoBERTa-base-sized (12 layers, hidden 768, random weights), input_ids only (benchmarks/roberta.py).
 Compared, at concurrency 1, 4 and 8, with a short text and a 32-token text:
   raw       onnxruntime session.run in this process, one text per call from N threads (the limit);
   served    `python -m onnx_serve` (the image's server, same code and deps) over HTTP, /predict;
   tutorial  Flask + slow Python tokenizer + torch tensors + onnxruntime (benchmarks/tutorial_app.py).
+The three are measured in turns, point by point, so that other load on the machine hits them alike.
 Also: start -> ready against session creation alone, the server's RSS against the model size, and the
 size of what the image adds on top of its base (the locked deps + the server code, gzip), or, with
 --image, the image's own layers. Needs torch, transformers and flask (not the image).
@@ -70,7 +71,7 @@ def measure(call: Callable[[], None], concurrency: int, seconds: float) -> dict[
     def worker(mine: list[float]) -> None:
         call()  # warm-up: connections, caches
         start.wait()
-        while not stop.is_set():
+        while not stop.is_set() or not mine:  # at least one measured call each
             began = time.perf_counter()
             call()
             mine.append(time.perf_counter() - began)
@@ -141,38 +142,51 @@ def rss_mb(pid: int) -> dict[str, float]:
 # --- the three systems ----------------------------------------------------------------------------
 
 
-def bench_raw(model_dir: Path, ids: dict[str, list[int]], seconds: float) -> dict[str, Any]:
+class Served:
+    """A server process: started (timed to ready), asked, stopped (exit code kept)."""
+
+    def __init__(self, command: list[str], env: dict[str, str], ready_path: str, port: int) -> None:
+        self.port = port
+        self.process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)  # fmt: skip
+        self.start_to_ready_s = wait_for(port, ready_path, self.process)
+        self.rss_ready_mb = rss_mb(self.process.pid)["VmRSS"]
+
+    def client(self, text: str) -> Callable[[], None]:
+        return Client(self.port, "/predict", [text])
+
+    def finish(self) -> dict[str, Any]:
+        """Start-to-ready, memory, then SIGTERM and the exit code."""
+        facts = {"start_to_ready_s": self.start_to_ready_s, "rss_ready_mb": self.rss_ready_mb,
+                 "rss_after_load_mb": rss_mb(self.process.pid)}  # fmt: skip
+        self.process.terminate()
+        return {**facts, "exit_code_after_sigterm": self.process.wait(timeout=60)}
+
+
+def raw_session(model_dir: Path) -> Any:
     import onnxruntime as ort
 
     from onnx_serve.runtime import cpu_limit, session_options
 
-    session = ort.InferenceSession(
-        str(model_dir / "model.onnx"), session_options(cpu_limit()), providers=["CPUExecutionProvider"]
-    )
-    results = {}
-    for length, token_ids in ids.items():
-        feeds = {"input_ids": np.array([token_ids], dtype=np.int64)}
+    options = session_options(cpu_limit())  # the server's options: the comparison is of everything else
+    return ort.InferenceSession(str(model_dir / "model.onnx"), options, providers=["CPUExecutionProvider"])
+
+
+def bench_points(systems: dict[str, Callable[[str], Callable[[], None]]], texts: dict[str, str], seconds: float,
+                 rounds: int) -> dict[str, dict[str, Any]]:  # fmt: skip
+    """Every (text, concurrency) point for every system, the systems interleaved so that a busy
+    machine slows them alike; per point the round with the median throughput is kept."""
+    results: dict[str, dict[str, Any]] = {name: {} for name in systems}
+    for length, text in texts.items():
         for c in CONCURRENCY:
-            results[f"{length} c{c}"] = measure(lambda feeds=feeds: session.run(None, feeds), c, seconds)
-            print(f"  raw      {length:9} c{c}: {_line(results[f'{length} c{c}'])}", flush=True)
-    return results
-
-
-def bench_server(name: str, command: list[str], env: dict[str, str], ready_path: str, port: int,
-                 texts: dict[str, str], seconds: float) -> dict[str, Any]:  # fmt: skip
-    process = subprocess.Popen(command, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        results: dict[str, Any] = {"start_to_ready_s": wait_for(port, ready_path, process)}
-        results["rss_ready_mb"] = rss_mb(process.pid)["VmRSS"]
-        for length, text in texts.items():
-            for c in CONCURRENCY:
-                results[f"{length} c{c}"] = measure(Client(port, "/predict", [text]), c, seconds)
-                print(f"  {name:8} {length:9} c{c}: {_line(results[f'{length} c{c}'])}", flush=True)
-        results["rss_after_load_mb"] = rss_mb(process.pid)
-    finally:
-        process.terminate()
-        results_code = process.wait(timeout=60)
-    results["exit_code_after_sigterm"] = results_code
+            runs: dict[str, list[dict[str, float]]] = {name: [] for name in systems}
+            for _ in range(rounds):
+                for name, make_call in systems.items():
+                    runs[name].append(measure(make_call(text), c, seconds))
+            for name, measured in runs.items():
+                median = sorted(measured, key=lambda r: r["throughput"])[len(measured) // 2]
+                results[name][f"{length} c{c}"] = median
+                print(f"  {name:8} {length:9} c{c}: {_line(median)}", flush=True)
     return results
 
 
@@ -290,7 +304,8 @@ def text_of_tokens(model_dir: Path, count: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--seconds", type=float, default=5.0, help="measuring time per point")
+    parser.add_argument("--seconds", type=float, default=4.0, help="measuring time per point and round")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds per point (the median is kept)")
     parser.add_argument("--out", type=Path, default=ROOT / ".bench" / "serve_bench.json")
     parser.add_argument("--model-dir", type=Path, default=ROOT / ".bench" / "roberta")
     parser.add_argument("--image", help="a built image: report its layers instead of estimating them")
@@ -301,7 +316,7 @@ def main() -> None:
 
     tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     texts = {"short": SHORT, "32 tokens": text_of_tokens(model_dir, 32)}
-    ids = {length: tokenizer.encode(text).ids for length, text in texts.items()}
+    ids = {length: tokenizer.encode(text).ids for length, text in texts.items()}  # the tokens counted
     report: dict[str, Any] = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
         "model_mb": (model_dir / "model.onnx").stat().st_size / 1e6,
@@ -309,15 +324,21 @@ def main() -> None:
     }
     print(f"model {report['model_mb']:.0f} MB; texts {report['texts']}", flush=True)
     report["session_creation_s"] = session_creation_seconds(model_dir)
-    report["raw"] = bench_raw(model_dir, ids, args.seconds)
+    env = {"ONNX_SERVE_HOST": "127.0.0.1", "ONNX_SERVE_MODEL_DIR": str(model_dir), "PYTHONPATH": str(ROOT / "src")}
     port = free_port()
-    env = {"PORT": str(port), "ONNX_SERVE_HOST": "127.0.0.1", "ONNX_SERVE_MODEL_DIR": str(model_dir),
-           "PYTHONPATH": str(ROOT / "src")}  # fmt: skip
-    report["served"] = bench_server("served", [sys.executable, "-m", "onnx_serve"], env, "/v2/health/ready", port,
-                                    texts, args.seconds)  # fmt: skip
+    served = Served([sys.executable, "-m", "onnx_serve"], {**env, "PORT": str(port)}, "/v2/health/ready", port)
     port = free_port()
-    command = [sys.executable, str(HERE / "tutorial_app.py"), str(model_dir), str(port)]
-    report["tutorial"] = bench_server("tutorial", command, {}, "/ready", port, texts, args.seconds)
+    tutorial = Served([sys.executable, str(HERE / "tutorial_app.py"), str(model_dir), str(port)], {}, "/ready", port)
+    session = raw_session(model_dir)
+
+    def raw_call(text: str) -> Callable[[], None]:
+        feeds = {"input_ids": np.array([tokenizer.encode(text).ids], dtype=np.int64)}
+        return lambda: session.run(None, feeds)
+
+    systems = {"raw": raw_call, "served": served.client, "tutorial": tutorial.client}
+    report.update(bench_points(systems, texts, args.seconds, args.rounds))
+    report["served"].update(served.finish())
+    report["tutorial"].update(tutorial.finish())
     report["image_adds"] = added_size_mb(args.image)
     report["targets"] = TARGETS.splitlines()
     report["verdicts"] = verdicts(report)

@@ -163,8 +163,8 @@ class Predictor:
     def batch_key(self, job: Job) -> Any:
         """Jobs with equal keys can share one session.run."""
         if isinstance(job, Feeds):
-            if not self._feeds_batchable:
-                return id(job)
+            if not self._feeds_batchable or len({a.shape[:1] for a in job.feeds.values()}) != 1:
+                return id(job)  # runs alone
             return tuple((name, a.dtype.str, a.shape[1:]) for name, a in sorted(job.feeds.items()))
         return type(job)
 

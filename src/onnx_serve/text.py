@@ -20,6 +20,7 @@ from .spec import ModelError
 from .tensors import TensorSpec
 
 TEXT_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
 PAD_TOKENS = ("[PAD]", "<pad>", "<|pad|>", "<|padding|>")
 
 Group = tuple[list[int], dict[str, np.ndarray]]
@@ -58,9 +59,8 @@ class TextEncoder:
         return [(rows, self._feeds([encodings[i] for i in rows])) for rows in by_length.values()]
 
     def _feeds(self, encodings: list[Encoding]) -> dict[str, np.ndarray]:
-        fields = {"input_ids": "ids", "attention_mask": "attention_mask", "token_type_ids": "type_ids"}
         return {
-            name: np.array([getattr(e, fields[name]) for e in encodings], dtype=dtype)
+            name: np.array([getattr(e, ENCODING_FIELDS[name]) for e in encodings], dtype=dtype)
             for name, dtype in self.inputs.items()
         }
 
