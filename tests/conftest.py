@@ -119,7 +119,7 @@ class DockerCleanup:
 
     def run(self) -> None:
         label = {"label": f"{TEST_LABEL}=1"}
-        for c in self.client.containers.list(all=True):
+        for c in self.client.containers.list(all=True, ignore_removed=True):
             labelled = c.labels.get(TEST_LABEL) == "1" and _created(c.attrs["Created"]) >= self.started - 1
             if c.id in self.containers or c.name in self.containers or self.prefix in c.name or labelled:
                 _quietly(lambda c=c: c.remove(force=True, v=True))

@@ -13,7 +13,7 @@ class Input:
     name: str  # kebab-case, as in action.yml and on the CLI
     description: str
     default: str = ""
-    kind: str = "str"  # str | bool | int | list | json | secret
+    kind: str = "str"  # str | bool | int | list | words (a list that may also be space-separated) | json | secret
     choices: tuple[str, ...] = ()
 
     @property
@@ -51,10 +51,10 @@ INPUTS: tuple[Input, ...] = (
     Input("sample", "Request body for /predict used by the smoke test and container check (JSON, or @file)."),
     Input("expected", "Expected /predict answer for the sample (JSON, or @file).", kind="json"),
     # The image
-    Input("images", "Image repositories to push to, newline- or comma-separated "
-          "(e.g. docker.io/me/model, ghcr.io/org/model).", kind="list"),
-    Input("tags", "Image tags, newline- or comma-separated (default: the model version and the short git SHA).",
-          kind="list"),
+    Input("images", "Image repositories to push to, separated by newlines, commas or spaces "
+          "(e.g. docker.io/me/model, ghcr.io/org/model).", kind="words"),
+    Input("tags", "Image tags, separated by newlines, commas or spaces (default: the model version and the short "
+          "git SHA).", kind="words"),
     Input("base-image", "Base image with Python 3.11 for the serving image.", "python:3.11-slim"),
     Input("push", "Push the image after every check passed.", "true", kind="bool"),
     Input("cache", "Use the previous image of the first repository as build cache.", "true", kind="bool"),

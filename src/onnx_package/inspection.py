@@ -45,6 +45,7 @@ class Inspection:
 
 
 def open_session(model_path: Path) -> ort.InferenceSession:
+    ort.disable_telemetry_events()  # onnxruntime would otherwise phone home from the runner
     try:
         return ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own untyped errors for every kind of bad model

@@ -84,8 +84,8 @@ def env_input(environ: Mapping[str, str], name: str) -> str | None:
     return None
 
 
-def split_list(raw: str) -> tuple[str, ...]:
-    return tuple(item.strip() for item in re.split(r"[\n,]", raw) if item.strip())
+def split_list(raw: str, on_spaces: bool = False) -> tuple[str, ...]:
+    return tuple(item.strip() for item in re.split(r"[\s,]" if on_spaces else r"[\n,]", raw) if item.strip())
 
 
 def read_json(spec: Input, raw: str) -> Any:
@@ -115,8 +115,8 @@ def convert(spec: Input, raw: str) -> Any:
         if not raw.isdigit():
             raise SettingsError(f"{spec.name} is {raw!r}, not a whole number", f"set {spec.name} to e.g. 120")
         return int(raw)
-    if spec.kind == "list":
-        return split_list(raw)
+    if spec.kind in ("list", "words"):
+        return split_list(raw, on_spaces=spec.kind == "words")
     if spec.kind == "json" or spec.name == "sample":
         return read_json(spec, raw) if raw else None
     if spec.kind == "secret":

@@ -24,9 +24,13 @@ def test_cli_flag_wins_over_input_variable_and_both_spellings_are_read():
     assert settings.push is False
 
 
-@pytest.mark.parametrize("raw", ["a/x\nb/y", "a/x, b/y", " a/x ,\n\n b/y \n"])
-def test_lists_take_newlines_or_commas(raw):
+@pytest.mark.parametrize("raw", ["a/x\nb/y", "a/x, b/y", " a/x ,\n\n b/y \n", "a/x b/y"])
+def test_images_take_newlines_commas_or_spaces(raw):
     assert load_settings({"images": raw}, {}).images == ("a/x", "b/y")
+
+
+def test_labels_keep_their_spaces():
+    assert load_settings({"labels": "very bad, very good"}, {}).labels == ("very bad", "very good")
 
 
 def test_json_inputs_inline_and_from_file(tmp_path):
