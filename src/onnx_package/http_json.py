@@ -10,7 +10,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
