@@ -28,6 +28,7 @@ RETRYABLE = re.compile(r"\b(?:status:?|http) (?:5\d\d|429)\b|toomanyrequests|too
                        r"|request canceled|closed network connection|service unavailable|bad gateway", re.IGNORECASE)
 FINAL = re.compile(r"unauthorized|authentication required|denied|forbidden|\b40[134]\b|not found|name unknown"
                    r"|no basic auth credentials|x509|certificate", re.IGNORECASE)
+VERSION_TAG = re.compile(r"^v?(\d{1,6}(?:\.\d{1,6})*)$")  # 3, v2, 1.4.0: a model version
 
 
 @dataclass(frozen=True)
@@ -278,22 +279,40 @@ def pull(client: docker.DockerClient, repo: Repository, tag: str, auth_config: d
         raise PushError(str(err), push_fix(err.reason, ref)) from err
 
 
+def version_tags(tags: list[str]) -> list[str]:
+    """Tags that look like model versions (3, v2, 1.4.0), highest first. Seven digits or more look like a
+    short git SHA, not a version."""
+    found = [(tuple(int(part) for part in match.group(1).split(".")), tag)
+             for tag in tags if (match := VERSION_TAG.match(tag))]
+    return [tag for _, tag in sorted(found, reverse=True)]
+
+
+def previous_tag(session: Session, repo: Repository, tags: list[str]) -> str:
+    """The tag of the previous image: one of this run's tags or latest if the registry has it, else the
+    highest version-like tag it lists (the previous model version); '' when there is none."""
+    for tag in dict.fromkeys([*tags, "latest"]):
+        if session.manifest(repo, tag):
+            return tag
+    listed = version_tags(session.tags(repo))
+    return listed[0] if listed else ""
+
+
 def pull_cache(client: docker.DockerClient, settings: Settings, repo: Repository, tags: list[str],
                auth: RegistryAuth, reporter: Reporter) -> list[str]:
-    """The previous image of `repo` for cache_from: the first of `tags`, then latest, that the registry holds.
+    """The previous image of `repo`, pulled for cache_from, so unchanged layers are reused and not pushed.
 
     Never fails the run: without a previous image the build simply starts from the base image.
     """
-    pusher = Pusher(client, settings, auth, reporter)
     try:
-        session = pusher.session(repo.registry)
-        for tag in dict.fromkeys([*tags, "latest"]):
-            if session.manifest(repo, tag):
-                pull(client, repo, tag, auth.auth_config(repo.registry), reporter)
-                reporter.info(f"    build cache: {repo.ref(tag)}")
-                return [repo.ref(tag)]
+        tag = previous_tag(Pusher(client, settings, auth, reporter).session(repo.registry), repo, tags)
+        if tag:
+            pull(client, repo, tag, auth.auth_config(repo.registry), reporter)
     except (PushError, RegistryError) as err:
         reporter.info(f"    no build cache from {repo.name}: {err}")
         return []
-    reporter.info(f"    no build cache: {repo.name} has none of the tags {', '.join(dict.fromkeys([*tags, 'latest']))}")
-    return []
+    if not tag:
+        reporter.info(f"    no build cache: {repo.name} has none of the tags {', '.join(tags)}, latest, "
+                      "nor a version-like tag")
+        return []
+    reporter.info(f"    build cache: {repo.ref(tag)}")
+    return [repo.ref(tag)]

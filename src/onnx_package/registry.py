@@ -299,6 +299,14 @@ class Session:
         body = json.loads(answer.body or b"{}")
         return str(body.get("token") or body.get("access_token") or "")
 
+    def tags(self, repo: Repository) -> list[str]:
+        """The repository's tags (the first page: up to 1000); [] when the registry will not list them."""
+        answer = self.request("GET", f"{repo.path}/tags/list?n=1000", f"repository:{repo.path}:pull")
+        if answer.status != 200:
+            return []
+        tags = json.loads(answer.body or b"{}").get("tags") or []
+        return [str(tag) for tag in tags]
+
     def manifest(self, repo: Repository, reference: str) -> Manifest | None:
         """The manifest the registry serves for repo:reference; None when it has none."""
         answer = self.request("GET", f"{repo.path}/manifests/{reference}", f"repository:{repo.path}:pull",

@@ -69,6 +69,11 @@ class StubRegistry:
         if path == "/v2/":
             handler.reply(200, b"{}")
             return
+        if path.endswith("/tags/list"):
+            name = path.removeprefix("/v2/").removesuffix("/tags/list")
+            tags = [key.rpartition(":")[2] for key in self.manifests if key.rpartition(":")[0] == name]
+            handler.reply(200, json.dumps({"name": name, "tags": tags}).encode())
+            return
         name, _, tag = path.removeprefix("/v2/").partition("/manifests/")
         body = self.manifests.get(f"{name}:{tag}")
         if body is None:

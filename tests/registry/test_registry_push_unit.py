@@ -13,15 +13,17 @@ from onnx_package.push import (
     PushStream,
     RepositoryReport,
     human_bytes,
+    previous_tag,
     push_tag,
     report_lines,
     stream_failure,
     uploaded_bytes,
+    version_tags,
 )
 from onnx_package.refs import parse_repository
-from onnx_package.registry import Manifest
+from onnx_package.registry import Endpoint, Manifest, Session
 from onnx_package.report import Reporter
-from registry.stubs import manifest_body
+from registry.stubs import StubRegistry, manifest_body
 
 REPO = parse_repository("127.0.0.1:5000/demo/wine")
 FAST = retry.Policy(attempts=3, first_delay=0.001, max_delay=1, budget=5)
@@ -161,3 +163,27 @@ def test_the_report_is_a_table_then_one_line_per_failure():
     assert lines[3].split() == [dead.name, "FAILED", "0.0", "s", "anonymous"]
     assert lines[4] == ("    FAILED 127.0.0.1:5999/demo/wine: pushing 127.0.0.1:5999/demo/wine:v1 failed: connection "
                         "refused. Fix: check that 127.0.0.1:5999 is up")
+
+
+@pytest.mark.parametrize(("tags", "ordered"), [
+    (["1", "2", "10", "latest", "abc1234"], ["10", "2", "1"]),
+    (["v1.2.0", "v1.10.0", "1.9"], ["v1.10.0", "1.9", "v1.2.0"]),
+    (["1234567", "3"], ["3"]),  # seven digits: a short git SHA, not a version
+    (["latest", "stable"], []),
+])
+def test_version_like_tags_highest_first(tags, ordered):
+    assert version_tags(tags) == ordered
+
+
+def test_the_previous_image_is_this_runs_tag_then_latest_then_the_highest_version():
+    stub = StubRegistry()
+    with stub.serve() as proxy:
+        repo = parse_repository(f"{proxy.host}/demo/wine")
+        api = Session([Endpoint(proxy.url)])
+        assert previous_tag(api, repo, ["4", "abc1234"]) == ""
+        for tag in ("1", "3", "2", "0123456"):
+            stub.put("demo/wine", tag, manifest_body([1]))
+        assert previous_tag(api, repo, ["4", "abc1234"]) == "3"
+        stub.put("demo/wine", "latest", manifest_body([2]))
+        assert previous_tag(api, repo, ["4", "abc1234"]) == "latest"
+        assert previous_tag(api, repo, ["2", "abc1234"]) == "2"
