@@ -7,6 +7,7 @@
 # change) and reused by every later run. entrypoint.py imports the code from the action's src/
 # folder, so a new version of the code with the same dependencies needs no reinstall.
 # Concurrent jobs on one runner wait for each other (flock); a half-made venv is never used.
+# Venvs no run has used for 30 days are removed.
 set -euo pipefail
 ACTION_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${ONNX_PACKAGE_PYTHON:-python3}"
@@ -26,6 +27,14 @@ install_into() {
     echo "::endgroup::"
 }
 
+prune_unused() {
+    local root="$1" complete
+    find "$root" -mindepth 2 -maxdepth 2 -name .complete -mtime +30 -print | while read -r complete; do
+        echo "Removing $(dirname "$complete"), unused for 30 days"
+        rm -rf "$(dirname "$complete")" "$(dirname "$complete").lock"
+    done
+}
+
 main() {
     local root venv
     root="${RUNNER_TOOL_CACHE:-$HOME/.cache}/onnx-package-action"
@@ -35,9 +44,11 @@ main() {
     flock 9
     if [ -f "$venv/.complete" ]; then
         echo "Using onnx-package's environment $venv"
+        touch "$venv/.complete"
     else
         install_into "$venv"
     fi
+    prune_unused "$root"
     echo "python=$venv/bin/python" >> "${GITHUB_OUTPUT:-/dev/stdout}"
 }
 
