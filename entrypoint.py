@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
+# The action's own src/ comes first: the code that runs is this checkout's, whatever version of the
+# package the cached venv (keyed by dependencies only, see scripts/install-action.sh) was built with.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
 
 from onnx_package.cli import execute
