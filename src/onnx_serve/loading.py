@@ -3,7 +3,8 @@
     loading = load_in_background(settings)   # a Future[Predictor]; session creation releases the GIL,
     import uvicorn, ...                        # so the server's imports run meanwhile
 
-`load_and_warm_up` is the whole of "ready": serve.json, session, tokenizer, one inference.
+`load_and_warm_up` is the whole of "ready": serve.json, session, tokenizer, one inference, and the
+memory that loading freed given back.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ if TYPE_CHECKING:
 
 def load_and_warm_up(settings: Settings, predictor: Predictor | None = None) -> Predictor:
     from .predictor import Predictor  # numpy, onnxruntime, tokenizers: imported in the loading thread
+    from .runtime import release_free_memory
 
     predictor = predictor or Predictor.load(settings.model_dir, settings.threads)
     predictor.max_text_batch = settings.max_batch_size
     predictor.warm_up()
+    release_free_memory()
     return predictor
 
 

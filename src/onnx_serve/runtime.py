@@ -9,6 +9,8 @@ Reads cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us`, so a container limited to 2 
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import math
 import os
 from pathlib import Path
@@ -80,3 +82,13 @@ def create_session(model_path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(
         str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
     )
+
+
+def release_free_memory() -> None:
+    """Hand the heap that loading freed back to the OS (glibc; elsewhere a no-op).
+
+    onnxruntime frees the parsed model and the weights it re-packed for its kernels, but glibc keeps
+    the freed pages: for a 500 MB RoBERTa that is 200 MB of resident memory serving nothing.
+    """
+    with contextlib.suppress(OSError, AttributeError):  # not glibc
+        ctypes.CDLL("libc.so.6").malloc_trim(0)

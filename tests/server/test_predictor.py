@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 from server_models import DIABETES_ROWS, WINE_ROWS, write_spec
 
 from onnx_serve.predictor import Feeds, Predictor, Rows, Texts, probabilities
-from onnx_serve.runtime import cpu_limit
+from onnx_serve.runtime import cpu_limit, release_free_memory
 from onnx_serve.spec import ModelError
 
 GOOD, BAD = "Containers are good", "Containers are terrible"
@@ -177,3 +177,7 @@ def test_many_texts_run_in_chunks(predictor, monkeypatch):
     )
     np.testing.assert_allclose(text.classify([GOOD, BAD, LONG, GOOD, BAD]), expected, rtol=1e-4, atol=1e-5)
     assert len(runs) == 3
+
+
+def test_releasing_free_memory_is_safe_to_call():
+    release_free_memory()
