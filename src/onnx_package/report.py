@@ -27,6 +27,9 @@ class Reporter:
     def start(self, settings: Settings) -> None:
         """Called once the inputs are parsed, before anything is printed about them."""
 
+    def mask(self, value: str) -> None:
+        """Hide a secret learned during the run (a token) from the log; plain output never prints one."""
+
     def open_stage(self, name: str) -> None:
         self.info(f"==> {name}")
 
