@@ -56,6 +56,7 @@ class FaultProxy:
         self.served_faults: list[tuple[str, str, str]] = []  # (kind, method, path)
         self.requests: Counter[str] = Counter()  # "METHOD" -> count (forwarded to the registry)
         self.body_bytes: Counter[str] = Counter()  # "METHOD" -> request body bytes forwarded
+        self.forwarded: list[tuple[str, str, list[int]]] = []  # (METHOD, path, [body bytes]) per request
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), ProxyHandler)
         self.server.daemon_threads = True
         self.server.proxy = self  # type: ignore[attr-defined]
@@ -102,6 +103,7 @@ class FaultProxy:
         with self.lock:
             self.requests.clear()
             self.body_bytes.clear()
+            self.forwarded.clear()
 
     def start(self) -> FaultProxy:
         self.thread.start()
@@ -203,16 +205,19 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     # ------------------------------------------------------------ forwarding
 
-    def counted(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    def counted(self, chunks: Iterator[bytes], entry: list[int]) -> Iterator[bytes]:
         for data in chunks:
             with self.proxy.lock:
                 self.proxy.body_bytes[self.command] += len(data)
+                entry[0] += len(data)
             yield data
 
     def forward(self) -> None:
         proxy = self.proxy
+        sent = [0]
         with proxy.lock:
             proxy.requests[self.command] += 1
+            proxy.forwarded.append((self.command, self.path, sent))
         upstream = http.client.HTTPConnection(proxy.upstream.hostname, proxy.upstream.port, timeout=300)
         headers = {name: value for name, value in self.headers.items() if name.lower() not in HOP_BY_HOP}
         if proxy.scheme == "https":
@@ -220,7 +225,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
         has_body = "Content-Length" in self.headers or "Transfer-Encoding" in self.headers
         try:
             if has_body:
-                upstream.request(self.command, self.path, body=self.counted(self.body()), headers=headers,
+                upstream.request(self.command, self.path, body=self.counted(self.body(), sent), headers=headers,
                                  encode_chunked=True)
             else:
                 upstream.request(self.command, self.path, headers=headers)
