@@ -19,7 +19,7 @@ from .refs import Repository, check_tag, parse_repositories, tag_from
 from .registry import check_ca
 from .registry_auth import RegistryAuth
 from .report import Reporter
-from .settings import Settings
+from .settings import Settings, check_source_inputs
 from .smoke import Probe, smoke_test
 from .sources import fetch
 
@@ -57,6 +57,7 @@ def local_name(model_name: str) -> str:
 
 
 def run(settings: Settings, reporter: Reporter) -> Result:
+    check_source_inputs(settings)
     repos = plan_targets(settings)
     auth = RegistryAuth(settings)  # parses registry-auth: a mistake there stops the run here
     work = settings.workdir

@@ -163,3 +163,16 @@ def require(settings: Settings, *names: str, why: str) -> None:
         example = " ".join(f"--{n} ..." for n in missing)
         raise SettingsError(f"{why} needs {listed}, which {'is' if len(missing) == 1 else 'are'} empty",
                             f"set {listed} (CLI: {example}; action: with: {missing[0]}: ...)")
+
+
+# Inputs that only one model source reads: set with another source, they would be silently ignored.
+SOURCE_INPUTS = {"model-path": "local", "model-url": "url", "tokenizer-url": "url"}
+
+
+def check_source_inputs(settings: Settings) -> None:
+    """Stop when an input of another model source is set (e.g. model-path with the default azureml)."""
+    for name, source in SOURCE_INPUTS.items():
+        if getattr(settings, BY_NAME[name].attr) and settings.model_source != source:
+            raise SettingsError(f"{name} is set but model-source is {settings.model_source}, which ignores it",
+                                f"set model-source to {source} (CLI: --model-source {source}; action: with: "
+                                f"model-source: {source}), or remove {name}")
