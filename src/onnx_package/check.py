@@ -50,16 +50,32 @@ def wait_ready(container: Container, timeout: float) -> str:
                               "raise check-timeout for large models, or read the container log above")
 
 
+def start_fix(explanation: str) -> str:
+    if "executable file not found" in explanation:
+        return "use a base-image with python3 3.11 on its PATH (e.g. python:3.11-slim)"
+    return "check that base-image runs on this engine's platform"
+
+
+def start_container(client: docker.DockerClient, image_id: str) -> Container:
+    """Create and start the image read-only; one that cannot start is removed, not left on the runner."""
+    container: Container | None = None
+    try:
+        container = client.containers.create(image_id, read_only=True, tmpfs={"/tmp": "size=64m"},
+                                             ports={PORT: ("127.0.0.1", None)},
+                                             labels={"io.github.onnx-package.check": "1"})
+        container.start()
+    except docker.errors.APIError as err:
+        if container is not None:
+            container.remove(force=True)
+        explanation = str(err.explanation or err)
+        raise ContainerCheckError(f"the image did not start: {explanation}", start_fix(explanation)) from err
+    return container
+
+
 def check_container(client: docker.DockerClient, settings: Settings, image_id: str, probe: Probe,
                     reporter: Reporter) -> float:
     """Start the image read-only, wait for ready, compare its answer; return seconds to ready."""
-    try:
-        container = client.containers.run(image_id, detach=True, read_only=True, tmpfs={"/tmp": "size=64m"},
-                                          ports={PORT: ("127.0.0.1", None)},
-                                          labels={"io.github.onnx-package.check": "1"})
-    except docker.errors.APIError as err:
-        raise ContainerCheckError(f"the image did not start: {err.explanation or err}",
-                                  "check that base-image runs on this engine's platform") from err
+    container = start_container(client, image_id)
     try:
         started = time.monotonic()
         url = wait_ready(container, settings.check_timeout)
