@@ -99,6 +99,24 @@ def make_readable(folder: Path) -> None:
 
 
 def assemble_context(settings: Settings, bundle: Path, arch: str, dest: Path) -> Path:
+    try:
+        return fill_context(settings, bundle, arch, dest)
+    except OSError as err:  # shutil.Error too: disk full, quota, permissions
+        shutil.rmtree(dest, ignore_errors=True)  # give the space back to the rest of the job
+        raise BuildError(f"cannot write the build context in {dest}: {first_failure(err)}",
+                         "free disk space there (the context holds the serving dependencies, ~150 MB, and the "
+                         "model), or set RUNNER_TEMP to a folder on a larger disk") from err
+
+
+def first_failure(err: OSError) -> str:
+    """One reason: shutil.copytree's Error lists every file that failed, the first says why."""
+    failures = err.args[0] if isinstance(err, shutil.Error) and err.args else None
+    if isinstance(failures, list) and failures and len(failures[0]) == 3:
+        return str(failures[0][2])
+    return str(err)
+
+
+def fill_context(settings: Settings, bundle: Path, arch: str, dest: Path) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     dest.mkdir(parents=True)
     link_tree(dependencies(settings.cache_dir, arch), dest / "deps")
