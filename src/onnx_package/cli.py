@@ -49,9 +49,15 @@ def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
     except Exception as err:  # a bug: still one line, the traceback only on request
         if os.environ.get("ONNX_PACKAGE_DEBUG"):
             traceback.print_exc()
-        reporter.fail("Internal error", f"{err.__class__.__name__}: {err}. Fix: rerun with ONNX_PACKAGE_DEBUG=1 "
-                      "and report the traceback at the project's issues")
+        reporter.fail("Internal error", f"{err.__class__.__name__}: {one_line(str(err))}. Fix: rerun with "
+                      "ONNX_PACKAGE_DEBUG=1 and report the traceback at the project's issues")
         return 2
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """An unexpected error's message, kept to one readable line (some list every file they touched)."""
+    first = (text.strip().splitlines() or [""])[0]
+    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
