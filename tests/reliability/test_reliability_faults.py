@@ -1,0 +1,115 @@
+"""Faults on the runner, each reported within a bounded time by one clear line, with nothing pushed.
+
+Registry faults (5xx, 429, resets mid-push, a dead registry, wrong credentials) are covered by
+tests/registry; Azure ML faults (401, 403, 404, 500, timeouts, an unreachable service) by tests/azure.
+This adds what those cannot reach: a container that never becomes ready, a full disk under the build
+context, and an engine that is not there.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import docker
+import pytest
+
+from e2e.helpers import Run, run_cli
+from models import make_tabular_classifier
+from reliability.bed import Bed, assert_refused
+
+if TYPE_CHECKING:
+    from conftest import DockerCleanup
+
+pytestmark = pytest.mark.engine
+TEST_LABEL = "org.onnx-package.test"  # tests/conftest.py's: its cleanup removes what carries it
+
+BOUND = 600  # seconds: the longest any faulty run may take, build included (a few seconds to a minute here)
+
+
+def stage_seconds(stderr: str, stage: str) -> float:
+    """How long a stage took, from the run's log ("    Check container: 3.2 s")."""
+    found = re.findall(rf"^\s+{re.escape(stage)}: ([0-9.]+) s$", stderr, re.MULTILINE)
+    assert found, stderr
+    return float(found[-1])
+
+
+def local_run(bed: Bed, *extra: str, env: dict[str, str] | None = None) -> tuple[Run, float]:
+    model = make_tabular_classifier(bed.tmp_path / "wine")
+    started = time.monotonic()
+    run = run_cli(bed.tmp_path, "--model-source", "local", "--model-path", str(model), "--images", bed.images(),
+                  "--tags", "v1", "--base-image", bed.base_image, *extra, env=env, timeout=BOUND)
+    return run, time.monotonic() - started
+
+
+# --- the container check times out ------------------------------------------------------------------
+
+
+@pytest.fixture
+def hanging_base(docker_client: docker.DockerClient, docker_cleanup: DockerCleanup, base_image: str,
+                 tmp_path: Path) -> str:
+    """The base image with a python3 that never answers: the server in it never becomes ready."""
+    context = tmp_path / "hanging-base"
+    context.mkdir()
+    script = context / "python3"
+    script.write_text("#!/bin/sh\nexec sleep 3600\n")
+    script.chmod(0o755)
+    (context / "Dockerfile").write_text(f"FROM {base_image}\nCOPY python3 /usr/local/bin/python3\n"
+                                        f"LABEL {TEST_LABEL}=1\n")
+    tag = f"{docker_cleanup.prefix}-hanging-python:1"
+    docker_client.images.build(path=str(context), tag=tag, rm=True, pull=False)
+    return docker_cleanup.image(tag)
+
+
+def test_a_container_that_never_gets_ready_fails_the_check_at_check_timeout(
+        bed: Bed, hanging_base: str, docker_client: docker.DockerClient) -> None:
+    run, seconds = local_run(bed, "--base-image", hanging_base, "--check-timeout", "3")
+    assert_refused(run, bed, "Container check failed: the container was not ready after 3 s")
+    assert "raise check-timeout" in run.stderr
+    assert stage_seconds(run.stderr, "Check container") < 3 + 60, run.stderr  # the timeout, plus a slow engine
+    assert seconds < BOUND
+    built = f"{bed.registries[0].host}/{bed.repo}:v1"
+    assert docker_client.containers.list(all=True, filters={"ancestor": built}) == [], "the check left a container"
+
+
+# --- the disk under the build context is full -------------------------------------------------------
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 16 MB tmpfs: room for the model, not for the ~150 MB of serving dependencies. Unmounted after."""
+    mount = tmp_path / "small-disk"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True,
+                          text=True, timeout=30)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "--lazy", str(mount)], check=True, timeout=30)
+
+
+def test_a_full_disk_under_the_build_context_is_one_line_and_frees_the_space(bed: Bed, small_disk: Path) -> None:
+    run, seconds = local_run(bed, env={"RUNNER_TEMP": str(small_disk)})
+    line = assert_refused(run, bed, "Image build failed: cannot write the build context in "
+                                    f"{small_disk}/.onnx-package/context")
+    assert "No space left on device" in line and "RUNNER_TEMP" in line.split(". Fix: ")[1]
+    assert len(line) < 1000, line
+    assert shutil.disk_usage(small_disk).used < 4_000_000  # the half-written context is gone again
+    assert seconds < BOUND
+
+
+# --- the engine is not there -------------------------------------------------------------------------
+
+
+def test_no_docker_engine_is_one_line_after_the_smoke_test(bed: Bed) -> None:
+    run, seconds = local_run(bed, env={"DOCKER_HOST": f"unix://{bed.tmp_path}/no-engine.sock"})
+    line = assert_refused(run, bed, "cannot reach the Docker engine")
+    assert "DOCKER_HOST" in line.split(". Fix: ")[1]
+    assert "==> Build image" not in run.stderr and seconds < BOUND
