@@ -50,7 +50,7 @@ class GaveUp(Exception):
 
 def backoff(policy: Policy, attempt: int, retry_after: float | None, rand: Callable[[], float]) -> float:
     """Seconds to wait after failed try number `attempt` (1-based): half to all of the doubled delay."""
-    exponential = min(policy.max_delay, policy.first_delay * 2 ** (attempt - 1))
+    exponential = min(policy.max_delay, policy.first_delay * 2.0 ** (attempt - 1))
     delay = exponential * (0.5 + rand() / 2)
     return max(delay, retry_after) if retry_after is not None else delay
 
