@@ -112,7 +112,9 @@ class Batcher:
 
     def _take(self) -> list[_Pending]:
         """The oldest job and the queued jobs that can share its session.run."""
-        first, batch, rest, size = self._queue[0], [], [], 0
+        first, size = self._queue[0], 0
+        batch: list[_Pending] = []
+        rest: list[_Pending] = []
         for pending in self._queue:
             if pending.future.done():  # cancelled: the client went away
                 self.queued -= pending.size

@@ -207,7 +207,8 @@ def probabilities(scores: np.ndarray) -> np.ndarray:
     if scores.size and scores.min() >= 0 and np.allclose(scores.sum(axis=1), 1.0, atol=1e-4):
         return scores
     shifted = np.exp(scores - scores.max(axis=1, keepdims=True))
-    return shifted / shifted.sum(axis=1, keepdims=True)
+    probs: np.ndarray = shifted / shifted.sum(axis=1, keepdims=True)
+    return probs
 
 
 def _merge(jobs: Sequence[Job]) -> Job:

@@ -128,7 +128,7 @@ def json_rows(value: Any) -> list[Any]:
     if isinstance(value, np.ndarray):
         if value.ndim == 2 and value.shape[1] == 1:
             value = value[:, 0]
-        return value.tolist()
+        return list(value.tolist())
     return list(value)
 
 

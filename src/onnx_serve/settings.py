@@ -53,7 +53,7 @@ class Settings:
                 raise SettingsError(f"{name}={raw!r} is not a number; unset it or give e.g. {default}") from None
             if value < minimum:
                 raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
-            return value
+            return float(value)
 
         threads = number("ONNX_SERVE_THREADS", 0)
         return cls(

@@ -70,7 +70,8 @@ def model_metadata(predictor: Predictor) -> dict[str, Any]:
 
 def infer(predictor: Predictor, body: Any) -> dict[str, Any]:
     call = parse_infer(predictor, body)
-    return call.render(predictor.run_batch([call.job])[0])
+    answer: dict[str, Any] = call.render(predictor.run_batch([call.job])[0])
+    return answer
 
 
 def parse_infer(predictor: Predictor, body: Any, max_items: int | None = None) -> Call:
