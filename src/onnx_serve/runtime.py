@@ -79,6 +79,7 @@ def session_options(threads: int) -> ort.SessionOptions:
 
 
 def create_session(model_path: Path, threads: int) -> ort.InferenceSession:
+    ort.disable_telemetry_events()  # a served model never phones home
     return ort.InferenceSession(
         str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
     )
