@@ -49,8 +49,6 @@ class RepositoryReport:
     repository: Repository
     pushed: list[Pushed] = field(default_factory=list)
     bytes_pushed: int = 0
-    layers_pushed: int = 0
-    layers: int = 0
     seconds: float = 0.0
     credentials: str = ""
     error: PushError | None = None
@@ -73,7 +71,6 @@ class PushStream:
                 raise stream_failure(str(message).strip(), self.ref)
             self.note(str(chunk.get("id", "")), str(chunk.get("status", "")))
             self.digest = (chunk.get("aux") or {}).get("Digest", self.digest)
-
 
     def note(self, layer: str, status: str) -> None:
         if status == "Pushed":
@@ -104,6 +101,9 @@ def push_fix(message: str, ref: str) -> str:
                 f"sudo cp <ca.pem> /etc/docker/certs.d/{registry}/ca.crt (and give it as registry-ca)")
     if any(word in lowered for word in ("connection refused", "no such host", "dial tcp", "timeout")):
         return f"check that {registry} is up and reachable from the runner (host, port, firewall)"
+    if any(word in lowered for word in ("toomanyrequests", "too many requests", " 429")):
+        return (f"{registry} rate-limits this runner: push with an account (registry-auth or docker/login-action) "
+                "to get a higher limit, or rerun later")
     if RETRYABLE.search(message):
         return f"{registry} kept failing; check its status page or logs, then rerun"
     return f"check the registry {registry} and the image reference {ref}"
@@ -196,14 +196,12 @@ class Pusher:
     def push_tags(self, repo: Repository, tags: list[str], report: RepositoryReport) -> None:
         auth_config = self.auth.auth_config(repo.registry)
         diff_ids = list(self.client.api.inspect_image(repo.ref(tags[0]))["RootFS"]["Layers"])
-        report.layers = len(diff_ids)
         for tag in tags:
             stream = push_tag(self.client, repo, tag, auth_config, self.reporter, self.policy)
             done = Pushed(repo, tag, stream.digest)
             manifest = confirm(self.session(repo.registry), done)
             sent, layers = uploaded_bytes(manifest, diff_ids, stream.uploaded)
             report.bytes_pushed += sent
-            report.layers_pushed += layers
             report.pushed.append(done)
             self.reporter.info(f"    {done.ref} -> {done.digest} ({layers} of {len(diff_ids)} layers, "
                                f"{human_bytes(sent)} sent)")
@@ -248,14 +246,18 @@ def push_all(client: docker.DockerClient, settings: Settings, repos: list[Reposi
         reporter.info(line)
     failed = [report for report in reports if report.error]
     if failed:
-        held = [report.repository.name for report in reports if not report.error]
-        first = failed[0].error
-        assert first is not None
-        raise PushError(f"{len(failed)} of {len(reports)} repositories failed ("
-                        + ", ".join(report.repository.name for report in failed) + ")"
-                        + (f"; {', '.join(held)} {'holds' if len(held) == 1 else 'hold'} the image" if held else "")
-                        + f"; first: {first.cause}", first.fix)
+        raise partial_failure(failed, [report for report in reports if not report.error])
     return [pushed for report in reports for pushed in report.pushed]
+
+
+def partial_failure(failed: list[RepositoryReport], held: list[RepositoryReport]) -> PushError:
+    """One line: which failed, which hold the image, and the first failure's cause and fix."""
+    first = failed[0].error or PushError("unknown failure", "rerun")
+    names = ", ".join(report.repository.name for report in failed)
+    holding = ", ".join(report.repository.name for report in held)
+    verb = "holds" if len(held) == 1 else "hold"
+    return PushError(f"{len(failed)} of {len(failed) + len(held)} repositories failed ({names})"
+                     + (f"; {holding} {verb} the image" if held else "") + f"; first: {first.cause}", first.fix)
 
 
 def pull(client: docker.DockerClient, repo: Repository, tag: str, auth_config: dict[str, str] | None,

@@ -30,9 +30,10 @@ def served_digests(backends, path, tag):
 def test_three_registries_through_faults_then_a_dead_one(
         model, tmp_path, base_image, registry, auth_registry, tls_registry, fault_proxy, docker_cleanup):
     proxy = fault_proxy(registry.url)
-    proxy.inject("reset", r"^GET /v2/$")
-    proxy.inject("429", r"^POST /v2/.*/blobs/uploads/")
-    proxy.inject("500", r"^GET /v2/.*/manifests/")
+    # Faults where a retry costs little (the layers are not sent again); mid-upload faults: test_registry_push.py
+    proxy.inject("reset", r"^GET /v2/$")  # the engine's first ping
+    proxy.inject("429", r"^PUT /v2/.*/manifests/")  # the manifest, after the layers: toomanyrequests
+    proxy.inject("500", r"^GET /v2/.*/manifests/")  # the digest check
     path = f"{docker_cleanup.prefix}/wine"
     hosts = [proxy.host, auth_registry.host, tls_registry.host]
     (tmp_path / "docker-config").mkdir()
