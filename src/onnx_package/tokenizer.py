@@ -63,6 +63,7 @@ def resolve_tokenizer(settings: Settings, model_path: Path, root: Path, dest: Pa
             shutil.copy2(folder / "tokenizer.json", dest / "tokenizer.json")
         else:
             convert_to_fast(str(folder) if folder.is_dir() else source, dest, settings.environ)
+        copy_model_config(model_path, root, dest)
         copy_config(folder if folder.is_dir() else None, dest)
         return True
     folder = beside(model_path, root)
@@ -80,3 +81,10 @@ def copy_config(folder: Path | None, dest: Path) -> None:
     for name in ("config.json", "tokenizer_config.json"):
         if folder is not None and (folder / name).is_file() and not (dest / name).exists():
             shutil.copy2(folder / name, dest / name)
+
+
+def copy_model_config(model_path: Path, root: Path, dest: Path) -> None:
+    """The model's own config.json (its labels) wins over the one of a tokenizer given separately."""
+    for folder in (model_path.parent, root):
+        if (folder / "config.json").is_file() and not (dest / "config.json").exists():
+            shutil.copy2(folder / "config.json", dest / "config.json")
