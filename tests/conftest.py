@@ -26,7 +26,6 @@ code that talks to the registry itself (digest checks) must use `Registry.ca_fil
 from __future__ import annotations
 
 import base64
-import contextlib
 import datetime
 import io
 import ipaddress
@@ -46,7 +45,7 @@ from pathlib import Path
 import docker
 import httpx
 import pytest
-from docker.errors import DockerException, NotFound
+from docker.errors import APIError, DockerException, NotFound
 
 BASE_IMAGE = "onnx-package-test/base:bookworm"
 TEST_LABEL = "org.onnx-package.test"
@@ -143,8 +142,14 @@ def _created(stamp: str) -> float:
 
 
 def _quietly(action: Callable[[], object]) -> None:
-    with contextlib.suppress(NotFound):
+    """Best effort: already gone, or (409) still the parent of an image another test holds."""
+    try:
         action()
+    except NotFound:
+        pass
+    except APIError as err:
+        if err.status_code != 409:
+            raise
 
 
 @pytest.fixture

@@ -41,6 +41,8 @@ def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
         reporter.finish(result, values)
         return 0
     except PackageError as err:
+        if err.outputs:
+            write_outputs(err.outputs, settings.environ)
         reporter.fail(err.title, str(err))
         return 1
     except KeyboardInterrupt:

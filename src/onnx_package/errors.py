@@ -6,6 +6,8 @@ into an annotation, a log line and an exit code in exactly one place: `cli.main`
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PackageError(Exception):
     """A failure with a one-line cause and a fix; never shown as a traceback."""
@@ -16,6 +18,7 @@ class PackageError(Exception):
         super().__init__(cause)
         self.cause = cause
         self.fix = fix
+        self.outputs: dict[str, str] = {}  # what still holds despite the failure (e.g. registries that got the image)
 
     def __str__(self) -> str:
         return f"{self.cause}. Fix: {self.fix}"
@@ -47,3 +50,7 @@ class ContainerCheckError(PackageError):
 
 class PushError(PackageError):
     title = "Push failed"
+
+    def __init__(self, cause: str, fix: str, pushed: list[Any] | None = None) -> None:
+        super().__init__(cause, fix)
+        self.pushed = pushed or []  # push.Pushed of the repositories that do hold the image

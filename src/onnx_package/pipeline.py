@@ -12,8 +12,9 @@ from .build import build_image, image_labels
 from .bundle import assemble_bundle
 from .check import check_container
 from .context import assemble_context
-from .errors import SettingsError
+from .errors import PushError, SettingsError
 from .inspection import inspect_model
+from .outputs import output_values
 from .push import Pushed, pull_cache, push_all
 from .refs import Repository, check_tag, parse_repositories, tag_from
 from .registry import check_ca
@@ -94,5 +95,9 @@ def run(settings: Settings, reporter: Reporter) -> Result:
                     image_size=int(client.images.get(image_id).attrs.get("Size") or 0))
     if settings.push:
         with reporter.stage("Push"):
-            result.pushed = push_all(client, settings, repos, tags, reporter, auth)
+            try:
+                result.pushed = push_all(client, settings, repos, tags, reporter, auth)
+            except PushError as err:  # the registries that got the image still count in the outputs
+                err.outputs = output_values(err.pushed, image_id, inspection.spec) if err.pushed else {}
+                raise
     return result

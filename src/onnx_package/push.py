@@ -257,7 +257,8 @@ def partial_failure(failed: list[RepositoryReport], held: list[RepositoryReport]
     holding = ", ".join(report.repository.name for report in held)
     verb = "holds" if len(held) == 1 else "hold"
     return PushError(f"{len(failed)} of {len(failed) + len(held)} repositories failed ({names})"
-                     + (f"; {holding} {verb} the image" if held else "") + f"; first: {first.cause}", first.fix)
+                     + (f"; {holding} {verb} the image" if held else "") + f"; first: {first.cause}", first.fix,
+                     pushed=[pushed for report in held for pushed in report.pushed])
 
 
 def pull(client: docker.DockerClient, repo: Repository, tag: str, auth_config: dict[str, str] | None,
