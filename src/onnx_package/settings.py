@@ -99,8 +99,9 @@ def read_json(spec: Input, raw: str) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
+        example = '{"positive": true}' if spec.name == "expected" else '["Containers are good"]'
         raise SettingsError(f"{spec.name} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})",
-                            f"give {spec.name} as JSON, e.g. {spec.name}: '[\"Containers are good\"]'") from err
+                            f"give {spec.name} as JSON, e.g. {spec.name}: '{example}'") from err
 
 
 def convert(spec: Input, raw: str) -> Any:
