@@ -25,6 +25,11 @@ def logs_tail(container: Container, lines: int = 5) -> str:
     return " | ".join(text.splitlines()[-lines:])
 
 
+def with_log(cause: str, container: Container) -> str:
+    tail = logs_tail(container)
+    return f"{cause}: {tail}" if tail else f"{cause} (it printed nothing)"
+
+
 def host_url(container: Container) -> str | None:
     bindings = (container.attrs["NetworkSettings"].get("Ports") or {}).get(PORT)
     return f"http://127.0.0.1:{bindings[0]['HostPort']}" if bindings else None
@@ -35,7 +40,7 @@ def wait_ready(container: Container, timeout: float) -> str:
     while time.monotonic() < deadline:
         container.reload()
         if container.status in ("exited", "dead"):
-            raise ContainerCheckError(f"the container exited before it was ready: {logs_tail(container)}",
+            raise ContainerCheckError(with_log("the container exited before it was ready", container),
                                       "check that base-image has python3 3.11 and that the model loads in "
                                       "onnxruntime on linux")
         url = host_url(container)
@@ -46,7 +51,7 @@ def wait_ready(container: Container, timeout: float) -> str:
             except OSError:
                 pass  # not listening yet
         time.sleep(0.2)
-    raise ContainerCheckError(f"the container was not ready after {timeout:.0f} s: {logs_tail(container)}",
+    raise ContainerCheckError(with_log(f"the container was not ready after {timeout:.0f} s", container),
                               "raise check-timeout for large models, or read the container log above")
 
 
