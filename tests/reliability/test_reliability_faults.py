@@ -69,8 +69,8 @@ def hanging_base(docker_client: docker.DockerClient, docker_cleanup: DockerClean
 def test_a_container_that_never_gets_ready_fails_the_check_at_check_timeout(
         bed: Bed, hanging_base: str, docker_client: docker.DockerClient) -> None:
     run, seconds = local_run(bed, "--base-image", hanging_base, "--check-timeout", "3")
-    assert_refused(run, bed, "Container check failed: the container was not ready after 3 s")
-    assert "raise check-timeout" in run.stderr
+    print(assert_refused(run, bed, "Container check failed: the container was not ready after 3 s"))
+    assert "raise check-timeout" in run.stderr and "(it printed nothing)" in run.stderr
     assert stage_seconds(run.stderr, "Check container") < 3 + 60, run.stderr  # the timeout, plus a slow engine
     assert seconds < BOUND
     built = f"{bed.registries[0].host}/{bed.repo}:v1"
@@ -111,5 +111,6 @@ def test_a_full_disk_under_the_build_context_is_one_line_and_frees_the_space(bed
 def test_no_docker_engine_is_one_line_after_the_smoke_test(bed: Bed) -> None:
     run, seconds = local_run(bed, env={"DOCKER_HOST": f"unix://{bed.tmp_path}/no-engine.sock"})
     line = assert_refused(run, bed, "cannot reach the Docker engine")
+    print(line)
     assert "DOCKER_HOST" in line.split(". Fix: ")[1]
     assert "==> Build image" not in run.stderr and seconds < BOUND

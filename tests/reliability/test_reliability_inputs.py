@@ -146,6 +146,7 @@ def test_a_base_image_without_python_fails_the_container_check(bed: Bed, tiny_im
     base = tiny_image(f"{bed.prefix}-nopython:1")
     run = built_run(bed, "--base-image", base)
     line = assert_refused(run, bed, "Container check failed")
+    print(line)
     assert "python3" in line.split(". Fix: ")[1], line
     built = f"{bed.registries[0].host}/{bed.repo}:v1"
     assert docker_client.containers.list(all=True, filters={"ancestor": built}) == [], "the check left a container"
@@ -154,12 +155,13 @@ def test_a_base_image_without_python_fails_the_container_check(bed: Bed, tiny_im
 def test_a_base_image_the_engine_does_not_have(bed: Bed) -> None:
     missing = f"{bed.registries[0].host}/{bed.prefix}/no-such-base:1"
     run = built_run(bed, "--base-image", missing)
-    assert_refused(run, bed, f"the base image {missing!r} is not available to the engine")
+    print(assert_refused(run, bed, f"the base image {missing!r} is not available to the engine"))
 
 
 def test_an_unknown_registry_host(bed: Bed) -> None:
     run = built_run(bed, "--images", f"registry.nonexistent.invalid/{bed.repo}")
     line = assert_refused(run, bed, "Push failed")
+    print(line)
     assert "registry.nonexistent.invalid" in line
 
 
@@ -168,6 +170,7 @@ def test_a_wrong_password_on_the_auth_registry(bed: Bed) -> None:
     entries = f"- registry: {auth.host}\n  username: {auth.username}\n  password: not-{auth.password}\n"
     run = built_run(bed, "--images", bed.images(auth), env={"INPUT_REGISTRY_AUTH": entries})
     line = assert_refused(run, bed, "Push failed")
+    print(line)
     assert "log in to" in line and f"not-{auth.password}" not in run.stderr
 
 
@@ -188,5 +191,6 @@ def test_a_model_version_azure_ml_does_not_have(bed: Bed, azure_ws) -> None:
     env = {**azure_ws.environ, "INPUT_AZURE_CREDENTIALS": azure_ws.credentials}
     run = run_cli(bed.tmp_path, *flags, env=env, timeout=FAST_RUN)
     line = assert_refused(run, bed, "model wine has no version 9 in workspace ws")
+    print(line)
     assert "it has versions 1, 2" in line
     assert azure_ws.secret not in run.stderr
