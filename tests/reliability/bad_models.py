@@ -8,20 +8,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from onnx import TensorProto, helper, save_model
+from onnx import NodeProto, TensorProto, ValueInfoProto, helper, save_model
 
 MODEL = "model.onnx"
 
 
-def _save(dest: Path, nodes: list, inputs: list, outputs: list, initializers: list | None = None,
-          opset: int = 17, name: str = MODEL) -> Path:
+def _save(dest: Path, nodes: list[NodeProto], inputs: list[ValueInfoProto], outputs: list[ValueInfoProto],
+          initializers: list[TensorProto] | None = None, opset: int = 17, name: str = MODEL) -> Path:
     graph = helper.make_graph(nodes, "bad", inputs, outputs, initializers or [])
     dest.mkdir(parents=True, exist_ok=True)
     save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8), dest / name)
     return dest
 
 
-def _float(name: str, shape: list) -> object:
+def _float(name: str, shape: list[str | int]) -> ValueInfoProto:
     return helper.make_tensor_value_info(name, TensorProto.FLOAT, shape)
 
 

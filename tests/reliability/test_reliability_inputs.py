@@ -10,13 +10,18 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+import docker
 import pytest
 
 from e2e.helpers import Run, run_cli
 from models import corrupt_model, make_tabular_classifier, tabular_rows
 from reliability import bad_models
 from reliability.bed import Bed, assert_refused
+
+if TYPE_CHECKING:
+    from reliability.conftest import AzureWorkspace
 
 pytestmark = pytest.mark.engine
 
@@ -142,7 +147,8 @@ def built_run(bed: Bed, *extra: str, env: dict[str, str] | None = None) -> Run:
                    timeout=BUILD_RUN)
 
 
-def test_a_base_image_without_python_fails_the_container_check(bed: Bed, tiny_image, docker_client) -> None:
+def test_a_base_image_without_python_fails_the_container_check(bed: Bed, tiny_image: Callable[[str], str],
+                                                               docker_client: docker.DockerClient) -> None:
     base = tiny_image(f"{bed.prefix}-nopython:1")
     run = built_run(bed, "--base-image", base)
     line = assert_refused(run, bed, "Container check failed")
@@ -185,7 +191,7 @@ def test_a_wrong_password_on_one_of_two_registries_pushes_nothing(bed: Bed) -> N
     assert "==> Build image" not in run.stderr
 
 
-def test_a_model_version_azure_ml_does_not_have(bed: Bed, azure_ws) -> None:
+def test_a_model_version_azure_ml_does_not_have(bed: Bed, azure_ws: AzureWorkspace) -> None:
     flags = ["--workspace", "ws", "--resource-group", "rg", "--subscription-id", azure_ws.subscription,
              "--model-name", "wine", "--model-version", "9", "--images", bed.images(), "--tags", "v1"]
     env = {**azure_ws.environ, "INPUT_AZURE_CREDENTIALS": azure_ws.credentials}

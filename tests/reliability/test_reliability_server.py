@@ -151,7 +151,8 @@ def chunked(path: str, chunks: list[bytes]) -> bytes:
 
 
 MB = 1 << 20
-MALFORMED = {  # name: (raw request, statuses accepted; None = the server closed the connection without answering)
+# name: (raw request, statuses accepted; None: the server closed the connection without answering)
+MALFORMED: dict[str, tuple[bytes, set[int | None]]] = {
     "not JSON": (post("/predict", b'["Containers are'), {400}),
     "invalid UTF-8": (post("/predict", b'["\xff\xfe"]'), {400}),
     "NaN literal": (post("/predict", b"[NaN]"), {400}),
