@@ -78,7 +78,16 @@ def _text_call(predictor: Predictor, body: Any) -> Call:
 def text_list(value: Any, where: str) -> list[str]:
     if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
         raise RequestError(f"{where} must be a list of strings, got {_describe(value)}; send {TEXT_FORMS}")
-    return value
+    return [encodable(item, where) for item in value]
+
+
+def encodable(text: str, where: str) -> str:
+    """JSON may carry lone UTF-16 surrogates (\\ud800), which no tokenizer can take."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise RequestError(f"{where} holds text that is not valid Unicode ({e.reason} at {e.start})") from e
+    return text
 
 
 def _render_tutorial(predictor: Predictor, probs: np.ndarray) -> Any:
@@ -116,7 +125,10 @@ def rows_job(predictor: Predictor, data: Any) -> Rows:
     if x.ndim != 2 or x.shape[1] == 0 or (features is not None and x.shape[1] != features):
         expected = f"[n_rows, {features or 'n_features'}]"
         raise RequestError(f"data must be a matrix {expected} ({TABLE_FORM}), got shape {list(x.shape)}")
-    return Rows(x.astype(predictor.feature_dtype or np.float32, copy=False))
+    x = x.astype(predictor.feature_dtype or np.float32, copy=False)
+    if not np.isfinite(x).all():
+        raise RequestError(f"data must hold finite numbers within {x.dtype.name}, got NaN, infinity or an overflow")
+    return Rows(x)
 
 
 def _render_rows(outputs: Outputs) -> list[Any]:

@@ -19,7 +19,7 @@ import numpy as np
 from . import __version__
 from .errors import RequestError
 from .predictor import Feeds, Outputs, Predictor, Texts
-from .protocol import Call, check_items, numeric_array, rows_job
+from .protocol import Call, check_items, encodable, numeric_array, rows_job
 from .tensors import TensorSpec
 
 DATATYPES: dict[str, Any] = {
@@ -105,7 +105,7 @@ def _request_tensor(tensor: Any) -> dict[str, Any]:
         raise RequestError(f"input name must be a string, got {name!r}")
     if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= 0 for d in shape):
         raise RequestError(f"input {name}: shape must be a list of non-negative integers, got {shape!r}")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise RequestError(f"input {name}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
     return tensor
 
@@ -144,7 +144,7 @@ def _flat_strings(data: Any, name: str) -> list[str]:
         if isinstance(item, list):
             flat.extend(_flat_strings(item, name))
         elif isinstance(item, str):
-            flat.append(item)
+            flat.append(encodable(item, f"input {name}"))
         else:
             raise RequestError(f"input {name}: BYTES data must be strings, got {item!r:.40}")
     return flat
@@ -193,6 +193,8 @@ def _model_array(tensor: dict[str, Any], spec: TensorSpec) -> np.ndarray:
     if sent.kind not in JSON_KINDS[dtype.kind]:
         raise RequestError(f"input {spec.name} takes {NUMPY_TO_DATATYPE[dtype]}, got {tensor['datatype']}")
     array = _array(tensor, dtype)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        raise RequestError(f"input {spec.name} must hold finite numbers within {dtype.name}")
     if not _fits(array.shape, spec.shape):
         shape = [d if d is not None else -1 for d in spec.shape]
         raise RequestError(f"input {spec.name} takes shape {shape}, got {list(array.shape)}")

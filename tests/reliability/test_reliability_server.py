@@ -69,13 +69,6 @@ def cases(operation: APIOperation, model: str) -> st.SearchStrategy[schemathesis
     return st.one_of([operation.as_strategy(mode, path_parameters=name) for mode in modes for name in names])
 
 
-def hits_known_bug(case: schemathesis.Case) -> bool:
-    """A v2 input whose datatype is a list or object: a 500 today, pinned by the xfail test below."""
-    inputs = case.body.get("inputs") if isinstance(case.body, dict) else None
-    return isinstance(inputs, list) and any(isinstance(t, dict) and isinstance(t.get("datatype"), list | dict)
-                                            for t in inputs)
-
-
 @pytest.mark.parametrize(("method", "path"), OPERATIONS, ids=[f"{m} {p}" for m, p in OPERATIONS])
 def test_the_openapi_schema_fuzzed_gets_no_5xx(method: str, path: str, fuzzed: Served, api_schema: BaseSchema) -> None:
     operation = api_schema[path][method]
@@ -85,8 +78,6 @@ def test_the_openapi_schema_fuzzed_gets_no_5xx(method: str, path: str, fuzzed: S
     @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=True, phases=[Phase.generate],
               suppress_health_check=list(HealthCheck))
     def ask(case: schemathesis.Case) -> None:
-        if hits_known_bug(case):
-            return
         response = case.call(timeout=60)
         statuses[response.status_code] += 1
         assert response.status_code < 500, f"{case.method} {case.formatted_path} {case.body!r}: {response.text}"
@@ -199,24 +190,18 @@ def regressor_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
     served.stop()
 
 
-@pytest.mark.xfail(strict=True, reason="onnx_serve/v2.py _request_tensor: `datatype not in DATATYPES` raises "
-                   "TypeError for a list or object datatype (unhashable): 500 instead of 400")
 def test_a_v2_datatype_that_is_not_a_string_is_a_400(text_server: Served) -> None:
     body = {"inputs": [{"name": "text", "shape": [1], "datatype": [], "data": ["Containers are good"]}]}
     response = httpx.post(f"{text_server.url}/v2/models/{text_server.model}/infer", json=body, timeout=30)
     assert response.status_code == 400, response.text
 
 
-@pytest.mark.xfail(strict=True, reason="onnx_serve text path: a lone UTF-16 surrogate (valid JSON \\ud800) makes the "
-                   "tokenizer raise TypeError: 500 instead of 400")
 def test_a_lone_surrogate_in_a_text_is_a_400(text_server: Served) -> None:
     response = httpx.post(text_server.url + "/predict", content=b'["\\ud800 Containers are good"]',
                           headers={"Content-Type": "application/json"}, timeout=30)
     assert response.status_code == 400, response.text
 
 
-@pytest.mark.xfail(strict=True, reason="onnx_serve tabular path: a value beyond float32 (1e39) becomes inf, the "
-                   "answer holds inf, and JSON rendering raises ValueError: 500 instead of a 4xx")
 def test_a_feature_beyond_float32_is_not_a_500(regressor_server: Served) -> None:
     response = httpx.post(regressor_server.url + "/predict", json={"data": [[1e39] * 10]}, timeout=30)
     assert response.status_code < 500, response.text
