@@ -15,7 +15,7 @@ from .context import assemble_context
 from .errors import PushError, SettingsError
 from .inspection import inspect_model
 from .outputs import output_values
-from .push import Pushed, pull_cache, push_all
+from .push import Pushed, check_credentials, pull_cache, push_all
 from .refs import Repository, check_tag, parse_repositories, tag_from
 from .registry import check_ca
 from .registry_auth import RegistryAuth
@@ -76,6 +76,9 @@ def run(settings: Settings, reporter: Reporter) -> Result:
         reporter.info(f"    POST {probe.path} -> {probe.answer}")
     tags = default_tags(settings, str(inspection.spec["version"]))
     client = engine.connect(settings)
+    if settings.push and repos:
+        with reporter.stage("Check registry credentials"):
+            check_credentials(client, settings, repos, auth, reporter)
     cache_from: list[str] = []
     if settings.cache and repos:
         with reporter.stage("Pull build cache"):

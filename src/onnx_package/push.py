@@ -207,6 +207,31 @@ class Pusher:
                                f"{human_bytes(sent)} sent)")
 
 
+def check_credentials(client: docker.DockerClient, settings: Settings, repos: list[Repository], auth: RegistryAuth,
+                      reporter: Reporter) -> None:
+    """Before the build: every registry accepts the credentials the push will use.
+
+    A refused login stops the run while nothing is pushed anywhere; a registry that does not answer is
+    left to the push, where the others still get the image and the report says which failed.
+    """
+    pusher = Pusher(client, settings, auth, reporter)
+    for repo in repos:
+        credentials = auth.credentials(repo.registry)
+        if not credentials:
+            continue  # anonymous: nothing to check before the push
+        try:
+            answer = pusher.session(repo.registry).request("GET", "", f"repository:{repo.path}:push,pull")
+        except RegistryError as err:
+            if err.status not in (401, 403):
+                continue
+            answer = None
+        if answer is None or answer.status in (401, 403):
+            raise PushError(f"{repo.registry} refused the credentials of {credentials.username or 'the token'!r} "
+                            f"(from {auth.source(repo.registry)}), so nothing was built or pushed",
+                            push_fix("unauthorized", repo.ref("")))
+        reporter.info(f"    {repo.registry}: credentials accepted ({auth.source(repo.registry)})")
+
+
 def human_bytes(count: int) -> str:
     if count < 1000:
         return f"{count} B"

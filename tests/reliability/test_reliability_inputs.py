@@ -180,9 +180,6 @@ def test_a_wrong_password_on_the_auth_registry(bed: Bed) -> None:
     assert "log in to" in line and f"not-{auth.password}" not in run.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="push.py: registries are first contacted after the build, and a failing "
-                   "one does not stop the others, so a wrong password on one of two registries leaves the image "
-                   "pushed to the other (a partial release) instead of stopping before the build")
 def test_a_wrong_password_on_one_of_two_registries_pushes_nothing(bed: Bed) -> None:
     plain, auth = bed.registries
     entries = f"- registry: {auth.host}\n  username: {auth.username}\n  password: not-{auth.password}\n"
