@@ -47,6 +47,8 @@ import httpx
 import pytest
 from docker.errors import APIError, DockerException, NotFound
 
+from processes import stop as stop_process
+
 BASE_IMAGE = "onnx-package-test/base:bookworm"
 TEST_LABEL = "org.onnx-package.test"
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
@@ -231,13 +233,7 @@ class Registry:
         return directory
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
         if self.ca_file:
             shutil.rmtree(DOCKER_CERTS_D / self.host, ignore_errors=True)
 

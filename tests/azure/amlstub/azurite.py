@@ -9,6 +9,8 @@ from pathlib import Path
 
 from azure.storage.blob import BlobServiceClient, ContainerClient
 
+from processes import stop as stop_process
+
 from .certs import Certs
 from .state import DEV_ACCOUNT, DEV_KEY
 
@@ -72,10 +74,4 @@ class Azurite:
                 client.upload_blob(f"{prefix}/{path.relative_to(folder).as_posix()}", data, overwrite=True)
 
     def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
+        stop_process(self.process)
