@@ -313,6 +313,7 @@ def test_no_login_at_all(ws, tmp_path: Path, caplog) -> None:
     ({"cloud": "AzureGermanCloud"}, "not a known Azure cloud"),
     ({"cloud": '{"resource_manager": "https://m/"}'}, "misses active_directory, storage_endpoint"),
     ({"model_label": "production"}, "model-label 'production' is not a label"),
+    ({"model_version": "2", "model_label": "production"}, "both model-version (2) and model-label (production)"),
 ])
 def test_input_errors(ws, tmp_path: Path, caplog, values: dict[str, str], expected: str) -> None:
     values = {"azure_credentials": CREDENTIALS, **values} if "client_id" not in values else values

@@ -98,6 +98,10 @@ def fetch_azureml(settings: Settings, dest: Path) -> FetchedModel:
 
 
 def place_of(settings: Settings) -> Place:
+    if settings.model_label and settings.model_version.strip().lower() != "latest":
+        raise SettingsError(f"both model-version ({settings.model_version}) and model-label ({settings.model_label}) "
+                            "are set", "set one: model-version for a fixed version, or model-label (with "
+                            "model-version left at latest)")
     if settings.registry_name:
         if settings.workspace:
             raise SettingsError(f"both workspace ({settings.workspace}) and registry-name ({settings.registry_name}) "
