@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from azure.core.credentials import TokenCredential
+from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientAssertionCredential, ClientSecretCredential, DefaultAzureCredential
 
@@ -177,8 +177,34 @@ def assignee(settings: Settings) -> str:
     return settings.client_id or settings.environ.get("AZURE_CLIENT_ID") or "<client id of the login>"
 
 
-def azure_credential(settings: Settings) -> TokenCredential:
-    """The credential for `settings`, bound to the cloud's authority host."""
+Mask = Callable[[str], None]
+
+
+def ignore(_: str) -> None:
+    """A Mask for callers with no log to protect."""
+
+
+class MaskedCredential:
+    """Hands every token it gets to `mask` first, so a token learned at run time cannot reach the log."""
+
+    def __init__(self, inner: TokenCredential, mask: Mask) -> None:
+        self.inner, self.mask = inner, mask
+
+    def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
+        token = self.inner.get_token(*scopes, **kwargs)
+        self.mask(token.token)
+        return token
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def azure_credential(settings: Settings, mask: Mask = ignore) -> TokenCredential:
+    """The credential for `settings`, bound to the cloud's authority host; `mask` sees every token."""
+    return MaskedCredential(_credential(settings, mask), mask)
+
+
+def _credential(settings: Settings, mask: Mask) -> TokenCredential:
     cloud = cloud_of(settings)
     # Public Azure AD cannot vouch for a custom cloud's login host; skip MSAL's instance discovery there.
     options: dict[str, Any] = {"authority": cloud.active_directory,
@@ -187,7 +213,7 @@ def azure_credential(settings: Settings) -> TokenCredential:
     if principal:
         return ClientSecretCredential(principal.tenant_id, principal.client_id, principal.client_secret, **options)
     if settings.client_id or settings.tenant_id:
-        return ClientAssertionCredential(*_oidc_ids(settings), github_oidc_token(settings.environ), **options)
+        return ClientAssertionCredential(*_oidc_ids(settings), github_oidc_token(settings.environ, mask), **options)
     return DefaultAzureCredential(**options)
 
 
@@ -205,7 +231,7 @@ def _oidc_ids(settings: Settings) -> tuple[str, str]:
     return settings.tenant_id, settings.client_id
 
 
-def github_oidc_token(environ: Mapping[str, str]) -> Callable[[], str]:
+def github_oidc_token(environ: Mapping[str, str], mask: Mask = ignore) -> Callable[[], str]:
     """A function returning a fresh GitHub OIDC token for Azure AD (they live about ten minutes)."""
     url = environ["ACTIONS_ID_TOKEN_REQUEST_URL"]
     request_token = environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "")
@@ -218,7 +244,9 @@ def github_oidc_token(environ: Mapping[str, str]) -> Callable[[], str]:
         for attempt in range(1, OIDC_ATTEMPTS + 1):
             try:
                 with urllib.request.build_opener().open(request, timeout=30) as response:
-                    return str(json.load(response)["value"])
+                    token = str(json.load(response)["value"])
+                mask(token)
+                return token
             except urllib.error.HTTPError as err:
                 if err.code < 500 or attempt == OIDC_ATTEMPTS:
                     raise _oidc_error(f"GitHub answered {err.code} {err.reason}") from None

@@ -60,12 +60,12 @@ def local_name(model_name: str) -> str:
 def run(settings: Settings, reporter: Reporter) -> Result:
     check_source_inputs(settings)
     repos = plan_targets(settings)
-    auth = RegistryAuth(settings)  # parses registry-auth: a mistake there stops the run here
+    auth = RegistryAuth(settings, mask=reporter.mask)  # parses registry-auth: a mistake there stops the run here
     work = settings.workdir
     shutil.rmtree(work, ignore_errors=True)
     (work / "source").mkdir(parents=True)
     with reporter.stage("Fetch model"):
-        model = fetch(settings, work / "source")
+        model = fetch(settings, work / "source", reporter.mask)
         reporter.info(f"    {model.name} version {model.version}, {model.model_file}, sha256 {model.sha256}")
     with reporter.stage("Inspect and smoke test"):
         has_tokenizer = assemble_bundle(settings, model, work / "bundle")

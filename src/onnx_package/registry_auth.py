@@ -141,14 +141,14 @@ def jwt_claims(token: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def aad_token(registry: str, settings: Settings) -> str:
+def aad_token(registry: str, settings: Settings, mask: Callable[[str], None]) -> str:
     """An Azure AD access token for Azure Resource Manager, from the identity used for the model."""
     from azure.core.exceptions import ClientAuthenticationError
 
     from . import azure_auth
 
     try:
-        credential = azure_auth.azure_credential(settings)
+        credential = azure_auth.azure_credential(settings, mask)
         return str(credential.get_token(azure_auth.cloud_of(settings).resource_manager_scope).token)
     except ClientAuthenticationError as err:
         first = (str(err.message or err).strip().splitlines() or ["no detail"])[0]
@@ -190,11 +190,12 @@ def identity_name(settings: Settings) -> str:
         return "the Azure identity"
 
 
-def acr_credentials(registry: str, settings: Settings) -> api.Credentials:
+def acr_credentials(registry: str, settings: Settings, mask: Callable[[str], None]) -> api.Credentials:
     """The Azure identity's ACR refresh token, as an identity token."""
-    token = aad_token(registry, settings)
+    token = aad_token(registry, settings, mask)
     tenant = str(jwt_claims(token).get("tid") or settings.tenant_id or "")
     refresh = exchange(registry, token, tenant, settings)
+    mask(refresh)
     return api.Credentials(ACR_USERNAME, "", refresh)
 
 
@@ -207,6 +208,7 @@ class RegistryAuth:
 
     settings: Settings
     acr: Callable[[str], bool] = is_acr  # which registries are ACR (tests point this at a stand-in)
+    mask: Callable[[str], None] = lambda _: None  # sees every token learned here (the log hides them)
     entries: dict[str, Entry] = field(init=False)
     found: dict[str, tuple[api.Credentials | None, str] | PushError] = field(default_factory=dict)
 
@@ -239,10 +241,10 @@ class RegistryAuth:
         if entry and entry.password:
             return api.Credentials(entry.username, entry.password), "registry-auth"
         if entry and self.acr(registry):
-            return acr_credentials(registry, self.settings), "Azure identity"
+            return acr_credentials(registry, self.settings, self.mask), "Azure identity"
         login = docker_login(registry, self.settings.environ)
         if login:
             return login, "docker login"
         if self.acr(registry):
-            return acr_credentials(registry, self.settings), "Azure identity"
+            return acr_credentials(registry, self.settings, self.mask), "Azure identity"
         return None, "anonymous"

@@ -138,9 +138,12 @@ def test_oidc_login_without_a_secret(ws, azure: AzureWorld, tmp_path: Path, monk
     azure.add_app("oidc-app", federated=True)
     for name, value in oidc_environ(azure).items():
         monkeypatch.setenv(name, value)
-    got = fetch(workspace_settings(client_id="oidc-app", tenant_id=TENANT), tmp_path / "model")
+    masked: list[str] = []
+    got = fetch(workspace_settings(client_id="oidc-app", tenant_id=TENANT), tmp_path / "model", masked.append)
     assert got.version == "2"
     assert len(azure.state.github_tokens) == 1
+    # Every token learned during the run goes to the log's mask: the GitHub one and Azure AD's.
+    assert set(azure.state.github_tokens) | set(azure.state.tokens) <= set(masked)
     assert any(r.startswith("GET /github/idtoken?api-version=2.0&audience=api://AzureADTokenExchange")
                for r in azure.state.requests)
 

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..azure_auth import Mask, ignore
 from ..settings import Settings
 from .base import FetchedModel
 
 
-def fetch(settings: Settings, dest: Path) -> FetchedModel:
-    """Bring the model named by `settings` into `dest` (a fresh folder)."""
+def fetch(settings: Settings, dest: Path, mask: Mask = ignore) -> FetchedModel:
+    """Bring the model named by `settings` into `dest` (a fresh folder); `mask` sees tokens learned on the way."""
     if settings.model_source == "local":
-        from .local import fetch_local as fetcher
-    elif settings.model_source == "url":
-        from .url import fetch_url as fetcher
-    else:
-        from .azureml import fetch_azureml as fetcher
-    return fetcher(settings, dest)
+        from .local import fetch_local
+
+        return fetch_local(settings, dest)
+    if settings.model_source == "url":
+        from .url import fetch_url
+
+        return fetch_url(settings, dest)
+    from .azureml import fetch_azureml
+
+    return fetch_azureml(settings, dest, mask)
 
 
 __all__ = ["FetchedModel", "fetch"]

@@ -75,12 +75,12 @@ class Place:
                 f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace}")
 
 
-def fetch_azureml(settings: Settings, dest: Path) -> FetchedModel:
+def fetch_azureml(settings: Settings, dest: Path, mask: azure_auth.Mask = azure_auth.ignore) -> FetchedModel:
     place = place_of(settings)
     name = settings.model_name
     dest.mkdir(parents=True, exist_ok=True)
     with translated(settings, place):
-        credential = azure_auth.azure_credential(settings)
+        credential = azure_auth.azure_credential(settings, mask)
         client = ml_client(settings, place, credential)
         version = resolve_version(client, settings, place)
         log.info("Azure ML: %s version %s from %s", name, version, place)
