@@ -9,6 +9,7 @@ FROM ${BASE_IMAGE}
 ENV PYTHONPATH=/opt/onnx-serve/deps:/opt/onnx-serve/app \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
+    ORT_DISABLE_TELEMETRY=1 \
     ONNX_SERVE_MODEL_DIR=/opt/onnx-serve/model \
     PORT=8080
 

@@ -244,6 +244,9 @@ class RegistryAuth:
             return acr_credentials(registry, self.settings, self.mask), "Azure identity"
         login = docker_login(registry, self.settings.environ)
         if login:
+            for secret in (login.password, login.identity_token):
+                if secret:
+                    self.mask(secret)
             return login, "docker login"
         if self.acr(registry):
             return acr_credentials(registry, self.settings, self.mask), "Azure identity"

@@ -10,4 +10,9 @@ Server: `python -m onnx_serve` (settings.Settings reads the ONNX_SERVE_* environ
 app.create_app(settings) builds the ASGI app, healthcheck is the image's HEALTHCHECK.
 """
 
+import os
+
+# onnxruntime reads this once, when it starts: no usage data leaves the machine.
+os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
+
 __version__ = "0.1.0"

@@ -135,8 +135,10 @@ def test_registry_auth_wins_over_docker_login_which_wins_over_anonymous(tmp_path
     auth = RegistryAuth(settings(GOOD, environ=environ))
     assert auth.credentials("ghcr.io") == Credentials("octocat", "ghp_secret1")
     assert auth.source("ghcr.io") == "registry-auth"
-    auth = RegistryAuth(settings("", environ=environ))
+    masked: list[str] = []
+    auth = RegistryAuth(settings("", environ=environ), mask=masked.append)
     assert auth.credentials("quay.io") == Credentials("q", "q-pw") and auth.source("quay.io") == "docker login"
+    assert masked == ["q-pw"]  # a password from the runner's docker config is hidden from the log too
     assert auth.credentials("example.com:5000") is None and auth.source("example.com:5000") == "anonymous"
     assert auth.auth_config("quay.io") == {"username": "q", "password": "q-pw"}
 
@@ -153,15 +155,17 @@ def acr(test_ca):
 
 def test_acr_exchanges_the_azure_ad_token_for_a_refresh_token(acr, test_ca, monkeypatch):
     credential = FakeCredential(acr.aad_token)
-    monkeypatch.setattr(azure_auth, "azure_credential", lambda s: credential)
-    found = acr_credentials(acr.host, settings(registry_ca=str(test_ca.ca_file)))
+    monkeypatch.setattr(azure_auth, "azure_credential", lambda s, mask: credential)
+    masked: list[str] = []
+    found = acr_credentials(acr.host, settings(registry_ca=str(test_ca.ca_file)), masked.append)
     assert found.username == ACR_USERNAME and found.identity_token in acr.refresh_tokens and not found.password
+    assert masked == [found.identity_token]  # hidden from the log as soon as it arrives
     assert credential.scopes == ("https://management.azure.com/.default",)
     assert acr.exchanges == [{"grant_type": "access_token", "service": acr.host, "tenant": "tenant-1"}]
 
 
 def test_acr_uses_the_azure_identity_when_no_password_is_given(acr, test_ca, monkeypatch, tmp_path):
-    monkeypatch.setattr(azure_auth, "azure_credential", lambda s: FakeCredential(acr.aad_token))
+    monkeypatch.setattr(azure_auth, "azure_credential", lambda s, mask: FakeCredential(acr.aad_token))
     given = settings(f"- registry: {acr.host}", registry_ca=str(test_ca.ca_file),
                      environ={"DOCKER_CONFIG": str(tmp_path)})
     with pytest.raises(SettingsError, match="has no password"):  # not an ACR name: a password is required
@@ -175,10 +179,11 @@ def test_acr_uses_the_azure_identity_when_no_password_is_given(acr, test_ca, mon
 
 
 def test_acr_refusing_the_identity_says_to_grant_acrpush(acr, test_ca, monkeypatch):
-    monkeypatch.setattr(azure_auth, "azure_credential", lambda s: FakeCredential(aad_token("other")))
+    monkeypatch.setattr(azure_auth, "azure_credential", lambda s, mask: FakeCredential(aad_token("other")))
     principal = json.dumps({"clientId": "app-123", "clientSecret": "sp-secret", "tenantId": "t"})
     with pytest.raises(PushError) as caught:
-        acr_credentials(acr.host, settings(registry_ca=str(test_ca.ca_file), azure_credentials=Secret(principal)))
+        acr_credentials(acr.host, settings(registry_ca=str(test_ca.ca_file), azure_credentials=Secret(principal)),
+                        lambda _: None)
     assert "refused the Azure identity's token (401" in caught.value.cause
     assert "AcrPush" in caught.value.fix and "app-123" in caught.value.fix
     assert "sp-secret" not in str(caught.value)
@@ -186,9 +191,9 @@ def test_acr_refusing_the_identity_says_to_grant_acrpush(acr, test_ca, monkeypat
 
 def test_no_azure_identity_is_one_clear_line(monkeypatch):
     error = ClientAuthenticationError("DefaultAzureCredential failed to retrieve a token.\nAttempted: ...")
-    monkeypatch.setattr(azure_auth, "azure_credential", lambda s: FakeCredential(error=error))
+    monkeypatch.setattr(azure_auth, "azure_credential", lambda s, mask: FakeCredential(error=error))
     with pytest.raises(PushError) as caught:
-        acr_credentials("myacr.azurecr.io", settings())
+        acr_credentials("myacr.azurecr.io", settings(), lambda _: None)
     assert caught.value.cause == ("no Azure identity to log in to myacr.azurecr.io (DefaultAzureCredential "
                                   "failed to retrieve a token.)")
     assert "azure-credentials" in caught.value.fix and "registry-auth" in caught.value.fix
@@ -197,7 +202,7 @@ def test_no_azure_identity_is_one_clear_line(monkeypatch):
 def test_a_failed_lookup_is_remembered_not_repeated(monkeypatch, tmp_path):
     calls = []
 
-    def credential(_settings):
+    def credential(_settings, _mask):
         calls.append(1)
         return FakeCredential(error=ClientAuthenticationError("nope"))
 

@@ -12,7 +12,7 @@ from onnx import TensorProto, helper
 from server_models import DIABETES_ROWS, WINE_ROWS, write_spec
 
 from onnx_serve.predictor import Feeds, Predictor, Rows, Texts, probabilities
-from onnx_serve.runtime import cpu_limit, release_free_memory
+from onnx_serve.runtime import cpu_limit, release_free_memory, session_options
 from onnx_serve.spec import ModelError
 
 GOOD, BAD = "Containers are good", "Containers are terrible"
@@ -164,6 +164,13 @@ def test_threads_follow_the_cgroup_cpu_quota(tmp_path: Path, files, expected, mo
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_text(content + "\n")
     assert cpu_limit(tmp_path) == (expected or 4)
+
+
+def test_threads_spin_within_a_run_and_rest_between_runs():
+    options = session_options(2)
+    assert options.intra_op_num_threads == 2 and options.inter_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "1"
+    assert options.get_session_config_entry("session.force_spinning_stop") == "1"
 
 
 def test_many_texts_run_in_chunks(predictor, monkeypatch):
