@@ -10,6 +10,7 @@ the auth registry's real password (used for the build-cache lookup and the push)
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import os
 import re
@@ -241,3 +242,15 @@ def test_what_we_add_to_the_base_holds_no_compiler_nor_package_cache(
     assert [path for path in added if path != "opt" and not path.startswith("opt/onnx-serve")] == []
     which = "import shutil; print([c for c in ('gcc', 'cc', 'c++', 'clang') if shutil.which(c)])"
     assert run_python(docker_client, packaged.image_id, which) == "[]"
+
+
+def test_what_we_add_without_the_model_is_at_most_60_mb_compressed(
+        packaged: Packaged, docker_client: docker.DockerClient, base_image: str, tmp_path: Path) -> None:
+    """The serving stack (deps/ and app/ layers, gzip'd as a registry stores them); the model is the last layer."""
+    base_layers = docker_client.api.inspect_image(base_image)["RootFS"]["Layers"]
+    with saved_image(docker_client, packaged.image_id, tmp_path) as image:
+        ours = image.layers[len(base_layers):]
+        assert len(ours) == 3, ours  # deps/, app/, model/
+        stack = [raw(image, layer) for layer in ours[:-1]]
+    compressed = sum(len(gzip.compress(layer, compresslevel=6)) for layer in stack)
+    assert 10_000_000 < compressed <= 60_000_000, f"{compressed / 1e6:.1f} MB"
