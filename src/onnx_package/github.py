@@ -130,6 +130,7 @@ class GitHubReporter(Reporter):
     def __init__(self, environ: Mapping[str, str], stream: TextIO | None = None) -> None:
         super().__init__(stream or sys.stdout)
         self.environ = environ
+        self.masked: set[str] = set()
 
     def command(self, line: str) -> None:
         """A workflow command of our own (not passed through info, which neutralises commands)."""
@@ -146,7 +147,9 @@ class GitHubReporter(Reporter):
         self.command(f"::{token}::")
 
     def mask(self, value: str) -> None:
-        self.command(f"::add-mask::{escape_data(value)}")
+        if value not in self.masked:  # a cached token comes back many times
+            self.masked.add(value)
+            self.command(f"::add-mask::{escape_data(value)}")
 
     def start(self, settings: Settings) -> None:
         for raw in settings.secrets():

@@ -68,6 +68,13 @@ def test_start_masks_each_secret_input(tmp_path):
         "::add-mask::s3cr3t~value%25with:odd,chars", "::add-mask::ghp_first_password", "::add-mask::12345678"]
 
 
+def test_a_token_learned_during_the_run_is_masked_once(tmp_path):
+    report, stream = reporter(tmp_path)
+    for _ in range(3):  # azure-identity hands its cached token out again and again
+        report.mask("eyJ0eXAiOi.token")
+    assert stream.getvalue().splitlines() == ["::add-mask::eyJ0eXAiOi.token"]
+
+
 def test_stages_are_groups_and_log_text_cannot_run_workflow_commands(tmp_path):
     report, stream = reporter(tmp_path)
     with report.stage("Build image"):
