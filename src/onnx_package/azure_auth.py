@@ -26,6 +26,7 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientAssertionCredential, ClientSecretCredential, DefaultAzureCredential
 
 from .errors import PackageError, SettingsError
+from .report import Mask, ignore
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -175,13 +176,6 @@ def assignee(settings: Settings) -> str:
     if principal:
         return principal.client_id
     return settings.client_id or settings.environ.get("AZURE_CLIENT_ID") or "<client id of the login>"
-
-
-Mask = Callable[[str], None]
-
-
-def ignore(_: str) -> None:
-    """A Mask for callers with no log to protect."""
 
 
 class MaskedCredential:

@@ -220,12 +220,12 @@ def check_credentials(client: docker.DockerClient, settings: Settings, repos: li
         if not credentials:
             continue  # anonymous: nothing to check before the push
         try:
-            answer = pusher.session(repo.registry).request("GET", "", f"repository:{repo.path}:push,pull")
+            status = pusher.session(repo.registry).request("GET", "", f"repository:{repo.path}:push,pull").status
         except RegistryError as err:
             if err.status not in (401, 403):
-                continue
-            answer = None
-        if answer is None or answer.status in (401, 403):
+                continue  # no answer: left to the push, which reports it per registry
+            status = err.status
+        if status in (401, 403):
             raise PushError(f"{repo.registry} refused the credentials of {credentials.username or 'the token'!r} "
                             f"(from {auth.source(repo.registry)}), so nothing was built or pushed",
                             push_fix("unauthorized", repo.ref("")))

@@ -29,6 +29,7 @@ from docker.errors import DockerException
 from . import registry as api
 from .errors import PackageError, PushError, SettingsError
 from .refs import DOCKER_HUB
+from .report import Mask, ignore
 from .settings import Settings
 
 ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us")
@@ -141,7 +142,7 @@ def jwt_claims(token: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def aad_token(registry: str, settings: Settings, mask: Callable[[str], None]) -> str:
+def aad_token(registry: str, settings: Settings, mask: Mask) -> str:
     """An Azure AD access token for Azure Resource Manager, from the identity used for the model."""
     from azure.core.exceptions import ClientAuthenticationError
 
@@ -190,13 +191,11 @@ def identity_name(settings: Settings) -> str:
         return "the Azure identity"
 
 
-def acr_credentials(registry: str, settings: Settings, mask: Callable[[str], None]) -> api.Credentials:
-    """The Azure identity's ACR refresh token, as an identity token."""
+def acr_credentials(registry: str, settings: Settings, mask: Mask) -> api.Credentials:
+    """The Azure identity's ACR refresh token, as an identity token (`mask` sees the Azure AD token)."""
     token = aad_token(registry, settings, mask)
     tenant = str(jwt_claims(token).get("tid") or settings.tenant_id or "")
-    refresh = exchange(registry, token, tenant, settings)
-    mask(refresh)
-    return api.Credentials(ACR_USERNAME, "", refresh)
+    return api.Credentials(ACR_USERNAME, "", exchange(registry, token, tenant, settings))
 
 
 # ---------------------------------------------------------------- per registry, once per run
@@ -208,7 +207,7 @@ class RegistryAuth:
 
     settings: Settings
     acr: Callable[[str], bool] = is_acr  # which registries are ACR (tests point this at a stand-in)
-    mask: Callable[[str], None] = lambda _: None  # sees every token learned here (the log hides them)
+    mask: Mask = ignore  # sees every password and token found here (the log hides them)
     entries: dict[str, Entry] = field(init=False)
     found: dict[str, tuple[api.Credentials | None, str] | PushError] = field(default_factory=dict)
 
@@ -219,13 +218,21 @@ class RegistryAuth:
         """The credentials for `registry` (None: anonymous); PushError when they cannot be had."""
         if registry not in self.found:
             try:
-                self.found[registry] = self.look_up(registry)
+                credentials, source = self.look_up(registry)
             except PushError as err:
                 self.found[registry] = err
+            else:
+                self.mask_secrets(credentials)
+                self.found[registry] = credentials, source
         found = self.found[registry]
         if isinstance(found, PushError):
             raise found
         return found[0]
+
+    def mask_secrets(self, credentials: api.Credentials | None) -> None:
+        for secret in (credentials.password, credentials.identity_token) if credentials else ():
+            if secret:
+                self.mask(secret)
 
     def source(self, registry: str) -> str:
         """registry-auth, docker login, Azure identity or anonymous."""
@@ -244,9 +251,6 @@ class RegistryAuth:
             return acr_credentials(registry, self.settings, self.mask), "Azure identity"
         login = docker_login(registry, self.settings.environ)
         if login:
-            for secret in (login.password, login.identity_token):
-                if secret:
-                    self.mask(secret)
             return login, "docker login"
         if self.acr(registry):
             return acr_credentials(registry, self.settings, self.mask), "Azure identity"

@@ -8,12 +8,18 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
 if TYPE_CHECKING:
     from .settings import Settings
+
+Mask = Callable[[str], None]  # takes a secret learned during the run (Reporter.mask)
+
+
+def ignore(_: str) -> None:
+    """A Mask for callers with no log to protect."""
 
 
 class Reporter:

@@ -156,10 +156,8 @@ def acr(test_ca):
 def test_acr_exchanges_the_azure_ad_token_for_a_refresh_token(acr, test_ca, monkeypatch):
     credential = FakeCredential(acr.aad_token)
     monkeypatch.setattr(azure_auth, "azure_credential", lambda s, mask: credential)
-    masked: list[str] = []
-    found = acr_credentials(acr.host, settings(registry_ca=str(test_ca.ca_file)), masked.append)
+    found = acr_credentials(acr.host, settings(registry_ca=str(test_ca.ca_file)), lambda _: None)
     assert found.username == ACR_USERNAME and found.identity_token in acr.refresh_tokens and not found.password
-    assert masked == [found.identity_token]  # hidden from the log as soon as it arrives
     assert credential.scopes == ("https://management.azure.com/.default",)
     assert acr.exchanges == [{"grant_type": "access_token", "service": acr.host, "tenant": "tenant-1"}]
 
@@ -170,10 +168,12 @@ def test_acr_uses_the_azure_identity_when_no_password_is_given(acr, test_ca, mon
                      environ={"DOCKER_CONFIG": str(tmp_path)})
     with pytest.raises(SettingsError, match="has no password"):  # not an ACR name: a password is required
         RegistryAuth(given)
+    masked: list[str] = []
     auth = RegistryAuth(settings(registry_ca=str(test_ca.ca_file), environ={"DOCKER_CONFIG": str(tmp_path)}),
-                        acr=lambda host: host == acr.host)
+                        acr=lambda host: host == acr.host, mask=masked.append)
     credentials = auth.credentials(acr.host)
     assert credentials and credentials.identity_token in acr.refresh_tokens
+    assert masked == [credentials.identity_token]  # hidden from the log as soon as it arrives
     assert auth.source(acr.host) == "Azure identity"
     assert auth.auth_config(acr.host) == {"username": ACR_USERNAME, "identitytoken": credentials.identity_token}
 

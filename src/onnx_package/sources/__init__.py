@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from pathlib import Path
 
+from ..report import Mask, ignore
 from ..settings import Settings
 from .base import FetchedModel
 
 
-def fetch(settings: Settings, dest: Path, mask: Callable[[str], None] = lambda _: None) -> FetchedModel:
+def fetch(settings: Settings, dest: Path, mask: Mask = ignore) -> FetchedModel:
     """Bring the model named by `settings` into `dest` (a fresh folder); `mask` sees tokens learned on the way."""
     if settings.model_source == "local":
         from .local import fetch_local

@@ -34,6 +34,7 @@ from azure.storage.blob import ContainerClient, ExponentialRetry
 
 from .. import azure_auth
 from ..errors import ModelSourceError, PackageError, SettingsError
+from ..report import Mask, ignore
 from ..settings import Settings, require
 from .base import FetchedModel, check_sha256, pick_model_file, sha256_of
 
@@ -75,7 +76,7 @@ class Place:
                 f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace}")
 
 
-def fetch_azureml(settings: Settings, dest: Path, mask: azure_auth.Mask = azure_auth.ignore) -> FetchedModel:
+def fetch_azureml(settings: Settings, dest: Path, mask: Mask = ignore) -> FetchedModel:
     place = place_of(settings)
     name = settings.model_name
     dest.mkdir(parents=True, exist_ok=True)
