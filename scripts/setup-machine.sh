@@ -131,14 +131,20 @@ python_venv() {
         log "creating $VENV"
         python3 -m venv "$VENV"
     fi
-    # Reinstall only when pyproject.toml changed (the install is editable, so code changes need none).
-    local stamp="$VENV/.onnx-package-installed" want
-    want="$(sha256sum "$REPO/pyproject.toml" | cut -d' ' -f1)"
+    # Reinstall only when a lock changed (the project itself is editable, so code changes need none).
+    local stamp="$VENV/.onnx-package-installed" want locks=("$REPO/requirements/test.txt" "$REPO/requirements/uv.txt")
+    want="$(cat "${locks[@]}" | sha256sum | cut -d' ' -f1)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        log "$VENV is up to date with pyproject.toml"
+        log "$VENV is up to date with the locks"
         return
     fi
-    "$VENV/bin/python" -m pip install --progress-bar off -e "$REPO[test]" </dev/null
+    # The locks hold every package with its hashes: uv installs exactly them (--exact removes the rest).
+    "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r "$REPO/requirements/uv.txt" </dev/null
+    local find_links=()
+    [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)  # the CPU build of torch test.txt locks
+    "$VENV/bin/uv" pip sync --python "$VENV/bin/python" --require-hashes "${find_links[@]}" \
+        "$REPO/requirements/test.txt" "$REPO/requirements/uv.txt" </dev/null
+    "$VENV/bin/uv" pip install --python "$VENV/bin/python" --no-deps --no-build-isolation -e "$REPO" </dev/null
     echo "$want" >"$stamp"
 }
 

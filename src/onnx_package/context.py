@@ -23,7 +23,7 @@ from .settings import Settings
 PYTHON_VERSION = "3.11"
 DOCKERFILE = Path(__file__).with_name("Dockerfile")
 SERVER_CODE = Path(onnx_serve.__file__).parent
-LOCK_FILE = SERVER_CODE / "requirements.lock"
+LOCK_FILE = SERVER_CODE / "requirements.txt"  # every wheel pinned with its hashes (scripts/lock.sh)
 
 
 # Never imported by the server: test suites, build sources, type stubs, onnxruntime's offline tools.
@@ -50,7 +50,7 @@ def compile_tree(folder: Path) -> None:
 
 def pip_install(target: Path, arch: str) -> None:
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-               "--no-compile", "--target", str(target), "--python-version", PYTHON_VERSION,
+               "--no-compile", "--require-hashes", "--target", str(target), "--python-version", PYTHON_VERSION,
                "--implementation", "cp", "--only-binary=:all:", "-r", str(LOCK_FILE)]
     for tag in platform_tags(arch):
         command += ["--platform", tag]
@@ -121,7 +121,7 @@ def fill_context(settings: Settings, bundle: Path, arch: str, dest: Path) -> Pat
     dest.mkdir(parents=True)
     link_tree(dependencies(settings.cache_dir, arch), dest / "deps")
     shutil.copytree(SERVER_CODE, dest / "app" / "onnx_serve",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.lock"))
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"))
     compile_tree(dest / "app")
     shutil.copytree(bundle, dest / "model")
     make_readable(dest / "model")
