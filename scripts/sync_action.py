@@ -13,10 +13,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
+from onnx_package import __version__  # noqa: E402
 from onnx_package.inputs import INPUTS  # noqa: E402
 from onnx_package.outputs import OUTPUTS  # noqa: E402
 
-HEADER = """\
+HEADER = f"""\
+# onnx-package-action {__version__}
 # Generated from src/onnx_package/inputs.py and outputs.py by scripts/sync_action.py: edit those, then rerun it.
 name: ONNX model package
 description: Package an ONNX model (Azure ML, a path or a URL) into a tested, self-contained serving image and push it.
@@ -26,6 +28,9 @@ branding:
   color: blue
 """
 
+# Nothing from an expression is pasted into `run:`: the action's folder comes from $GITHUB_ACTION_PATH
+# (in a `container:` job `${{ github.action_path }}` is the host's path, actions/runner#2185) and the
+# install step's answer reaches the next step through `env:`, as data.
 RUNS = """\
 runs:
   using: composite
@@ -33,13 +38,14 @@ runs:
     - name: Install onnx-package
       id: install
       shell: bash
-      run: bash "${{ github.action_path }}/scripts/install-action.sh"
+      run: bash "$GITHUB_ACTION_PATH/scripts/install-action.sh"
     - name: Package the model
       id: package
       shell: bash
       env:
+        ONNX_PACKAGE_VENV_PYTHON: ${{ steps.install.outputs.python }}
 %s
-      run: '"${{ steps.install.outputs.python }}" "${{ github.action_path }}/entrypoint.py"'
+      run: '"$ONNX_PACKAGE_VENV_PYTHON" "$GITHUB_ACTION_PATH/entrypoint.py"'
 """
 
 
