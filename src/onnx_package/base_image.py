@@ -257,7 +257,7 @@ def pull_failure(wanted: BaseRef, message: str, final: bool = False) -> Exceptio
 
 def probe_python(client: docker.DockerClient, image: Image, name: str) -> Probe:
     """Run python3 in a short-lived, network-less container of the base; removed afterwards."""
-    container = client.containers.create(image.id, entrypoint=["python3", "-c", PROBE], command=[], user="root",
+    container = client.containers.create(image.id, entrypoint=["python3", "-c", PROBE], command=[], user="0",
                                          network_disabled=True, labels={"io.github.onnx-package.probe": "1"})
     try:
         container.start()
