@@ -20,7 +20,7 @@ from . import retry
 from .errors import BuildError, PackageError, SettingsError
 from .push import FINAL, RETRYABLE
 from .refs import DOCKER_HUB, Repository, check_tag, parse_repository
-from .registry import Credentials, RegistryError, Session, endpoints
+from .registry import MANIFEST_TYPES, Credentials, RegistryError, Session, endpoints
 from .registry_auth import RegistryAuth
 from .report import Reporter
 from .settings import Settings
@@ -87,15 +87,21 @@ def resolve_base(client: docker.DockerClient, settings: Settings, auth: Registry
     """Pin, pull and probe settings.base_image; a PackageError (cause + fix) when it cannot serve."""
     wanted = parse_base(settings.base_image)
     if wanted.digest:
-        digest, image = wanted.digest, local_image(client, wanted.pinned) or pull(client, wanted, auth, reporter,
-                                                                                   policy, wanted.digest)
+        digest, image = wanted.digest, by_digest(client, wanted, auth, reporter, policy)
     else:
         digest, image = by_tag(client, settings, wanted, auth, reporter, policy)
     probe = probe_python(client, image, settings.base_image)
-    base = BaseImage(settings.base_image, f"{wanted.repository.name}@{digest}" if digest else image.id, digest,
-                     image.id, probe.python, architecture(image, probe, settings.base_image))
+    reference = f"{wanted.repository.name}@{digest}" if digest else image.id
+    base = BaseImage(settings.base_image, reference, digest, image.id, probe.python,
+                     architecture(image, probe, settings.base_image))
     reporter.info(f"    base image {base.name}: {base.reference} (Python {base.python}, {base.arch})")
     return base
+
+
+def by_digest(client: docker.DockerClient, wanted: BaseRef, auth: RegistryAuth, reporter: Reporter,
+              policy: retry.Policy) -> Image:
+    """A pin is taken as is: the engine's image, or pulled by that digest when the engine lacks it."""
+    return local_image(client, wanted.pinned) or pull(client, wanted, auth, reporter, policy, wanted.digest)
 
 
 # ---------------------------------------------------------------- the reference
@@ -141,9 +147,15 @@ def credentials(auth: RegistryAuth, registry: str) -> Credentials | None:
 
 
 def registry_digest(session: Session, wanted: BaseRef) -> str:
-    manifest = session.manifest(wanted.repository, wanted.tag)
+    """The tag's digest from a HEAD (Docker Hub does not count those as pulls); a GET when it names none."""
+    repo = wanted.repository
+    answer = session.request("HEAD", f"{repo.path}/manifests/{wanted.tag}", f"repository:{repo.path}:pull",
+                             {"Accept": MANIFEST_TYPES})
+    if answer.status == 200 and DIGEST.match(answer.headers.get("Docker-Content-Digest", "")):
+        return str(answer.headers["Docker-Content-Digest"])
+    manifest = session.manifest(repo, wanted.tag)  # the registry's own error, or its content's digest
     if manifest is None:
-        raise RegistryError(f"{wanted.repository.registry} has no {wanted.full_name}", 404)
+        raise RegistryError(f"{repo.registry} has no {wanted.full_name}", 404)
     return manifest.digest
 
 

@@ -88,7 +88,10 @@ def test_a_tag_is_resolved_to_the_registry_s_digest_not_the_stale_local_tag(dock
                                                                              tiny_image):
     bookworm = docker_client.images.get(base_image).id
     tiny_image(served.tag_ref)  # the engine's tag now names another image: a stale tag on a self-hosted runner
+    served.proxy.reset_counters()
     base, _ = resolve(docker_client, served.tag_ref)
+    asked = [(method, path) for method, path, _ in served.proxy.forwarded if path.endswith("/manifests/1")]
+    assert asked == [("HEAD", f"/v2/{served.registry_path}/manifests/1")]  # a HEAD: no pull counted on Docker Hub
     assert base.digest == served.digest  # the registry's, asked independently (HEAD) by the fixture
     assert base.reference == f"{served.repo}@{served.digest}"
     assert (base.image_id, base.python, base.arch) == (bookworm, "3.11", "x86_64")
@@ -169,7 +172,7 @@ def test_neither_registry_nor_engine_says_what_to_do(docker_client, docker_clean
 
 
 def test_a_429_is_retried(docker_client, served):
-    served.proxy.inject("429", r"^GET /v2/.*/manifests/1$", times=2)
+    served.proxy.inject("429", r"^(HEAD|GET) /v2/.*/manifests/1$", times=2)
     try:
         base, log = resolve(docker_client, served.tag_ref)
     finally:
@@ -180,7 +183,7 @@ def test_a_429_is_retried(docker_client, served):
 
 
 def test_a_persistent_429_is_reported_as_the_rate_limit(docker_client, served):
-    served.proxy.inject("429", r"^GET /v2/.*/manifests/1$", times=100)
+    served.proxy.inject("429", r"^(HEAD|GET) /v2/.*/manifests/1$", times=100)
     try:
         with pytest.raises(BuildError) as caught:
             resolve(docker_client, served.tag_ref)
