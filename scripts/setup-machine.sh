@@ -9,6 +9,7 @@ set -euo pipefail
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$REPO/.venv}"
 BASE_IMAGE="onnx-package-test/base:bookworm"
+TRIXIE_IMAGE="onnx-package-test/base:trixie"  # Python 3.13: the tests of a base with another Python
 APT_PACKAGES=(docker.io docker-registry debootstrap apache2-utils curl)
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/onnx-package-dockerd.log}"
 export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
@@ -93,9 +94,11 @@ apt_mirror() {
     echo "http://deb.debian.org/debian"
 }
 
-base_image() {
-    if docker image inspect "$BASE_IMAGE" >/dev/null 2>&1; then
-        log "$BASE_IMAGE is present"
+# debian_image SUITE IMAGE: debootstrap a minimal SUITE with python3 and docker-import it as IMAGE.
+debian_image() {
+    local suite="$1" image="$2"
+    if docker image inspect "$image" >/dev/null 2>&1; then
+        log "$image is present"
         return
     fi
     local mirror rootfs
@@ -103,11 +106,11 @@ base_image() {
     rootfs="$(mktemp -d /var/tmp/onnx-package-rootfs.XXXXXX)"
     # shellcheck disable=SC2064  # expand now: the trap must remove this very folder
     trap "rm -rf '$rootfs' '$rootfs.log'" EXIT
-    log "debootstrap bookworm from $mirror into $rootfs"
+    log "debootstrap $suite from $mirror into $rootfs"
     local attempt
     for attempt in 1 2; do  # a second try for a mirror hiccup
         debootstrap --variant=minbase --include=python3,python3-venv,ca-certificates \
-            bookworm "$rootfs" "$mirror" >"$rootfs.log" 2>&1 && break
+            "$suite" "$rootfs" "$mirror" >"$rootfs.log" 2>&1 && break
         tail -n 30 "$rootfs.log" >&2
         [ "$attempt" -eq 1 ] || return 1
         log "debootstrap failed; trying again"
@@ -120,11 +123,14 @@ base_image() {
             --change 'ENV PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin' \
             --change 'ENV LANG=C.UTF-8' \
             --change 'CMD ["/bin/bash"]' \
-            - "$BASE_IMAGE" >/dev/null
+            - "$image" >/dev/null
     rm -rf "$rootfs"
     trap - EXIT
-    docker image inspect "$BASE_IMAGE" --format "$BASE_IMAGE: {{.Size}} bytes"
+    docker image inspect "$image" --format "$image: {{.Size}} bytes"
 }
+
+base_image() { debian_image bookworm "$BASE_IMAGE"; }
+trixie_image() { debian_image trixie "$TRIXIE_IMAGE"; }
 
 python_venv() {
     if [ ! -x "$VENV/bin/python" ]; then
@@ -172,6 +178,7 @@ total_start=$(date +%s)
 step "apt packages" apt_packages
 step "docker engine" docker_engine
 step "base image" base_image
+step "trixie base image" trixie_image
 step "python venv" python_venv
 step "azurite npm packages" azurite_npm
 log "machine ready in $(($(date +%s) - total_start))s"

@@ -146,6 +146,9 @@ class GitHubReporter(Reporter):
         self.command(message)
         self.command(f"::{token}::")
 
+    def warn(self, message: str) -> None:
+        self.command(f"::warning::{escape_data(message)}")
+
     def mask(self, value: str) -> None:
         if value not in self.masked:  # a cached token comes back many times
             self.masked.add(value)

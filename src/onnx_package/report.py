@@ -30,6 +30,10 @@ class Reporter:
     def info(self, message: str) -> None:
         print(message, file=self.stream, flush=True)
 
+    def warn(self, message: str) -> None:
+        """Something the user should know though the run goes on (a fallback was taken)."""
+        self.info(f"warning: {message}")
+
     def start(self, settings: Settings) -> None:
         """Called once the inputs are parsed, before anything is printed about them."""
 

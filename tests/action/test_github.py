@@ -134,3 +134,9 @@ def test_entrypoint_stops_on_a_bad_input_with_an_annotation_and_no_outputs(tmp_p
     assert "Fix: list the repository only (127.0.0.1:5000/demo/sentiment)" in lines[-1]
     assert parse_github_output((tmp_path / "output").read_text()) == {}
     assert "**Fix:**" in (tmp_path / "summary").read_text()
+
+
+def test_a_warning_is_an_annotation_that_cannot_run_commands(tmp_path):
+    gh, stream = reporter(tmp_path)
+    gh.warn("using the local base image\n::add-mask::x")
+    assert stream.getvalue() == "::warning::using the local base image%0A::add-mask::x\n"
