@@ -139,7 +139,7 @@ class DockerCleanup:
 def _created(stamp: str) -> float:
     """A Docker 'Created' time (RFC 3339 with nanoseconds) as a Unix time."""
     date, _, frac = stamp.rstrip("Z").partition(".")
-    when = datetime.datetime.fromisoformat(date).replace(tzinfo=datetime.timezone.utc)
+    when = datetime.datetime.fromisoformat(date).replace(tzinfo=datetime.UTC)
     return when.timestamp() + float(f"0.{frac[:6] or 0}")
 
 
@@ -259,7 +259,7 @@ def _make_test_ca(directory: Path) -> CertAuthority:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
 
     def builder(subject: str, issuer: str, key: ec.EllipticCurvePrivateKey, ca: bool) -> x509.CertificateBuilder:
         return (

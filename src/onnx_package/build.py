@@ -1,29 +1,63 @@
-"""Build the serving image with the docker SDK, reading every stream chunk for errors."""
+"""Assemble the serving image from the base and three layers, and load it into the engine.
+
+No Dockerfile and no build container, the way ko and jib build images: the config is written here from
+the base's own, the layers are reproducible tars (layers.py), and every time in them is fixed. So the
+same base digest, locks, code and model give the same image id on any runner, and `docker load` (docker
+SDK) must report exactly that id.
+"""
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import hashlib
+import io
+import json
+import shutil
+import tarfile
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import docker
 
+from .base_image import BaseImage
+from .context import IMAGE_ROOT, Context, disk_error
 from .errors import BuildError
+from .layers import Layer, docker_archive, write_layer
 from .settings import Settings
 
 LABEL_PREFIX = "io.github.onnx-package"
-# What the engine says when it cannot pull the FROM image.
-PULL_FAILURES = ("pull access denied", "manifest unknown", "repository does not exist", "dial tcp", "no such host")
+ENV = {
+    "PYTHONPATH": f"{IMAGE_ROOT}/deps:{IMAGE_ROOT}/app",
+    "PYTHONDONTWRITEBYTECODE": "1",
+    "PYTHONUNBUFFERED": "1",
+    "ORT_DISABLE_TELEMETRY": "1",
+    "ONNX_SERVE_MODEL_DIR": f"{IMAGE_ROOT}/model",
+    "PORT": "8080",
+}
+SECOND = 1_000_000_000  # the engine counts healthcheck times in nanoseconds
+RUN = {
+    "User": "10001:10001",
+    "ExposedPorts": {"8080/tcp": {}},
+    "Entrypoint": ["python3", "-m", "onnx_serve"],
+    "Cmd": None,  # an entrypoint of its own drops the base's command, as in a Dockerfile
+    "Healthcheck": {"Test": ["CMD", "python3", "-m", "onnx_serve.healthcheck"], "Interval": 10 * SECOND,
+                    "Timeout": 3 * SECOND, "StartPeriod": 60 * SECOND, "Retries": 3},
+}
 
 
-def image_labels(settings: Settings, spec: dict[str, Any]) -> dict[str, str]:
+def timestamp(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def image_labels(settings: Settings, spec: dict[str, Any], base: BaseImage) -> dict[str, str]:
     labels = {
         "org.opencontainers.image.title": str(spec["name"]),
         "org.opencontainers.image.version": str(spec["version"]),
-        "org.opencontainers.image.created": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "org.opencontainers.image.created": timestamp(settings.source_date_epoch),
         "org.opencontainers.image.source": settings.source_url,
         "org.opencontainers.image.revision": settings.revision,
-        "org.opencontainers.image.base.name": settings.base_image,
+        **base.labels(),
         f"{LABEL_PREFIX}.model.name": str(spec["name"]),
         f"{LABEL_PREFIX}.model.version": str(spec["version"]),
         f"{LABEL_PREFIX}.model.sha256": str(spec["sha256"]),
@@ -32,34 +66,97 @@ def image_labels(settings: Settings, spec: dict[str, Any]) -> dict[str, str]:
     return {key: value for key, value in labels.items() if value}
 
 
-def build_error(message: str, base_image: str, log: list[str]) -> BuildError:
-    tail = " | ".join(line for line in log[-3:] if line)
-    if any(hint in message for hint in PULL_FAILURES):
-        return BuildError(f"the base image {base_image!r} is not available to the engine ({message})",
-                          "pull or build the base image on the runner first, or set base-image to one the "
-                          "engine can pull")
-    return BuildError(f"docker build failed: {message}" + (f" (last output: {tail})" if tail else ""),
-                      "read the build output above; check base-image is a Debian-like image with python3")
+class ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (the engine's streamed answer)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks, self.pending = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            self.pending = next(self.chunks, b"")
+            if not self.pending:
+                return 0
+        size = min(len(buffer), len(self.pending))
+        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
+        return size
 
 
-def build_image(client: docker.DockerClient, settings: Settings, context: Path, tag: str,
-                labels: dict[str, str], cache_from: list[str]) -> str:
-    """Build and return the image id."""
-    log: list[str] = []
-    image_id = ""
+def base_config(client: docker.DockerClient, image_id: str) -> dict[str, Any]:
+    """The base image's own config, exactly as the engine keeps it (from `docker save`'s stream)."""
+    with tarfile.open(fileobj=ChunkReader(client.api.get_image(image_id)), mode="r|") as saved:
+        for entry in saved:
+            if entry.name.endswith(".json") and "/" not in entry.name and entry.name != "manifest.json":
+                content = saved.extractfile(entry)
+                if content is not None:
+                    return dict(json.loads(content.read()))
+    raise BuildError(f"the engine's copy of the base image {image_id} has no config", "pull the base image again")
+
+
+def image_config(base: dict[str, Any], layers: list[Layer], labels: dict[str, str], created: int) -> bytes:
+    """The base's config with the server's environment, user, entrypoint, healthcheck, labels and layers."""
+    run = dict(base.get("config") or {})
+    env = [item for item in run.get("Env") or [] if item.split("=", 1)[0] not in ENV]
+    run.update(RUN, Env=env + [f"{key}={value}" for key, value in ENV.items()],
+               ExposedPorts={**(run.get("ExposedPorts") or {}), **RUN["ExposedPorts"]},
+               Labels={**(run.get("Labels") or {}), **labels})
+    when = timestamp(created)
+    config = {
+        "architecture": base["architecture"], "os": base["os"], "created": when, "config": run,
+        "rootfs": {"type": "layers", "diff_ids": [*base["rootfs"]["diff_ids"], *(layer.diff_id for layer in layers)]},
+        "history": [*(base.get("history") or []),
+                    *({"created": when, "created_by": layer.created_by} for layer in layers)],
+    }
+    if base.get("variant"):
+        config["variant"] = base["variant"]
+    return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
+
+
+def write_layers(context: Context, folder: Path) -> list[Layer]:
+    """deps, app, model: least to most often changed, so a new model version changes only the last."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
     try:
-        stream = client.api.build(path=str(context), tag=tag, buildargs={"BASE_IMAGE": settings.base_image},
-                                  labels=labels, cache_from=cache_from or None, rm=True, forcerm=True,
-                                  pull=False, decode=True)
-        for chunk in stream:
-            if "error" in chunk or "errorDetail" in chunk:
-                message = chunk.get("errorDetail", {}).get("message") or chunk.get("error", "")
-                raise build_error(str(message).strip(), settings.base_image, log)
-            if "stream" in chunk:
-                log.extend(chunk["stream"].rstrip().splitlines())
-            image_id = chunk.get("aux", {}).get("ID", image_id)
+        return [write_layer(source, f"{IMAGE_ROOT}/{name}", folder / f"{name}.tar",
+                            f"COPY {name}/ {IMAGE_ROOT}/{name}/")
+                for name, source in (("deps", context.deps), ("app", context.app), ("model", context.model))]
+    except OSError as err:
+        shutil.rmtree(folder, ignore_errors=True)  # give the space back to the rest of the job
+        raise disk_error(folder, err) from err
+
+
+def load_failure(chunks: Iterable[dict[str, Any]]) -> Iterator[str]:
+    for chunk in chunks:
+        if "error" in chunk or "errorDetail" in chunk:
+            yield str((chunk.get("errorDetail") or {}).get("message") or chunk.get("error")).strip()
+
+
+def load(client: docker.DockerClient, config: bytes, base_layers: int, layers: list[Layer], tag: str) -> str:
+    image_id = f"sha256:{hashlib.sha256(config).hexdigest()}"
+    try:
+        failures = list(load_failure(client.api.load_image(docker_archive(config, base_layers, layers, tag))))
+        loaded = client.images.get(tag).id
     except docker.errors.APIError as err:
-        raise build_error(str(err.explanation or err), settings.base_image, log) from err
-    if not image_id:
-        raise BuildError("docker build finished without an image id", "read the build output above")
+        failures, loaded = [str(err.explanation or err)], ""
+    if failures:
+        raise BuildError(f"the engine refused the assembled image: {failures[0]}",
+                         "check that the base image is still in the engine (docker image ls) and rerun")
+    if loaded != image_id:
+        raise BuildError(f"the engine loaded {loaded} for {tag}, not the assembled {image_id}",
+                         "report this with the engine's version (docker version)")
     return image_id
+
+
+def build_image(client: docker.DockerClient, base_image_id: str, context: Context, tag: str,
+                labels: dict[str, str], created: int, work: Path) -> str:
+    """Assemble, load and return the image id (the sha256 of the config written here)."""
+    base = base_config(client, base_image_id)
+    layers = write_layers(context, work)
+    try:
+        return load(client, image_config(base, layers, labels, created), len(base["rootfs"]["diff_ids"]), layers,
+                    tag)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)

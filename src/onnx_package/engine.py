@@ -18,8 +18,3 @@ def connect(settings: Settings) -> docker.DockerClient:
                          "start Docker on the runner, or set DOCKER_HOST to a running engine") from err
     return client
 
-
-def architecture(client: docker.DockerClient) -> str:
-    """The engine's CPU architecture in wheel-tag spelling (x86_64, aarch64)."""
-    arch = str(client.info().get("Architecture", "x86_64"))
-    return {"amd64": "x86_64", "arm64": "aarch64"}.get(arch, arch)

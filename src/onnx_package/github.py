@@ -17,6 +17,7 @@ from .settings import Settings
 from .smoke import short
 
 if TYPE_CHECKING:
+    from .base_image import BaseImage
     from .pipeline import Result
 
 # Keys whose values are secrets inside a structured secret input (azure-credentials, registry-auth).
@@ -95,12 +96,18 @@ def summary_success(result: Result, outputs: Mapping[str, str], stage_seconds: M
         f"{markdown_cell(short(probe.answer))}; the container gave the same answer, "
         f"ready in {result.ready_seconds:.1f} s |",
         f"| image | {markdown_cell(result.image_id)}, {megabytes(result.image_size)} |",
+        f"| base image | {markdown_cell(base_line(result.base))} |",
         "",
     ]
     lines += [*summary_pushed(result), "", *summary_times(stage_seconds)]
     if outputs.get("digest"):
         lines += ["", f"Deploy by digest: {markdown_cell(outputs['digest'])}"]
     return "\n".join(lines) + "\n"
+
+
+def base_line(base: BaseImage) -> str:
+    pinned = f"@{base.digest}" if base.digest else f" (local image {base.image_id}, pinned by no registry)"
+    return f"{base.name}{pinned}, Python {base.python}, linux/{base.arch}"
 
 
 def summary_pushed(result: Result) -> list[str]:

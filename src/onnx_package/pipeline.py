@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import engine
+from .base_image import BaseImage, resolve_base
 from .build import build_image, image_labels
 from .bundle import assemble_bundle
 from .check import check_container
@@ -30,6 +31,7 @@ class Result:
     spec: dict[str, Any]
     image_id: str
     probe: Probe
+    base: BaseImage
     ready_seconds: float
     image_size: int = 0  # bytes, as the engine reports it
     pushed: list[Pushed] = field(default_factory=list)
@@ -76,25 +78,26 @@ def run(settings: Settings, reporter: Reporter) -> Result:
         reporter.info(f"    POST {probe.path} -> {probe.answer}")
     tags = default_tags(settings, str(inspection.spec["version"]))
     client = engine.connect(settings)
+    with reporter.stage("Resolve base image"):
+        base = resolve_base(client, settings, auth, reporter)
     if settings.push and repos:
         with reporter.stage("Check registry credentials"):
             check_credentials(client, settings, repos, auth, reporter)
-    cache_from: list[str] = []
     if settings.cache and repos:
         with reporter.stage("Pull build cache"):
-            cache_from = pull_cache(client, settings, repos[0], tags, auth, reporter)
+            pull_cache(client, settings, repos[0], tags, auth, reporter)
     with reporter.stage("Build image"):
-        context = assemble_context(settings, work / "bundle", engine.architecture(client), work / "context")
+        context = assemble_context(settings, work / "bundle", base.python, base.arch, work / "context")
         local_tag = repos[0].ref(tags[0]) if repos else f"onnx-package/{local_name(model.name)}:{tags[0]}"
-        image_id = build_image(client, settings, context, local_tag,
-                               image_labels(settings, inspection.spec), cache_from=cache_from)
+        image_id = build_image(client, base.image_id, context, local_tag, image_labels(settings, inspection.spec, base),
+                               settings.source_date_epoch, work / "layers")
         for repo in repos:
             for tag in tags:
                 client.api.tag(image_id, repo.name, tag)
         reporter.info(f"    {image_id} tagged {local_tag}")
     with reporter.stage("Check container"):
         ready = check_container(client, settings, image_id, probe, reporter)
-    result = Result(spec=inspection.spec, image_id=image_id, probe=probe, ready_seconds=ready,
+    result = Result(spec=inspection.spec, image_id=image_id, probe=probe, base=base, ready_seconds=ready,
                     image_size=int(client.images.get(image_id).attrs.get("Size") or 0))
     if settings.push:
         with reporter.stage("Push"):

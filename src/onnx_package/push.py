@@ -52,6 +52,7 @@ class RepositoryReport:
     seconds: float = 0.0
     credentials: str = ""
     error: PushError | None = None
+    already_there: int = 0  # tags that already served this very image: nothing sent
 
 
 @dataclass
@@ -193,10 +194,25 @@ class Pusher:
         report.seconds = time.monotonic() - start
         return report
 
+    def held(self, repo: Repository, tag: str, image_id: str) -> Manifest | None:
+        """The tag's manifest when it is already this very image (its config digest is our image id)."""
+        try:
+            manifest = self.session(repo.registry).manifest(repo, tag)
+        except RegistryError:
+            return None  # the push says what is wrong
+        config = manifest.content.get("config") if manifest else None
+        return manifest if isinstance(config, dict) and config.get("digest") == image_id else None
+
     def push_tags(self, repo: Repository, tags: list[str], report: RepositoryReport) -> None:
         auth_config = self.auth.auth_config(repo.registry)
-        diff_ids = list(self.client.api.inspect_image(repo.ref(tags[0]))["RootFS"]["Layers"])
+        image = self.client.api.inspect_image(repo.ref(tags[0]))
+        diff_ids = list(image["RootFS"]["Layers"])
         for tag in tags:
+            if held := self.held(repo, tag, str(image["Id"])):
+                report.pushed.append(Pushed(repo, tag, held.digest))
+                report.already_there += 1
+                self.reporter.info(f"    {repo.ref(tag)} -> {held.digest} (already there: nothing sent)")
+                continue
             stream = push_tag(self.client, repo, tag, auth_config, self.reporter, self.policy)
             done = Pushed(repo, tag, stream.digest)
             manifest = confirm(self.session(repo.registry), done)
@@ -249,7 +265,8 @@ def report_lines(reports: list[RepositoryReport]) -> Iterator[str]:
     for report in reports:
         for index, pushed in enumerate(report.pushed):
             first = index == 0
-            rows.append((pushed.ref, pushed.digest, human_bytes(report.bytes_pushed) if first else "",
+            sent = "already there" if report.already_there == len(report.pushed) else human_bytes(report.bytes_pushed)
+            rows.append((pushed.ref, pushed.digest, sent if first else "",
                          f"{report.seconds:.1f} s" if first else "", report.credentials if first else ""))
         if report.error:
             rows.append((report.repository.name, "FAILED", "", f"{report.seconds:.1f} s", report.credentials))
@@ -327,9 +344,10 @@ def previous_tag(session: Session, repo: Repository, tags: list[str]) -> str:
 
 def pull_cache(client: docker.DockerClient, settings: Settings, repo: Repository, tags: list[str],
                auth: RegistryAuth, reporter: Reporter) -> list[str]:
-    """The previous image of `repo`, pulled for cache_from, so unchanged layers are reused and not pushed.
+    """The previous image of `repo`, pulled so that the engine knows which of its layers the registry
+    holds: the layers this build shares with it (same bytes, same diff ids) are then not pushed again.
 
-    Never fails the run: without a previous image the build simply starts from the base image.
+    Never fails the run: without a previous image every layer is simply pushed.
     """
     try:
         tag = previous_tag(Pusher(client, settings, auth, reporter).session(repo.registry), repo, tags)

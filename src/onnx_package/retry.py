@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TypeVar
 
 T = TypeVar("T")
@@ -81,7 +81,7 @@ def call(attempt: Callable[[], T], policy: Policy, on_retry: Callable[[Retry, fl
 
 
 def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def parse_retry_after(value: str | None, now: Callable[[], datetime] = utc_now) -> float | None:
@@ -96,5 +96,5 @@ def parse_retry_after(value: str | None, now: Callable[[], datetime] = utc_now) 
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - now()).total_seconds())

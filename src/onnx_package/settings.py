@@ -66,6 +66,7 @@ class Settings:
     # From the environment of the run, not inputs.
     revision: str = ""
     source_url: str = ""
+    source_date_epoch: int = 0  # the image's `created`: SOURCE_DATE_EPOCH, else the commit's time, else 0
     workdir: Path = field(default_factory=lambda: Path(".onnx-package"))
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "onnx-package")
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -135,6 +136,25 @@ def git_revision(environ: Mapping[str, str]) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+def source_date_epoch(environ: Mapping[str, str], revision: str) -> int:
+    """The time the image says it was made: never the clock, so a rebuild of the same inputs is identical."""
+    given = environ.get("SOURCE_DATE_EPOCH", "").strip()
+    if given:
+        if not given.isdigit():
+            raise SettingsError(f"SOURCE_DATE_EPOCH is {given!r}, not a whole number of seconds",
+                                "set it to a Unix time, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")
+        return int(given)
+    if not revision:
+        return 0
+    try:
+        done = subprocess.run(["git", "show", "-s", "--format=%ct", revision], capture_output=True, text=True,
+                              timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return 0
+    stamp = done.stdout.strip()
+    return int(stamp) if done.returncode == 0 and stamp.isdigit() else 0
+
+
 def source_url(environ: Mapping[str, str]) -> str:
     server, repo = environ.get("GITHUB_SERVER_URL", "https://github.com"), environ.get("GITHUB_REPOSITORY")
     return f"{server}/{repo}" if repo else ""
@@ -152,8 +172,10 @@ def load_settings(cli_values: Mapping[str, str | None], environ: Mapping[str, st
         values[spec.attr] = convert(spec, raw)
     workdir = Path(environ.get("RUNNER_TEMP", ".")) / ".onnx-package"
     cache_dir = Path(environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "onnx-package"
-    return Settings(**values, revision=git_revision(environ), source_url=source_url(environ),
-                    workdir=workdir, cache_dir=cache_dir, environ=dict(environ))
+    revision = git_revision(environ)
+    return Settings(**values, revision=revision, source_url=source_url(environ),
+                    source_date_epoch=source_date_epoch(environ, revision), workdir=workdir, cache_dir=cache_dir,
+                    environ=dict(environ))
 
 
 def require(settings: Settings, *names: str, why: str) -> None:

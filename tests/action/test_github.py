@@ -10,6 +10,7 @@ import sys
 
 from action.act_helpers import ROOT
 from e2e.helpers import parse_github_output
+from onnx_package.base_image import BaseImage
 from onnx_package.github import GitHubReporter, escape_data, escape_property, summary_success, values_to_mask
 from onnx_package.pipeline import Result
 from onnx_package.push import Pushed
@@ -101,6 +102,8 @@ def make_result() -> Result:
     repo_a, repo_b = parse_repository("127.0.0.1:5000/demo/sentiment"), parse_repository("ghcr.io/org/sentiment")
     return Result(spec={"name": "sentiment", "version": "3", "sha256": "ab" * 32}, image_id="sha256:feed",
                   probe=Probe("/predict", ["Containers | are good"], {"positive": True}), ready_seconds=1.5,
+                  base=BaseImage("python:3.12-slim", "docker.io/library/python@sha256:" + "b" * 64,
+                                 "sha256:" + "b" * 64, "sha256:" + "c" * 64, "3.12", "x86_64"),
                   image_size=345_600_000,
                   pushed=[Pushed(repo_a, "v1", "sha256:d1"), Pushed(repo_b, "v1", "sha256:d1")])
 
@@ -111,7 +114,8 @@ def test_the_step_summary_tells_what_was_packaged_where(tmp_path):
     for row in ("| model | `sentiment` |", "| version | `3` |", f"| sha256 | `{'ab' * 32}` |",
                 "| smoke test | passed: POST /predict `[\"Containers \\| are good\"]` → `{\"positive\": true}`",
                 "| image | `sha256:feed`, 345.6 MB |", "| `127.0.0.1:5000/demo/sentiment:v1` | `sha256:d1` |",
-                "| `ghcr.io/org/sentiment:v1` | `sha256:d1` |", "| Build image | 40.0 s |", "| total | 43.2 s |"):
+                "| `ghcr.io/org/sentiment:v1` | `sha256:d1` |", "| Build image | 40.0 s |", "| total | 43.2 s |",
+                f"| base image | `python:3.12-slim@sha256:{'b' * 64}, Python 3.12, linux/x86_64` |"):
         assert row in summary, row
     report, _ = reporter(tmp_path)
     report.finish(make_result(), {"digest": "sha256:d1"})

@@ -45,7 +45,7 @@ class TokenSigner:
         from cryptography.hazmat.primitives.asymmetric import ec
         from cryptography.x509.oid import NameOID
 
-        now = datetime.datetime.now(datetime.timezone.utc)
+        now = datetime.datetime.now(datetime.UTC)
         ca_key, self.key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
 
         def cert(subject: str, key: ec.EllipticCurvePrivateKey, ca: bool) -> x509.Certificate:

@@ -1,4 +1,4 @@
-"""Fixtures for the registry tests: a small image built from the real Dockerfile, and fault proxies.
+"""Fixtures for the registry tests: a small image assembled as the tool assembles one, and fault proxies.
 
 The image has the real layer layout (deps/, app/, model/) with small made-up contents over a
 one-file base image, so a build takes a second and a push to a new registry about a second too.
@@ -19,8 +19,7 @@ import pytest
 
 from onnx_package import retry
 from onnx_package.build import build_image
-from onnx_package.context import DOCKERFILE
-from onnx_package.settings import Settings
+from onnx_package.context import Context
 from registry.fault_proxy import FaultProxy
 
 # Not conftest's TEST_LABEL: the cleanup of tests running at the same time removes images carrying that.
@@ -29,7 +28,7 @@ FAST_PUSH = retry.Policy(attempts=5, first_delay=0.2, max_delay=5.0, budget=120.
 
 
 def make_context(folder: Path, deps_seed: int = 1, model: bytes = b"model A", deps_size: int = 2_000_000) -> Path:
-    """A build context for the real Dockerfile: incompressible deps, a tiny app, a tiny model."""
+    """The three layer folders: incompressible deps, a tiny app, a tiny model."""
     shutil.rmtree(folder, ignore_errors=True)
     (folder / "deps").mkdir(parents=True)
     (folder / "deps" / "lib.bin").write_bytes(random.Random(deps_seed).randbytes(deps_size))
@@ -37,12 +36,11 @@ def make_context(folder: Path, deps_seed: int = 1, model: bytes = b"model A", de
     (folder / "app" / "onnx_serve" / "__init__.py").write_text("# the server would be here\n")
     (folder / "model").mkdir()
     (folder / "model" / "model.onnx").write_bytes(model)
-    shutil.copy(DOCKERFILE, folder / "Dockerfile")
     return folder
 
 
 def import_tiny_base(client: docker.DockerClient, ref: str) -> str:
-    """A base image of one small file (the Dockerfile needs no shell: COPY, ENV, USER only)."""
+    """A base image of one small file (assembling an image runs nothing in it)."""
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
         data = b"tiny base for the registry tests\n"
@@ -59,9 +57,10 @@ class Builder:
     client: docker.DockerClient
     base_image: str
 
-    def build(self, context: Path, tag: str, cache_from: list[str] | None = None) -> str:
-        return build_image(self.client, Settings(base_image=self.base_image), context, tag,
-                           {LABEL: "1"}, cache_from=cache_from or [])
+    def build(self, folder: Path, tag: str) -> str:
+        context = Context(folder / "deps", folder / "app", folder / "model")
+        base_id = self.client.images.get(self.base_image).id
+        return build_image(self.client, base_id, context, tag, {LABEL: "1"}, 0, folder / "layers")
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +72,7 @@ def builder(docker_client: docker.DockerClient) -> Iterator[Builder]:
 
 @pytest.fixture(scope="session")
 def mini_image(builder: Builder, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The id of one small image built from the real Dockerfile, shared by the push tests."""
+    """The id of one small image assembled as the tool does, shared by the push tests."""
     tag = "onnx-package-test/registry-mini:session"
     image_id = builder.build(make_context(tmp_path_factory.mktemp("mini")), tag)
     yield image_id

@@ -1,6 +1,6 @@
 """retry.call: exponential backoff with jitter, Retry-After, bounded in attempts and time."""
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -94,7 +94,7 @@ def test_retry_after_seconds(value, seconds):
 
 
 def test_retry_after_http_date():
-    now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=timezone.utc)
+    now = datetime(2024, 5, 1, 12, 0, 0, tzinfo=UTC)
     later = (now + timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     assert retry.parse_retry_after(later, now=lambda: now) == 30.0
     earlier = (now - timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")

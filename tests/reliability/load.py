@@ -77,7 +77,7 @@ async def worker(target: Target, tally: Tally, until_failure: bool) -> None:
         try:
             connection = connection or await asyncio.open_connection(target.host, target.port)
             outcome = await exchange(*connection, target)
-        except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError, StopIteration, ValueError) as err:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, StopIteration, ValueError) as err:
             outcome, connection = type(err).__name__, None
         tally.records.append((started, time.time(), outcome))
         if outcome == "ok":

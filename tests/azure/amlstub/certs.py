@@ -46,7 +46,7 @@ def _write_key(key: ec.EllipticCurvePrivateKey, path: Path) -> None:
 
 
 def make_certs(folder: Path) -> Certs:
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     start, end = now - datetime.timedelta(days=1), now + datetime.timedelta(days=7)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca_cert = (

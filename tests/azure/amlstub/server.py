@@ -57,7 +57,7 @@ def arm_error(status: int, code: str, message: str) -> Reply:
 
 
 def iso(timestamp: float) -> str:
-    return datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc).isoformat().replace("+00:00", "Z")
+    return datetime.datetime.fromtimestamp(timestamp, datetime.UTC).isoformat().replace("+00:00", "Z")
 
 
 class StandIn:
@@ -356,7 +356,7 @@ def not_found_asset(asset_id: str) -> Reply:
 
 
 def container_sas(container: str) -> str:
-    expiry = datetime.datetime.now(datetime.timezone.utc) + datetime.timedelta(hours=1)
+    expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
     return generate_container_sas(DEV_ACCOUNT, container, account_key=DEV_KEY, expiry=expiry,
                                   permission=ContainerSasPermissions(read=True, list=True))
 
