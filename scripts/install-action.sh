@@ -14,7 +14,7 @@
 # venv is never used. Venvs no run has used for 30 days are removed.
 #
 #   scripts/install-action.sh            install (or reuse) and print python=...
-#   scripts/install-action.sh --key      print the cache key and folder (for actions/cache), install nothing
+#   scripts/install-action.sh --key      print the cache key and folders (for actions/cache), install nothing
 set -euo pipefail
 ACTION_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 LOCK="$ACTION_DIR/requirements/runner.txt"
@@ -57,7 +57,7 @@ environment_key() {
 }
 
 # A venv restored from a cache is used only if its interpreter still runs here.
-usable() { [ -f "$1/.complete" ] && "$1/bin/python" -c 'import onnxruntime, docker' 2>/dev/null; }
+usable() { [ -f "$1/.complete" ] && "$1/bin/python" -c '' 2>/dev/null; }
 
 install_into() {
     local venv="$1" python="$2" start=$SECONDS
@@ -90,10 +90,9 @@ main() {
     root="${RUNNER_TOOL_CACHE:-$HOME/.cache}/onnx-package-action"
     python="$(find_python)"
     venv="$root/$(environment_key "$python")"
-    if [ "${1:-}" = "--key" ]; then  # what to cache: this folder and the image's wheels
-        echo "key=onnx-package-$(environment_key "$python")"
-        echo "venvs=$root"
-        echo "wheels=${XDG_CACHE_HOME:-$HOME/.cache}/onnx-package"
+    if [ "${1:-}" = "--key" ]; then  # what to cache (GITHUB_OUTPUT syntax): the venvs and the image's wheels
+        printf 'key=onnx-package-%s\npath<<PATHS\n%s\n%s\nPATHS\n' "$(environment_key "$python")" "$root" \
+            "${XDG_CACHE_HOME:-$HOME/.cache}/onnx-package"
         return
     fi
     mkdir -p "$root"

@@ -35,7 +35,7 @@ RATE_LIMITED = re.compile(r"\b429\b|toomanyrequests|too many requests", re.IGNOR
 # How registry.py describes a registry that nothing answers for: no such host, refused, no route.
 UNREACHABLE = re.compile(r"gaierror|ConnectionRefused|Network is unreachable|No route to host|timed out|TimeoutError")
 FORMAT_FIX = "use [registry/]repository[:tag][@sha256:digest], e.g. python:3.12-slim or ghcr.io/org/base:1"
-PYTHON_FIX = ("use a glibc image with python3 {supported} (e.g. python:3.12-slim, or a Debian/Ubuntu image "
+PYTHON_FIX = ("use a glibc image with Python {supported} as python3 (e.g. python:3.12-slim, or a Debian/Ubuntu image "
               "with python3 installed)")
 
 

@@ -55,9 +55,11 @@ INPUTS: tuple[Input, ...] = (
           "(e.g. docker.io/me/model, ghcr.io/org/model).", kind="words"),
     Input("tags", "Image tags, separated by newlines, commas or spaces (default: the model version and the short "
           "git SHA).", kind="words"),
-    Input("base-image", "Base image with Python 3.11 for the serving image.", "python:3.11-slim"),
+    Input("base-image", "Base image for the serving image, with python3 3.11-3.14 (glibc); a tag is resolved to its "
+          "digest, a name@sha256:... pin is used as is.", "python:3.11-slim"),
     Input("push", "Push the image after every check passed.", "true", kind="bool"),
-    Input("cache", "Use the previous image of the first repository as build cache.", "true", kind="bool"),
+    Input("cache", "Pull the previous image of the first repository first, so the layers it shares with the new "
+          "image are not pushed again.", "true", kind="bool"),
     Input("registry-auth", "YAML list of registry credentials (registry, username, password).", kind="secret"),
     Input("registry-ca", "PEM file of a CA to trust for registries with a private certificate."),
     Input("check-timeout", "Seconds to wait for the built container to become ready.", "120", kind="int"),

@@ -68,6 +68,10 @@ def test_the_action_packages_the_bundled_model_and_pushes_it_to_two_registries(
     for secret in (AZURE_CREDENTIALS["clientSecret"], auth_registry.password):
         assert secret in run.masked("package") and secret not in run.log("package")
     assert "Using onnx-package's environment" in run.log("package")  # the session's warm venv
+    cache = json.loads(Path(f"{result_file}.cache-key").read_text())
+    used = run.log("package").split("Using onnx-package's environment ", 1)[1].split()[0]
+    assert Path(used).name == cache["key"].removeprefix("onnx-package-"), (used, cache)  # the cache restores it
+    assert Path(used).parent.as_posix() in cache["path"].splitlines()
 
 
 def test_broken_inputs_fail_with_the_fix_in_an_annotation_and_push_nothing(

@@ -66,10 +66,26 @@ def install(action: Path, tmp_path: Path, *args: str, **env: str) -> subprocess.
                           capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
 
 
+def key_outputs(text: str) -> dict[str, str]:
+    """`--key`'s GITHUB_OUTPUT lines: name=value, and name<<DELIMITER blocks."""
+    values: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if "<<" in line:
+            name, _, delimiter = line.partition("<<")
+            values[name] = "\n".join(iter(lambda: next(lines), delimiter))
+        else:
+            name, _, value = line.partition("=")
+            values[name] = value
+    return values
+
+
 def test_the_cache_key_is_the_locks_the_python_the_os_and_the_machine(action_copy, tmp_path):
     first = install(action_copy, tmp_path, "--key").stdout
-    key = dict(line.split("=", 1) for line in first.splitlines())["key"]
-    assert key.startswith(f"onnx-package-linux-{platform.machine()}-py{platform.python_version()}-")
+    outputs = key_outputs(first)
+    assert outputs["key"].startswith(f"onnx-package-linux-{platform.machine()}-py{platform.python_version()}-")
+    assert outputs["path"].splitlines() == [str(tmp_path / "tool-cache" / "onnx-package-action"),
+                                            str(Path.home() / ".cache" / "onnx-package")]
     (action_copy / "requirements" / "runner.txt").write_text(SIX.replace("six==1.17.0", "six==1.16.0"))
     assert install(action_copy, tmp_path, "--key").stdout != first
     (action_copy / "src" / "onnx_serve" / "requirements.txt").write_text("# another image lock\n")
@@ -81,6 +97,11 @@ def test_uv_installs_the_lock_then_a_rerun_reuses_the_venv(action_copy, tmp_path
     assert done.returncode == 0, done.stderr
     python = (tmp_path / "output").read_text().strip().removeprefix("python=")
     assert Path(python).parent.joinpath("uv").is_file() and "with pip" not in done.stdout
+    key = key_outputs(install(action_copy, tmp_path, "--key").stdout)["key"]
+    assert Path(python).parents[1] == tmp_path / "tool-cache" / "onnx-package-action" / key.removeprefix(
+        "onnx-package-")  # the folder actions/cache restores is the one the install uses
+    again = install(action_copy, tmp_path)
+    assert "Using onnx-package's environment" in again.stdout and "Installed" not in again.stdout
     assert subprocess.run([python, "-c", "import six; assert six.__version__ == '1.17.0'"]).returncode == 0
 
 

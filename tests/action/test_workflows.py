@@ -21,6 +21,7 @@ AUDITED = [
     *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / ".github" / "workflows").glob("*.yml")),
     ".github/dependabot.yml",
     "action.yml",
+    "cache-key/action.yml",
 ]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 EXAMPLES = sorted((ROOT / "examples").glob("*.yml"))

@@ -147,21 +147,21 @@ def built_run(bed: Bed, *extra: str, env: dict[str, str] | None = None) -> Run:
                    timeout=BUILD_RUN)
 
 
-def test_a_base_image_without_python_fails_the_container_check(bed: Bed, tiny_image: Callable[[str], str],
-                                                               docker_client: docker.DockerClient) -> None:
+def test_a_base_image_without_python_is_refused_before_the_build(bed: Bed, tiny_image: Callable[[str], str],
+                                                                docker_client: docker.DockerClient) -> None:
     base = tiny_image(f"{bed.prefix}-nopython:1")
     run = built_run(bed, "--base-image", base)
-    line = assert_refused(run, bed, "Container check failed")
+    line = assert_refused(run, bed, f"Image build failed: base-image {base} has no python3")
     print(line)
     assert "python3" in line.split(". Fix: ")[1], line
-    built = f"{bed.registries[0].host}/{bed.repo}:v1"
-    assert docker_client.containers.list(all=True, filters={"ancestor": built}) == [], "the check left a container"
+    assert "==> Build image" not in run.stderr
+    assert docker_client.containers.list(all=True, filters={"ancestor": base}) == [], "the probe left a container"
 
 
 def test_a_base_image_the_engine_does_not_have(bed: Bed) -> None:
     missing = f"{bed.registries[0].host}/{bed.prefix}/no-such-base:1"
     run = built_run(bed, "--base-image", missing)
-    print(assert_refused(run, bed, f"the base image {missing!r} is not available to the engine"))
+    print(assert_refused(run, bed, f"Image build failed: cannot resolve base-image {missing} on "))
 
 
 def test_an_unknown_registry_host(bed: Bed) -> None:
