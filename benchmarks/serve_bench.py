@@ -269,7 +269,7 @@ def session_creation_seconds(model_dir: Path) -> float:
 def added_size_mb(image: str, base_image: str) -> dict[str, Any]:
     """What the image adds on top of its base, excluding the model, gzip'd as a registry stores it.
 
-    The Dockerfile adds three layers to the base: deps/, app/ and model/ (last); `docker save` gives
+    onnx-package adds three layers to the base: deps/, app/ and model/ (last); `docker save` gives
     each layer's tar, whose sha256 is the layer's diff id."""
     import docker
 

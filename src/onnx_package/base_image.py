@@ -32,8 +32,10 @@ PROBE = ("import json, platform, sys; print(json.dumps({'python': list(sys.versi
          "'machine': platform.machine(), 'libc': list(platform.libc_ver())}))")
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 RATE_LIMITED = re.compile(r"\b429\b|toomanyrequests|too many requests", re.IGNORECASE)
-# How registry.py describes a registry that nothing answers for: no such host, refused, no route.
-UNREACHABLE = re.compile(r"gaierror|ConnectionRefused|Network is unreachable|No route to host|timed out|TimeoutError")
+# How registry.py describes a registry that nothing answers for: no such host, a proxy that cannot reach it,
+# refused, no route.
+UNREACHABLE = re.compile(r"gaierror|Tunnel connection failed|ConnectionRefused|Network is unreachable|No route to host"
+                         r"|timed out|TimeoutError")
 FORMAT_FIX = "use [registry/]repository[:tag][@sha256:digest], e.g. python:3.12-slim or ghcr.io/org/base:1"
 PYTHON_FIX = ("use a glibc image with Python {supported} as python3 (e.g. python:3.12-slim, or a Debian/Ubuntu image "
               "with python3 installed)")

@@ -90,7 +90,7 @@ def run(settings: Settings, reporter: Reporter) -> Result:
         context = assemble_context(settings, work / "bundle", base.python, base.arch, work / "context")
         local_tag = repos[0].ref(tags[0]) if repos else f"onnx-package/{local_name(model.name)}:{tags[0]}"
         image_id = build_image(client, base.image_id, context, local_tag, image_labels(settings, inspection.spec, base),
-                               settings.source_date_epoch, work / "layers")
+                               settings.source_date_epoch, work / "context" / "layers")
         for repo in repos:
             for tag in tags:
                 client.api.tag(image_id, repo.name, tag)

@@ -10,6 +10,8 @@ import pytest
 from e2e.helpers import run_cli, serve
 from models import corrupt_model, make_tabular_classifier, make_text_classifier, tabular_rows
 
+TEST_LABEL = "org.onnx-package.test"  # tests/conftest.py's: its cleanup removes what carries it
+
 pytestmark = pytest.mark.engine
 
 
@@ -107,9 +109,25 @@ def test_a_corrupt_model_stops_with_one_line_and_pushes_nothing(tmp_path, target
         assert registry.manifest_digest(targets["repo"], "v1") is None
 
 
-def test_an_image_that_cannot_serve_is_never_pushed(tmp_path, targets, tiny_image, docker_cleanup):
-    """A base image without Python builds, but the container check stops the push."""
-    base = tiny_image(f"{docker_cleanup.prefix}-nopython:1")
+@pytest.fixture
+def broken_python_base(docker_client, base_image, docker_cleanup, tmp_path):
+    """The base image with a python3 that answers the base probe (`python3 -c`) but cannot run a server."""
+    context = tmp_path / "broken-base"
+    context.mkdir()
+    script = context / "python3"
+    script.write_text('#!/bin/sh\n[ "$1" = -c ] && exec /usr/bin/python3 "$@"\n'
+                      'echo "python3: this base cannot serve" >&2\nexit 1\n')
+    script.chmod(0o755)
+    (context / "Dockerfile").write_text(f"FROM {base_image}\nCOPY python3 /usr/local/bin/python3\n"
+                                        f"LABEL {TEST_LABEL}=1\n")
+    tag = f"{docker_cleanup.prefix}-broken-python:1"
+    docker_client.images.build(path=str(context), tag=tag, rm=True, pull=False)
+    return docker_cleanup.image(tag)
+
+
+def test_an_image_that_cannot_serve_is_never_pushed(tmp_path, targets, broken_python_base):
+    """A base whose Python cannot serve passes the base probe and builds, but the container check stops the push."""
+    base = broken_python_base
     model = make_tabular_classifier(tmp_path / "wine")
     run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--images", images_arg(targets),
                   "--tags", "v1", "--base-image", base, "--check-timeout", "30", env=targets["env"])
