@@ -36,9 +36,9 @@ ENV = {
     "PORT": "8080",
 }
 SECOND = 1_000_000_000  # the engine counts healthcheck times in nanoseconds
-RUN = {
+PORTS: dict[str, dict[str, Any]] = {"8080/tcp": {}}
+RUN: dict[str, Any] = {
     "User": "10001:10001",
-    "ExposedPorts": {"8080/tcp": {}},
     "Entrypoint": ["python3", "-m", "onnx_serve"],
     "Cmd": None,  # an entrypoint of its own drops the base's command, as in a Dockerfile
     "Healthcheck": {"Test": ["CMD", "python3", "-m", "onnx_serve.healthcheck"], "Interval": 10 * SECOND,
@@ -101,7 +101,7 @@ def image_config(base: dict[str, Any], layers: list[Layer], labels: dict[str, st
     run = dict(base.get("config") or {})
     env = [item for item in run.get("Env") or [] if item.split("=", 1)[0] not in ENV]
     run.update(RUN, Env=env + [f"{key}={value}" for key, value in ENV.items()],
-               ExposedPorts={**(run.get("ExposedPorts") or {}), **RUN["ExposedPorts"]},
+               ExposedPorts={**(run.get("ExposedPorts") or {}), **PORTS},
                Labels={**(run.get("Labels") or {}), **labels})
     when = timestamp(created)
     config = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import compileall
 import hashlib
 import os
+import py_compile
 import shutil
 import subprocess
 import sys
@@ -64,7 +65,7 @@ def compile_tree(folder: Path, python: str, image_path: str) -> None:
     if python != runner_python():
         return  # the image compiles on first import instead (PYTHONDONTWRITEBYTECODE: in memory only)
     compileall.compile_dir(str(folder), quiet=2, workers=0, ddir=image_path,
-                           invalidation_mode=compileall.py_compile.PycInvalidationMode.UNCHECKED_HASH)
+                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
 
 
 def pip_install(target: Path, python: str, arch: str) -> None:

@@ -1,10 +1,11 @@
 import json
+import subprocess
 
 import pytest
 
 from onnx_package.errors import SettingsError
 from onnx_package.inputs import INPUTS
-from onnx_package.settings import Secret, load_settings, require
+from onnx_package.settings import Secret, load_settings, require, source_date_epoch
 
 
 def test_defaults_apply_when_nothing_is_given():
@@ -69,3 +70,14 @@ def test_require_lists_what_is_missing():
 def test_every_input_is_a_kebab_case_name_with_a_description():
     for spec in INPUTS:
         assert spec.name == spec.name.lower() and " " not in spec.name and spec.description
+
+
+def test_the_image_time_is_source_date_epoch_else_the_commits_never_the_clock(tmp_path):
+    assert source_date_epoch({"SOURCE_DATE_EPOCH": "1700000000"}, "") == 1700000000
+    with pytest.raises(SettingsError, match="SOURCE_DATE_EPOCH is 'yesterday'"):
+        source_date_epoch({"SOURCE_DATE_EPOCH": "yesterday"}, "")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
+    committed = subprocess.run(["git", "show", "-s", "--format=%ct", head], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    assert source_date_epoch({}, head) == int(committed)
+    assert source_date_epoch({}, "") == 0 and source_date_epoch({}, "0" * 40) == 0  # no commit: 1970, not now
