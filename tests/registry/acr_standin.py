@@ -75,13 +75,14 @@ class TokenSigner:
         return f"{signing_input}.{b64url(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
 
 
-def access_from_scope(scope: str) -> list[dict[str, object]]:
-    """`repository:demo/wine:pull,push` -> the JWT `access` claim."""
+def access_from_scope(scope: str, granted: tuple[str, ...] = ("pull", "push")) -> list[dict[str, object]]:
+    """`repository:demo/wine:pull,push` -> the JWT `access` claim, with only the `granted` actions of those
+    asked: a token service issues a token with fewer rights rather than refuse (the distribution spec)."""
     access = []
     for item in scope.split():
         kind, _, rest = item.partition(":")
         name, _, actions = rest.rpartition(":")
-        access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        access.append({"type": kind, "name": name, "actions": [a for a in actions.split(",") if a in granted]})
     return access
 
 
@@ -95,6 +96,7 @@ class AcrStandIn:
     refresh_tokens: set[str] = field(default_factory=set)
     exchanges: list[dict[str, str]] = field(default_factory=list)
     token_grants: list[str] = field(default_factory=list)  # grant_type (or "basic") of each /oauth2/token call
+    granted: tuple[str, ...] = ("pull", "push")  # the actions a token may carry, whatever was asked (AcrPull: pull)
 
     def __post_init__(self) -> None:
         self.proxy = FaultProxy("http://127.0.0.1:9", tls=self.tls,
@@ -131,7 +133,7 @@ class AcrStandIn:
         now = int(time.time())
         token = self.signer.sign({"iss": ISSUER, "sub": ACR_USERNAME, "aud": params.get("service", ""),
                                   "exp": now + 600, "nbf": now - 60, "iat": now, "jti": secrets.token_hex(8),
-                                  "access": access_from_scope(params.get("scope", ""))})
+                                  "access": access_from_scope(params.get("scope", ""), self.granted)})
         handler.reply(200, json.dumps({"access_token": token, "token": token, "expires_in": 600}).encode(),
                       {"Content-Type": "application/json"})
 

@@ -11,12 +11,12 @@ import pytest
 
 from onnx_package import azure_auth
 from onnx_package.errors import PushError
-from onnx_package.push import pull_cache, push_all
+from onnx_package.push import check_credentials, pull_cache, push_all
 from onnx_package.refs import parse_repository
 from onnx_package.registry_auth import RegistryAuth
 from onnx_package.report import Reporter
 from onnx_package.settings import Secret, Settings
-from registry.acr_standin import AcrStandIn, TokenSigner, free_port, start_token_registry
+from registry.acr_standin import ACR_USERNAME, AcrStandIn, TokenSigner, free_port, start_token_registry
 from registry.conftest import FAST_PUSH, make_context
 
 pytestmark = pytest.mark.engine
@@ -186,3 +186,52 @@ def test_acr_with_the_azure_identity_pushes_without_a_password(
     refresh = next(iter(acr.refresh_tokens))
     assert refresh not in log and json.dumps(refresh) not in log
     assert refresh in masked  # the GitHub log hides it even if a library printed it
+
+
+# --- push rights, proven before the build --------------------------------------------------------
+
+
+@pytest.fixture
+def pull_only(tmp_path, test_ca):
+    """A token-auth registry whose token service grants pull only, whatever is asked (an AcrPull identity,
+    a job without `packages: write`): it issues the token rather than refusing, as the spec says."""
+    signer = TokenSigner(tmp_path / "signer")
+    front = AcrStandIn("unused", signer, tls=(test_ca.cert_file, test_ca.key_file), granted=("pull",)).start()
+    process = start_token_registry(tmp_path / "pull-only", front, signer)
+    front.refresh_tokens.add("password-of-a-read-only-token")
+    yield front
+    process.terminate()
+    process.wait(timeout=10)
+    front.stop()
+
+
+def read_only_auth(front: AcrStandIn) -> str:
+    return f"- registry: {front.host}\n  username: {ACR_USERNAME}\n  password: password-of-a-read-only-token\n"
+
+
+def test_a_token_that_may_only_pull_is_refused_before_the_build(docker_client, pull_only, test_ca, tmp_path):
+    repo = parse_repository(f"{pull_only.host}/demo/wine")
+    settings = Settings(registry_ca=str(test_ca.ca_file), registry_auth=Secret(read_only_auth(pull_only)),
+                        environ={"DOCKER_CONFIG": str(tmp_path)})
+    reporter = Reporter(io.StringIO())
+    with pytest.raises(PushError) as caught:
+        check_credentials(docker_client, settings, [repo], RegistryAuth(settings), reporter)
+    assert f"{pull_only.host} does not let '{ACR_USERNAME}'" in caught.value.cause
+    assert "push to demo/wine (401 to a blob upload)" in caught.value.cause or "(403" in caught.value.cause
+    assert "AcrPush" in caught.value.fix and "packages: write" in caught.value.fix
+    assert "basic" in pull_only.token_grants  # the login itself worked: only the rights were missing
+    assert "password-of-a-read-only-token" not in str(caught.value) + reporter.stream.getvalue()
+
+
+def test_a_token_that_may_push_passes_and_leaves_no_upload_behind(docker_client, pull_only, test_ca, tmp_path):
+    pull_only.granted = ("pull", "push", "delete")  # cancelling an upload needs delete
+    repo = parse_repository(f"{pull_only.host}/demo/wine")
+    settings = Settings(registry_ca=str(test_ca.ca_file), registry_auth=Secret(read_only_auth(pull_only)),
+                        environ={"DOCKER_CONFIG": str(tmp_path)})
+    reporter = Reporter(io.StringIO())
+    check_credentials(docker_client, settings, [repo], RegistryAuth(settings), reporter)
+    assert f"{repo.name}: push allowed ('{ACR_USERNAME}' (from registry-auth))" in reporter.stream.getvalue()
+    uploads = tmp_path / "pull-only" / "data" / "docker" / "registry" / "v2" / "repositories" / "demo" / "wine"
+    assert list(uploads.glob("_uploads/*")), "the probe opened no upload"
+    assert not list(uploads.glob("_uploads/*/startedat")), "the probe's upload was not cancelled"  # only its
+    # hash state stays on disk: distribution keeps that file of a cancelled upload
