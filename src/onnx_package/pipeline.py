@@ -23,7 +23,7 @@ from .registry_auth import RegistryAuth
 from .report import Reporter
 from .settings import Settings, check_source_inputs
 from .smoke import Probe, smoke_test
-from .sources import fetch
+from .sources import check_source, fetch
 
 
 @dataclass
@@ -61,8 +61,16 @@ def local_name(model_name: str) -> str:
 
 def run(settings: Settings, reporter: Reporter) -> Result:
     check_source_inputs(settings)
+    check_source(settings)
     repos = plan_targets(settings)
     auth = RegistryAuth(settings, mask=reporter.mask)  # parses registry-auth: a mistake there stops the run here
+    # What can fail cheaply comes before the model download, which may be gigabytes.
+    client = engine.connect(settings)
+    with reporter.stage("Resolve base image"):
+        base = resolve_base(client, settings, auth, reporter)
+    if settings.push and repos:
+        with reporter.stage("Check registry credentials"):
+            check_credentials(client, settings, repos, auth, reporter)
     work = settings.workdir
     shutil.rmtree(work, ignore_errors=True)
     (work / "source").mkdir(parents=True)
@@ -77,12 +85,6 @@ def run(settings: Settings, reporter: Reporter) -> Result:
         probe = smoke_test(settings, inspection, work / "bundle")
         reporter.info(f"    POST {probe.path} -> {probe.answer}")
     tags = default_tags(settings, str(inspection.spec["version"]))
-    client = engine.connect(settings)
-    with reporter.stage("Resolve base image"):
-        base = resolve_base(client, settings, auth, reporter)
-    if settings.push and repos:
-        with reporter.stage("Check registry credentials"):
-            check_credentials(client, settings, repos, auth, reporter)
     if settings.cache and repos:
         with reporter.stage("Pull build cache"):
             pull_cache(client, settings, repos[0], tags, auth, reporter)

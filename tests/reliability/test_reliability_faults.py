@@ -108,9 +108,9 @@ def test_a_full_disk_under_the_build_context_is_one_line_and_frees_the_space(bed
 # --- the engine is not there -------------------------------------------------------------------------
 
 
-def test_no_docker_engine_is_one_line_after_the_smoke_test(bed: Bed) -> None:
+def test_no_docker_engine_is_one_line_before_the_model_is_fetched(bed: Bed) -> None:
     run, seconds = local_run(bed, env={"DOCKER_HOST": f"unix://{bed.tmp_path}/no-engine.sock"})
     line = assert_refused(run, bed, "cannot reach the Docker engine")
     print(line)
     assert "DOCKER_HOST" in line.split(". Fix: ")[1]
-    assert "==> Build image" not in run.stderr and seconds < BOUND
+    assert "==> Fetch model" not in run.stderr and seconds < BOUND

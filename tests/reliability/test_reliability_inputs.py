@@ -178,6 +178,7 @@ def test_a_wrong_password_on_the_auth_registry(bed: Bed) -> None:
     line = assert_refused(run, bed, "Push failed")
     print(line)
     assert "log in to" in line and f"not-{auth.password}" not in run.stderr
+    assert "==> Fetch model" not in run.stderr  # refused before the model download
 
 
 def test_a_wrong_password_on_one_of_two_registries_pushes_nothing(bed: Bed) -> None:
@@ -190,7 +191,8 @@ def test_a_wrong_password_on_one_of_two_registries_pushes_nothing(bed: Bed) -> N
 
 def test_a_model_version_azure_ml_does_not_have(bed: Bed, azure_ws: AzureWorkspace) -> None:
     flags = ["--workspace", "ws", "--resource-group", "rg", "--subscription-id", azure_ws.subscription,
-             "--model-name", "wine", "--model-version", "9", "--images", bed.images(), "--tags", "v1"]
+             "--model-name", "wine", "--model-version", "9", "--images", bed.images(), "--tags", "v1",
+             "--base-image", bed.base_image]  # the base is resolved before the model is fetched
     env = {**azure_ws.environ, "INPUT_AZURE_CREDENTIALS": azure_ws.credentials}
     run = run_cli(bed.tmp_path, *flags, env=env, timeout=FAST_RUN)
     line = assert_refused(run, bed, "model wine has no version 9 in workspace ws")

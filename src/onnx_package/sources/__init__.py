@@ -9,6 +9,18 @@ from ..settings import Settings
 from .base import FetchedModel
 
 
+def check_source(settings: Settings) -> None:
+    """The source's own inputs, checked before anything touches the engine or the network."""
+    if settings.model_source == "url":
+        from .url import check_urls
+
+        check_urls(settings)
+    elif settings.model_source == "azureml":
+        from .azureml import place_of
+
+        place_of(settings)
+
+
 def fetch(settings: Settings, dest: Path, mask: Mask = ignore) -> FetchedModel:
     """Bring the model named by `settings` into `dest` (a fresh folder); `mask` sees tokens learned on the way."""
     if settings.model_source == "local":
@@ -24,4 +36,4 @@ def fetch(settings: Settings, dest: Path, mask: Mask = ignore) -> FetchedModel:
     return fetch_azureml(settings, dest, mask)
 
 
-__all__ = ["FetchedModel", "fetch"]
+__all__ = ["FetchedModel", "check_source", "fetch"]

@@ -25,11 +25,16 @@ CHUNK = 1 << 20
 PROGRESS_STEP = 0.1  # log every 10 % (or every 100 MB without a Content-Length)
 
 
-def fetch_url(settings: Settings, dest: Path) -> FetchedModel:
+def check_urls(settings: Settings) -> str:
+    """model-url and tokenizer-url are https URLs; the model's file name."""
     require(settings, "model-url", why="model-source url")
-    model_file = file_name(settings.model_url, "model-url")
     if settings.tokenizer_url:
         file_name(settings.tokenizer_url, "tokenizer-url")
+    return file_name(settings.model_url, "model-url")
+
+
+def fetch_url(settings: Settings, dest: Path) -> FetchedModel:
+    model_file = check_urls(settings)
     dest.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="url-", dir=dest.parent) as tmp:
         download(settings.model_url, Path(tmp) / model_file)
