@@ -57,7 +57,8 @@ def package(tmp_path: Path, registry: Registry, prefix: str, env: dict[str, str]
 
 
 def azure_variables(lines: list[str]) -> dict[str, str]:
-    found = [re.fullmatch(r"##vso\[task\.setvariable variable=([A-Z0-9_]+);isOutput=true\](.*)", line) for line in lines]
+    command = re.compile(r"##vso\[task\.setvariable variable=([A-Z0-9_]+);isOutput=true\](.*)")
+    found = [command.fullmatch(line) for line in lines]
     return {match[1]: match[2] for match in found if match}
 
 
