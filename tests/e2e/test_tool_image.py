@@ -73,7 +73,10 @@ def run_in_tool(image: str, work: Path, *args: str, network: str = "host",
 
 
 def inputs(registry_host: str, repository: str) -> list[str]:
-    return ["--model-source", "local", "--model-path", "sentiment", "--base-image", "onnx-package-test/base:bookworm",
+    """A Python 3.13 base: neither this machine's Python (3.11.7) nor the tool image's (bookworm's 3.11.2) writes
+    byte code for it, so the dependencies layer holds the wheels' files only. (Two runners of one Python minor
+    version compile it, and 3.11.2 and 3.11.7 write a few line tables differently.)"""
+    return ["--model-source", "local", "--model-path", "sentiment", "--base-image", "onnx-package-test/base:trixie",
             "--images", f"{registry_host}/{repository}", "--tags", "v1"]
 
 
@@ -81,22 +84,14 @@ def test_the_tool_image_packages_the_same_image_as_the_host(tmp_path, tool_image
                                                              docker_cleanup: DockerCleanup):
     for side in ("host", "tool"):
         shutil.copytree(ROOT / "examples" / "sentiment", tmp_path / side / "sentiment")
-    on_host = run_on_host(tmp_path / "host", *inputs(registry.host, f"{docker_cleanup.prefix}/host"))
+    repository = f"{docker_cleanup.prefix}/sentiment"
+    on_host = run_on_host(tmp_path / "host", *inputs(registry.host, repository))
     assert on_host.returncode == 0, on_host.stderr[-2000:]
-    in_tool = run_in_tool(tool_image, tmp_path / "tool", *inputs(registry.host, f"{docker_cleanup.prefix}/tool"))
+    in_tool = run_in_tool(tool_image, tmp_path / "tool", *inputs(registry.host, repository))
     assert in_tool.returncode == 0, in_tool.stderr[-2000:]
-    host, tool = plain_outputs(on_host.stdout), plain_outputs(in_tool.stdout)
-    assert tool["digest"] == registry.manifest_digest(f"{docker_cleanup.prefix}/tool", "v1")
-    assert {k: tool[k] for k in ("model-name", "model-version", "model-sha256")} == \
-        {k: host[k] for k in ("model-name", "model-version", "model-sha256")}
-    host_image, tool_image_built = (docker_cleanup.client.images.get(o["image-id"]) for o in (host, tool))
-    assert tool_image_built.labels == host_image.labels
-    # Base, server-code and model layers are byte-identical. The dependencies layer holds .pyc files that
-    # bookworm's Python 3.11.2 (the tool image) does not write byte-identically from run to run, so the image
-    # id matches the host's only where the runner's Python writes the same byte code (see the README).
-    host_layers, tool_layers = (image.attrs["RootFS"]["Layers"] for image in (host_image, tool_image_built))
-    assert len(tool_layers) == len(host_layers) == 4
-    assert [tool_layers[i] for i in (0, 2, 3)] == [host_layers[i] for i in (0, 2, 3)]
+    assert plain_outputs(in_tool.stdout) == plain_outputs(on_host.stdout)
+    assert plain_outputs(in_tool.stdout)["digest"] == registry.manifest_digest(repository, "v1")
+    assert "already there" in in_tool.stderr  # the same image: the tool's run sent nothing
 
 
 def test_on_a_bridge_network_the_check_shares_the_tool_containers_network(tmp_path, tool_image,
@@ -106,10 +101,10 @@ def test_on_a_bridge_network_the_check_shares_the_tool_containers_network(tmp_pa
     containers have no network, so the serving wheels come from the host's cache."""
     shutil.copytree(ROOT / "examples" / "sentiment", tmp_path / "sentiment")
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "onnx-package"
-    if not (cache / "deps").is_dir():
-        on_host = run_on_host(tmp_path, "--model-source", "local", "--model-path", "sentiment", "--push", "false",
-                              "--base-image", "onnx-package-test/base:bookworm")
-        assert on_host.returncode == 0, on_host.stderr[-2000:]
+    on_host = run_on_host(tmp_path, "--model-source", "local", "--model-path", "sentiment", "--push", "false",
+                          "--base-image", "onnx-package-test/base:bookworm", "--model-name", docker_cleanup.prefix)
+    # ^ fills the cache the tool reads below
+    assert on_host.returncode == 0, on_host.stderr[-2000:]
     done = run_in_tool(tool_image, tmp_path, "--model-source", "local", "--model-path", "sentiment", "--push", "false",
                        "--base-image", "onnx-package-test/base:bookworm", "--model-name", docker_cleanup.prefix,
                        network="bridge", mounts=(f"{cache}:/root/.cache/onnx-package",))
