@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import time
+from pathlib import Path
+from typing import Any
 
 import docker
 from docker.models.containers import Container
@@ -30,7 +34,37 @@ def with_log(cause: str, container: Container) -> str:
     return f"{cause}: {tail}" if tail else f"{cause} (it printed nothing)"
 
 
+def own_container(client: docker.DockerClient) -> Container | None:
+    """The container this tool runs in, when the engine it drives runs it (its socket is mounted); None on a host.
+
+    Docker mounts /etc/hostname from /var/lib/docker/containers/<id>/: /proc/self/mountinfo names the id."""
+    try:
+        match = re.search(r"/containers/([0-9a-f]{64})/", Path("/proc/self/mountinfo").read_text())
+        return client.containers.get(match.group(1)) if match else None
+    except (OSError, docker.errors.NotFound):
+        return None
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def network_options(client: docker.DockerClient) -> dict[str, Any]:
+    """How this process reaches the server: on a host (or a host-network container), a port published on
+    127.0.0.1; in a container on a bridge network, where 127.0.0.1 is that container, by sharing its network
+    namespace and serving on a free port of it."""
+    tool = own_container(client)
+    if tool is None or tool.attrs["HostConfig"].get("NetworkMode") == "host":
+        return {"ports": {PORT: ("127.0.0.1", None)}}
+    return {"network_mode": f"container:{tool.id}", "environment": {"PORT": str(free_port())}}
+
+
 def host_url(container: Container) -> str | None:
+    if container.attrs["HostConfig"].get("NetworkMode", "").startswith("container:"):
+        port = next(item.partition("=")[2] for item in container.attrs["Config"]["Env"] if item.startswith("PORT="))
+        return f"http://127.0.0.1:{port}"
     bindings = (container.attrs["NetworkSettings"].get("Ports") or {}).get(PORT)
     return f"http://127.0.0.1:{bindings[0]['HostPort']}" if bindings else None
 
@@ -66,8 +100,8 @@ def start_container(client: docker.DockerClient, image_id: str) -> Container:
     container: Container | None = None
     try:
         container = client.containers.create(image_id, read_only=True, tmpfs={"/tmp": "size=64m"},
-                                             ports={PORT: ("127.0.0.1", None)},
-                                             labels={"io.github.onnx-package.check": "1"})
+                                             labels={"io.github.onnx-package.check": "1"},
+                                             **network_options(client))
         container.start()
     except docker.errors.APIError as err:
         if container is not None:

@@ -11,9 +11,10 @@ from collections.abc import Callable, Mapping, Sequence
 from . import __version__
 from .errors import PackageError
 from .inputs import INPUTS
-from .outputs import output_values, write_outputs
+from .outputs import output_values
 from .pipeline import Result, run
 from .report import Reporter
+from .reporters import reporter_for
 from .settings import Settings, load_settings
 
 
@@ -37,12 +38,12 @@ def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
         reporter.start(settings)
         result: Result = run(settings, reporter)
         values = output_values(result.pushed, result.image_id, result.spec)
-        write_outputs(values, settings.environ)
+        reporter.write_outputs(values, settings.environ)
         reporter.finish(result, values)
         return 0
     except PackageError as err:
         if err.outputs:
-            write_outputs(err.outputs, settings.environ)
+            reporter.write_outputs(err.outputs, settings.environ)
         reporter.fail(err.title, str(err))
         return 1
     except KeyboardInterrupt:
@@ -65,7 +66,7 @@ def one_line(text: str, limit: int = 300) -> str:
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = vars(parser().parse_args(argv))
     env = dict(os.environ if environ is None else environ)
-    return execute(lambda: load_settings(args, env), Reporter())
+    return execute(lambda: load_settings(args, env), reporter_for(env))
 
 
 if __name__ == "__main__":

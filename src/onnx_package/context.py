@@ -26,6 +26,7 @@ from .settings import Settings
 SERVER_CODE = Path(onnx_serve.__file__).parent
 LOCK_FILE = SERVER_CODE / "requirements.txt"  # every wheel pinned with its hashes (scripts/lock.sh)
 IMAGE_ROOT = "/opt/onnx-serve"  # where the layers go in the image
+DEPS_FORMAT = 2  # part of the cache key: raise it when the way the dependencies folder is made changes
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,15 @@ def prune(folder: Path) -> None:
     for pattern in PRUNE:
         for path in folder.glob(pattern):
             shutil.rmtree(path) if path.is_dir() else path.unlink()
+
+
+def drop_console_scripts(folder: Path) -> None:
+    """Remove bin/ and its lines in each RECORD: the scripts name the runner's Python, so their hashes would make
+    the layer depend on where the runner keeps its venv."""
+    shutil.rmtree(folder / "bin", ignore_errors=True)
+    for record in folder.glob("*.dist-info/RECORD"):
+        lines = record.read_text().splitlines(keepends=True)
+        record.write_text("".join(line for line in lines if not line.startswith("../../bin/")))
 
 
 def platform_tags(arch: str) -> list[str]:
@@ -83,14 +93,15 @@ def pip_install(target: Path, python: str, arch: str) -> None:
 
 def dependencies(cache_dir: Path, python: str, arch: str) -> Path:
     """The installed serving dependencies, cached by lock file, Python and platform."""
-    key = hashlib.sha256(f"{LOCK_FILE.read_text()}{arch}{python}{runner_python()}".encode()).hexdigest()[:16]
+    recipe = f"{DEPS_FORMAT}{LOCK_FILE.read_text()}{arch}{python}{runner_python()}"
+    key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     ready = cache_dir / "deps" / key
     if (ready / ".complete").is_file():
         return ready
     building = ready.with_name(f"{key}.{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     pip_install(building, python, arch)
-    shutil.rmtree(building / "bin", ignore_errors=True)  # console scripts point at the runner's Python
+    drop_console_scripts(building)
     prune(building)
     compile_tree(building, python, f"{IMAGE_ROOT}/deps")
     (building / ".complete").touch()

@@ -8,9 +8,10 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from .push import Pushed
+if TYPE_CHECKING:
+    from .push import Pushed
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,11 @@ OUTPUTS: tuple[Output, ...] = (
     Output("model-version", "The model version packaged (latest resolved to a number)."),
     Output("model-sha256", "sha256 of the model's .onnx file."),
 )
+
+
+def variable_name(output: str) -> str:
+    """An output as a variable name for CI systems without GitHub's kebab-case (image-id -> IMAGE_ID)."""
+    return output.upper().replace("-", "_")
 
 
 def output_values(pushed: list[Pushed], image_id: str, spec: Mapping[str, object]) -> dict[str, str]:

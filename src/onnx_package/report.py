@@ -1,7 +1,7 @@
 """How the pipeline tells the user what it is doing: plain lines, stage by stage, with times.
 
-The GitHub edge (github.py) subclasses Reporter for ::group::, masks, annotations and the step
-summary; stages only call it.
+Each CI system's reporter (github.py, azure_devops.py, gitlab.py; chosen in reporters.py) subclasses
+Reporter for its groups, masks, annotations, outputs and summary; stages only call it.
 """
 
 from __future__ import annotations
@@ -11,6 +11,9 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
+
+from .outputs import write_outputs
+from .secret_values import values_to_mask
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -35,7 +38,10 @@ class Reporter:
         self.info(f"warning: {message}")
 
     def start(self, settings: Settings) -> None:
-        """Called once the inputs are parsed, before anything is printed about them."""
+        """Called once the inputs are parsed, before anything is printed about them: masks the secret inputs."""
+        for raw in settings.secrets():
+            for value in values_to_mask(raw):
+                self.mask(value)
 
     def mask(self, value: str) -> None:
         """Hide a secret learned during the run (a token) from the log; plain output never prints one."""
@@ -58,6 +64,10 @@ class Reporter:
 
     def fail(self, title: str, message: str) -> None:
         self.info(f"error: {title}: {message}")
+
+    def write_outputs(self, values: Mapping[str, str], environ: Mapping[str, str]) -> None:
+        """The outputs: to $GITHUB_OUTPUT when it is set, else `name=value` lines on standard output."""
+        write_outputs(values, environ)
 
     def finish(self, result: Any, outputs: Mapping[str, str]) -> None:
         if outputs.get("digest"):

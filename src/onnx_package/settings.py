@@ -126,9 +126,14 @@ def convert(spec: Input, raw: str) -> Any:
     return raw
 
 
+# The commit each CI system names (GitHub Actions, GitLab CI, Azure Pipelines): the tool's image has no git.
+REVISION_VARIABLES = ("GITHUB_SHA", "CI_COMMIT_SHA", "BUILD_SOURCEVERSION")
+
+
 def git_revision(environ: Mapping[str, str]) -> str:
-    if environ.get("GITHUB_SHA"):
-        return environ["GITHUB_SHA"]
+    for variable in REVISION_VARIABLES:
+        if environ.get(variable):
+            return environ[variable]
     try:
         done = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
     except (OSError, subprocess.TimeoutExpired):
