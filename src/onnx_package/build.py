@@ -9,7 +9,6 @@ SDK) must report exactly that id.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import shutil
 import tarfile
@@ -23,7 +22,7 @@ import docker
 from .base_image import BaseImage
 from .context import IMAGE_ROOT, Context, disk_error
 from .errors import BuildError
-from .layers import Layer, docker_archive, write_layer
+from .layers import ChunkReader, Layer, docker_archive, write_layer
 from .settings import Settings
 
 LABEL_PREFIX = "io.github.onnx-package"
@@ -64,25 +63,6 @@ def image_labels(settings: Settings, spec: dict[str, Any], base: BaseImage) -> d
         f"{LABEL_PREFIX}.model.task": str(spec["task"]),
     }
     return {key: value for key, value in labels.items() if value}
-
-
-class ChunkReader(io.RawIOBase):
-    """A readable file over an iterator of byte chunks (the engine's streamed answer)."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self.chunks, self.pending = iter(chunks), b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: Any) -> int:
-        while not self.pending:
-            self.pending = next(self.chunks, b"")
-            if not self.pending:
-                return 0
-        size = min(len(buffer), len(self.pending))
-        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
-        return size
 
 
 def base_config(client: docker.DockerClient, image_id: str) -> dict[str, Any]:

@@ -1,32 +1,33 @@
 """The image's three layers as folders: dependencies resolved on the runner, the server code, the model.
 
-Nothing is built inside a container: every wheel is installed here with pip for the base image's
-Python and architecture (which base_image.py read from the base itself). Byte code is compiled here
-too when the runner's Python is the image's (unchecked-hash .pyc, valid whatever the file times), so
-the container starts fast on a read-only root filesystem.
+Every wheel is installed here with pip for the base image's Python and architecture (which
+base_image.py read from the base itself); the byte code is compiled by the base's own python3
+(bytecode.py), so the container starts fast on a read-only root filesystem.
 """
 
 from __future__ import annotations
 
-import compileall
 import hashlib
 import os
-import py_compile
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
+
 import onnx_serve
 
+from .base_image import BaseImage
+from .bytecode import compile_in_base
 from .errors import BuildError
 from .settings import Settings
 
 SERVER_CODE = Path(onnx_serve.__file__).parent
 LOCK_FILE = SERVER_CODE / "requirements.txt"  # every wheel pinned with its hashes (scripts/lock.sh)
 IMAGE_ROOT = "/opt/onnx-serve"  # where the layers go in the image
-DEPS_FORMAT = 2  # part of the cache key: raise it when the way the dependencies folder is made changes
+DEPS_FORMAT = 3  # part of the cache key: raise it when the way the dependencies folder is made changes
 
 
 @dataclass(frozen=True)
@@ -64,20 +65,6 @@ def platform_tags(arch: str) -> list[str]:
     return [f"manylinux_2_{minor}_{arch}" for minor in (28, 27, 26, 25, 24, 17, 12, 5)] + [f"linux_{arch}"]
 
 
-def runner_python() -> str:
-    return f"{sys.version_info.major}.{sys.version_info.minor}"
-
-
-def compile_tree(folder: Path, python: str, image_path: str) -> None:
-    """Byte-compile for the image's Python, which only a runner of the same version can do. The .pyc
-    name their source by its path in the image, not here: tracebacks read right, and the bytes do not
-    depend on the runner's folders."""
-    if python != runner_python():
-        return  # the image compiles on first import instead (PYTHONDONTWRITEBYTECODE: in memory only)
-    compileall.compile_dir(str(folder), quiet=2, workers=0, ddir=image_path,
-                           invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH)
-
-
 def pip_install(target: Path, python: str, arch: str) -> None:
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
                "--no-compile", "--require-hashes", "--target", str(target), "--python-version", python,
@@ -91,28 +78,30 @@ def pip_install(target: Path, python: str, arch: str) -> None:
                          "let the runner reach PyPI (or set PIP_INDEX_URL to a mirror)")
 
 
-def dependencies(cache_dir: Path, python: str, arch: str) -> Path:
-    """The installed serving dependencies, cached by lock file, Python and platform."""
-    recipe = f"{DEPS_FORMAT}{LOCK_FILE.read_text()}{arch}{python}{runner_python()}"
+def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage) -> Path:
+    """The installed serving dependencies with their byte code, cached by lock file and base image."""
+    recipe = f"{DEPS_FORMAT}{LOCK_FILE.read_text()}{base.arch}{base.python}{base.image_id}"
     key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     ready = cache_dir / "deps" / key
     if (ready / ".complete").is_file():
         return ready
     building = ready.with_name(f"{key}.{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
-    pip_install(building, python, arch)
+    pip_install(building, base.python, base.arch)
     drop_console_scripts(building)
     prune(building)
-    compile_tree(building, python, f"{IMAGE_ROOT}/deps")
+    compile_in_base(client, base.image_id, building, f"{IMAGE_ROOT}/deps")
     (building / ".complete").touch()
     shutil.rmtree(ready, ignore_errors=True)
     building.rename(ready)
     return ready
 
 
-def assemble_context(settings: Settings, bundle: Path, python: str, arch: str, dest: Path) -> Context:
+def assemble_context(client: docker.DockerClient, settings: Settings, bundle: Path, base: BaseImage,
+                     dest: Path) -> Context:
     try:
-        return Context(dependencies(settings.cache_dir, python, arch), server_code(dest / "app", python), bundle)
+        return Context(dependencies(client, settings.cache_dir, base), server_code(client, dest / "app", base),
+                       bundle)
     except OSError as err:  # shutil.Error too: disk full, quota, permissions
         shutil.rmtree(dest, ignore_errors=True)  # give the space back to the rest of the job
         raise disk_error(dest, err) from err
@@ -132,9 +121,9 @@ def first_failure(err: OSError) -> str:
     return str(err)
 
 
-def server_code(dest: Path, python: str) -> Path:
+def server_code(client: docker.DockerClient, dest: Path, base: BaseImage) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(SERVER_CODE, dest / "onnx_serve",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"))
-    compile_tree(dest, python, f"{IMAGE_ROOT}/app")
+    compile_in_base(client, base.image_id, dest, f"{IMAGE_ROOT}/app")
     return dest

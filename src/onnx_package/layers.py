@@ -15,6 +15,7 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 # The time of every file in every layer: a constant, so that a layer shared by many models and commits
 # (the dependencies, the server) stays byte-identical, and the registry stores it once.
@@ -66,6 +67,25 @@ class Hashing(io.RawIOBase):
     def write(self, data: bytes) -> int:  # type: ignore[override]
         self.sha256.update(data)
         return self.out.write(data)
+
+
+class ChunkReader(io.RawIOBase):
+    """A readable file over an iterator of byte chunks (the engine's streamed answer)."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self.chunks, self.pending = iter(chunks), b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        while not self.pending:
+            self.pending = next(self.chunks, b"")
+            if not self.pending:
+                return 0
+        size = min(len(buffer), len(self.pending))
+        buffer[:size], self.pending = self.pending[:size], self.pending[size:]
+        return size
 
 
 def write_layer(folder: Path, target: str, dest: Path, created_by: str) -> Layer:

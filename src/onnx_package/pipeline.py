@@ -89,7 +89,7 @@ def run(settings: Settings, reporter: Reporter) -> Result:
         with reporter.stage("Pull build cache"):
             pull_cache(client, settings, repos[0], tags, auth, reporter)
     with reporter.stage("Build image"):
-        context = assemble_context(settings, work / "bundle", base.python, base.arch, work / "context")
+        context = assemble_context(client, settings, work / "bundle", base, work / "context")
         local_tag = repos[0].ref(tags[0]) if repos else f"onnx-package/{local_name(model.name)}:{tags[0]}"
         image_id = build_image(client, base.image_id, context, local_tag, image_labels(settings, inspection.spec, base),
                                settings.source_date_epoch, work / "context" / "layers")
