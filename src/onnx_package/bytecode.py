@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path, PurePosixPath
 
 import docker
+import requests
 
 from .errors import BuildError
 from .layers import ChunkReader, write_layer
@@ -21,7 +22,7 @@ from .layers import ChunkReader, write_layer
 # Python 2 example, say): that module is then compiled in memory on import, as without a .pyc.
 COMPILE = ["python3", "-m", "compileall", "-q", "-j", "0", "--invalidation-mode", "unchecked-hash"]
 COMPILED = (0, 1)
-SECONDS = 600
+SECONDS = 300  # a few seconds on 2 cores; minutes only under emulation
 
 
 def compile_in_base(client: docker.DockerClient, base_image_id: str, folder: Path, image_path: str) -> None:
@@ -40,6 +41,10 @@ def compile_in_base(client: docker.DockerClient, base_image_id: str, folder: Pat
             raise BuildError(f"compiling the image's byte code with the base's python3 failed ({status}): {log}",
                              "check that base-image's python3 has its standard library (compileall)")
         copy_bytecode(container, image_path, folder)
+    except requests.exceptions.RequestException as err:  # the wait timed out
+        raise BuildError(f"the base image's python3 did not finish compiling the byte code in {SECONDS} s",
+                         "check that base-image's python3 runs `python3 -m compileall` (a wrapper script may not)"
+                         ) from err
     except docker.errors.APIError as err:
         raise BuildError(f"compiling the image's byte code in the base image failed: {err.explanation or err}",
                          "check the Docker engine (docker info) and rerun") from err

@@ -53,11 +53,12 @@ def local_run(bed: Bed, *extra: str, env: dict[str, str] | None = None) -> tuple
 @pytest.fixture
 def hanging_base(docker_client: docker.DockerClient, docker_cleanup: DockerCleanup, base_image: str,
                  tmp_path: Path) -> str:
-    """The base image with a python3 that answers a question (the base probe) but never serves."""
+    """The base image with a python3 that does all the tool asks of it (the base probe, compiling the byte
+    code) but never serves."""
     context = tmp_path / "hanging-base"
     context.mkdir()
     script = context / "python3"
-    script.write_text('#!/bin/sh\n[ "$1" = -c ] && exec /usr/bin/python3 "$@"\nexec sleep 3600\n')
+    script.write_text('#!/bin/sh\ncase "$*" in *onnx_serve*) exec sleep 3600 ;; esac\nexec /usr/bin/python3 "$@"\n')
     script.chmod(0o755)
     (context / "Dockerfile").write_text(f"FROM {base_image}\nCOPY python3 /usr/local/bin/python3\n"
                                         f"LABEL {TEST_LABEL}=1\n")
