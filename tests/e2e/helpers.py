@@ -63,3 +63,17 @@ def serve(client: docker.DockerClient, image: str) -> tuple[Any, str]:
         time.sleep(0.2)
     container.remove(force=True)
     raise AssertionError(f"{image} was not ready in 60 s")
+
+
+TEST_LABEL = "org.onnx-package.test"  # tests/conftest.py's: its cleanup removes what carries it
+
+
+def base_with_python3(client: docker.DockerClient, base_image: str, folder: Path, tag: str, script: str) -> str:
+    """`base_image` with /usr/local/bin/python3 replaced by a shell `script` (which may call /usr/bin/python3)."""
+    folder.mkdir(parents=True)
+    (folder / "python3").write_text(script)
+    (folder / "python3").chmod(0o755)
+    (folder / "Dockerfile").write_text(f"FROM {base_image}\nCOPY python3 /usr/local/bin/python3\n"
+                                       f"LABEL {TEST_LABEL}=1\n")
+    client.images.build(path=str(folder), tag=tag, rm=True, pull=False)
+    return tag

@@ -7,10 +7,8 @@ import json
 import httpx
 import pytest
 
-from e2e.helpers import run_cli, serve
+from e2e.helpers import base_with_python3, run_cli, serve
 from models import corrupt_model, make_tabular_classifier, make_text_classifier, tabular_rows
-
-TEST_LABEL = "org.onnx-package.test"  # tests/conftest.py's: its cleanup removes what carries it
 
 pytestmark = pytest.mark.engine
 
@@ -112,17 +110,10 @@ def test_a_corrupt_model_stops_with_one_line_and_pushes_nothing(tmp_path, target
 @pytest.fixture
 def broken_python_base(docker_client, base_image, docker_cleanup, tmp_path):
     """The base image with a python3 that answers the base probe (`python3 -c`) but cannot run a server."""
-    context = tmp_path / "broken-base"
-    context.mkdir()
-    script = context / "python3"
-    script.write_text('#!/bin/sh\n[ "$1" = -c ] && exec /usr/bin/python3 "$@"\n'
-                      'echo "python3: this base cannot serve" >&2\nexit 1\n')
-    script.chmod(0o755)
-    (context / "Dockerfile").write_text(f"FROM {base_image}\nCOPY python3 /usr/local/bin/python3\n"
-                                        f"LABEL {TEST_LABEL}=1\n")
+    script = ('#!/bin/sh\n[ "$1" = -c ] && exec /usr/bin/python3 "$@"\n'
+              'echo "python3: this base cannot serve" >&2\nexit 1\n')
     tag = f"{docker_cleanup.prefix}-broken-python:1"
-    docker_client.images.build(path=str(context), tag=tag, rm=True, pull=False)
-    return docker_cleanup.image(tag)
+    return docker_cleanup.image(base_with_python3(docker_client, base_image, tmp_path / "broken-base", tag, script))
 
 
 def test_an_image_that_cannot_serve_is_never_pushed(tmp_path, targets, broken_python_base):

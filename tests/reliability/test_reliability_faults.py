@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import docker
 import pytest
 
-from e2e.helpers import Run, run_cli
+from e2e.helpers import Run, base_with_python3, run_cli
 from models import make_tabular_classifier
 from reliability.bed import Bed, assert_refused
 
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from conftest import DockerCleanup
 
 pytestmark = pytest.mark.engine
-TEST_LABEL = "org.onnx-package.test"  # tests/conftest.py's: its cleanup removes what carries it
 
 BOUND = 600  # seconds: the longest any faulty run may take, build included (a few seconds to a minute here)
 
@@ -55,16 +54,9 @@ def hanging_base(docker_client: docker.DockerClient, docker_cleanup: DockerClean
                  tmp_path: Path) -> str:
     """The base image with a python3 that does all the tool asks of it (the base probe, compiling the byte
     code) but never serves."""
-    context = tmp_path / "hanging-base"
-    context.mkdir()
-    script = context / "python3"
-    script.write_text('#!/bin/sh\ncase "$*" in *onnx_serve*) exec sleep 3600 ;; esac\nexec /usr/bin/python3 "$@"\n')
-    script.chmod(0o755)
-    (context / "Dockerfile").write_text(f"FROM {base_image}\nCOPY python3 /usr/local/bin/python3\n"
-                                        f"LABEL {TEST_LABEL}=1\n")
+    script = '#!/bin/sh\ncase "$*" in *onnx_serve*) exec sleep 3600 ;; esac\nexec /usr/bin/python3 "$@"\n'
     tag = f"{docker_cleanup.prefix}-hanging-python:1"
-    docker_client.images.build(path=str(context), tag=tag, rm=True, pull=False)
-    return docker_cleanup.image(tag)
+    return docker_cleanup.image(base_with_python3(docker_client, base_image, tmp_path / "hanging-base", tag, script))
 
 
 def test_a_container_that_never_gets_ready_fails_the_check_at_check_timeout(
