@@ -85,8 +85,16 @@ prune_unused() {
     done
 }
 
+# The action drives a Docker engine on the runner: GitHub's macOS and Windows runners have none it can use.
+require_linux() {
+    [ "$(uname -s)" = Linux ] && return
+    echo "::error title=onnx-package::this action runs on Linux runners only (it builds and runs Linux images with the runner's Docker engine); this runner is $(uname -s). Fix: runs-on: ubuntu-latest (or a self-hosted Linux runner with Docker)" >&2
+    exit 1
+}
+
 main() {
     local root venv python
+    require_linux
     root="${RUNNER_TOOL_CACHE:-$HOME/.cache}/onnx-package-action"
     python="$(find_python)"
     venv="$root/$(environment_key "$python")"

@@ -42,6 +42,7 @@ def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
         reporter.finish(result, values)
         return 0
     except PackageError as err:
+        print_traceback_if_debugging()
         if err.outputs:
             reporter.write_outputs(err.outputs, settings.environ)
         reporter.fail(err.title, str(err))
@@ -50,11 +51,17 @@ def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
         reporter.fail("Interrupted", "stopped by the user; nothing after the current stage ran")
         return 130
     except Exception as err:  # a bug: still one line, the traceback only on request
-        if os.environ.get("ONNX_PACKAGE_DEBUG"):
-            traceback.print_exc()
+        print_traceback_if_debugging()
         reporter.fail("Internal error", f"{err.__class__.__name__}: {one_line(str(err))}. Fix: rerun with "
-                      "ONNX_PACKAGE_DEBUG=1 and report the traceback at the project's issues")
+                      "ONNX_PACKAGE_DEBUG=1 (on GitHub: re-run the job with debug logging) and report the "
+                      "traceback at the project's issues")
         return 2
+
+
+def print_traceback_if_debugging() -> None:
+    """ONNX_PACKAGE_DEBUG=1, or GitHub's "re-run with debug logging" (RUNNER_DEBUG=1): the traceback too."""
+    if os.environ.get("ONNX_PACKAGE_DEBUG") or os.environ.get("RUNNER_DEBUG") == "1":
+        traceback.print_exc()
 
 
 def one_line(text: str, limit: int = 300) -> str:

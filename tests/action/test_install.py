@@ -130,3 +130,14 @@ def test_an_unsupported_python_is_refused_with_the_fix(action_copy, tmp_path):
     assert done.returncode == 1
     assert done.stderr.strip().splitlines()[-1].startswith("::error title=onnx-package::")
     assert "is Python 3.10, not one of 3.11 3.12 3.13 3.14" in done.stderr and "actions/setup-python" in done.stderr
+
+
+def test_a_runner_that_is_not_linux_is_refused_with_the_fix(action_copy, tmp_path):
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "uname").write_text("#!/bin/sh\necho Darwin\n")
+    (fake / "uname").chmod(0o755)
+    done = install(action_copy, tmp_path, PATH=f"{fake}:{os.environ['PATH']}")
+    assert done.returncode == 1 and not (tmp_path / "tool-cache").exists()
+    assert done.stderr.strip().splitlines()[-1].startswith("::error title=onnx-package::this action runs on Linux")
+    assert "this runner is Darwin. Fix: runs-on: ubuntu-latest" in done.stderr
