@@ -9,6 +9,7 @@ Credentials, first match wins:
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import logging
@@ -19,7 +20,7 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import ClientAuthenticationError
@@ -207,7 +208,8 @@ def _credential(settings: Settings, mask: Mask) -> TokenCredential:
     if principal:
         return ClientSecretCredential(principal.tenant_id, principal.client_id, principal.client_secret, **options)
     if settings.client_id or settings.tenant_id:
-        return ClientAssertionCredential(*_oidc_ids(settings), github_oidc_token(settings.environ, mask), **options)
+        return ClientAssertionCredential(*_oidc_ids(settings), github_oidc_token(settings.environ, mask,
+                                                                                 settings.audience), **options)
     return DefaultAzureCredential(**options)
 
 
@@ -225,12 +227,13 @@ def _oidc_ids(settings: Settings) -> tuple[str, str]:
     return settings.tenant_id, settings.client_id
 
 
-def github_oidc_token(environ: Mapping[str, str], mask: Mask = ignore) -> Callable[[], str]:
+def github_oidc_token(environ: Mapping[str, str], mask: Mask = ignore,
+                      audience: str = GITHUB_AUDIENCE) -> Callable[[], str]:
     """A function returning a fresh GitHub OIDC token for Azure AD (they live about ten minutes)."""
     url = environ["ACTIONS_ID_TOKEN_REQUEST_URL"]
     request_token = environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "")
     separator = "&" if "?" in url else "?"
-    token_url = f"{url}{separator}audience={GITHUB_AUDIENCE}"
+    token_url = f"{url}{separator}audience={quote(audience, safe=':/')}"
 
     def fetch() -> str:
         request = urllib.request.Request(token_url, headers={"Authorization": f"bearer {request_token}",
@@ -274,16 +277,31 @@ def login_error(err: ClientAuthenticationError, settings: Settings) -> AzureLogi
     return AzureLoginError(f"Azure login failed for {identity(settings)}: {said}", login_fix(settings))
 
 
+def federation_claims(settings: Settings) -> str:
+    """Issuer, subject and audience of this job's GitHub OIDC token (never the token), as Azure AD compares them.
+    A fresh token is read for that; without one, what GitHub documents for this server."""
+    try:
+        payload = github_oidc_token(settings.environ, audience=settings.audience)().split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        issuer, subject, audience = (str(claims[name]) for name in ("iss", "sub", "aud"))
+    except (PackageError, KeyError, IndexError, ValueError, TypeError):
+        server = settings.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
+        issuer = ("https://token.actions.githubusercontent.com" if server == "https://github.com"
+                  else f"{server}/_services/token")
+        subject = (f"repo:{settings.environ.get('GITHUB_REPOSITORY', 'OWNER/REPO')}:ref:"
+                   f"{settings.environ.get('GITHUB_REF', 'refs/heads/main')}")
+        audience = settings.audience
+    return f"issuer {issuer}, subject {subject}, audience {audience}"
+
+
 def login_fix(settings: Settings) -> str:
     principal = service_principal(settings)
     if principal:
         return (f"renew the client secret (az ad app credential reset --id {principal.client_id}) and store the "
                 "new --sdk-auth JSON in the secret behind azure-credentials; check tenantId")
     if settings.client_id:
-        repo = settings.environ.get("GITHUB_REPOSITORY", "OWNER/REPO")
-        ref = settings.environ.get("GITHUB_REF", "refs/heads/main")
-        return (f"add a federated credential to app {settings.client_id} for issuer "
-                f"https://token.actions.githubusercontent.com and subject repo:{repo}:ref:{ref} "
-                "(or repo:...:environment:NAME for a job with an environment), and check tenant-id")
+        return (f"add a federated credential to app {settings.client_id} that matches this job's token: "
+                f"{federation_claims(settings)} (a job with an environment has the subject "
+                "repo:OWNER/REPO:environment:NAME); check tenant-id and audience")
     return ("log in first: give azure-credentials, or client-id + tenant-id with permissions: id-token: write, "
             "or run azure/login before this step")

@@ -43,6 +43,8 @@ INPUTS: tuple[Input, ...] = (
           "(clientId, clientSecret, subscriptionId, tenantId).", kind="secret"),
     Input("client-id", "Client id for OIDC federation (no secret; needs permissions: id-token: write)."),
     Input("tenant-id", "Tenant id for OIDC federation."),
+    Input("audience", "Audience of the GitHub OIDC token, as the federated credential names it.",
+          "api://AzureADTokenExchange"),
     Input("cloud", "AzureCloud, AzureChinaCloud, AzureUSGovernment, or a JSON object of custom cloud metadata.",
           "AzureCloud"),
     # What the model means

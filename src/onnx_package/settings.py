@@ -50,6 +50,7 @@ class Settings:
     azure_credentials: Secret = field(default_factory=lambda: Secret(""))
     client_id: str = ""
     tenant_id: str = ""
+    audience: str = "api://AzureADTokenExchange"
     cloud: str = "AzureCloud"
     tokenizer: str = ""
     labels: tuple[str, ...] = ()

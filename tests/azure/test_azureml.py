@@ -297,6 +297,37 @@ def test_oidc_app_without_federated_credential(ws, azure: AzureWorld, tmp_path: 
     assert_clean(caught.value, caplog, *azure.state.github_tokens, azure.state.github_request_token)
 
 
+def test_the_audience_input_reaches_github_and_must_match_the_federated_credential(
+        ws, azure: AzureWorld, tmp_path: Path, monkeypatch, caplog) -> None:
+    azure.add_app("sovereign-app", federated=True).audience = "api://AzureADTokenExchangeUSGov"
+    for name, value in oidc_environ(azure).items():
+        monkeypatch.setenv(name, value)
+    got = fetch(workspace_settings(client_id="sovereign-app", tenant_id=TENANT,
+                                   audience="api://AzureADTokenExchangeUSGov"), tmp_path / "model")
+    assert got.version == "2"
+    assert any("&audience=api://AzureADTokenExchangeUSGov" in r for r in azure.state.requests)
+
+    with pytest.raises(azure_auth.AzureLoginError) as caught:  # the default audience: no matching credential
+        fetch(workspace_settings(client_id="sovereign-app", tenant_id=TENANT), tmp_path / "again")
+    assert "AADSTS70021" in caught.value.cause
+    assert ("issuer https://token.actions.githubusercontent.com, subject repo:octo/models:ref:refs/heads/main, "
+            "audience api://AzureADTokenExchange ") in caught.value.fix
+    assert_clean(caught.value, caplog, *azure.state.github_tokens, azure.state.github_request_token)
+
+
+def test_a_failed_federation_names_the_tokens_own_issuer_on_github_enterprise_server(
+        ws, azure: AzureWorld, tmp_path: Path, monkeypatch, caplog) -> None:
+    azure.add_app("plain-app", secret="other-secret")
+    azure.state.github_issuer = "https://ghes.example.com/_services/token"
+    for name, value in {**oidc_environ(azure), "GITHUB_SERVER_URL": "https://ghes.example.com"}.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(azure_auth.AzureLoginError) as caught:
+        fetch(workspace_settings(client_id="plain-app", tenant_id=TENANT), tmp_path / "model")
+    assert "issuer https://ghes.example.com/_services/token, subject repo:octo/models" in caught.value.fix
+    assert "githubusercontent" not in str(caught.value)
+    assert_clean(caught.value, caplog, *azure.state.github_tokens, azure.state.github_request_token)
+
+
 def test_no_login_at_all(ws, tmp_path: Path, caplog) -> None:
     with pytest.raises(azure_auth.AzureLoginError) as caught:
         fetch(workspace_settings(), tmp_path / "model")

@@ -102,7 +102,9 @@ class StandIn:
                                   f"Application with identifier '{form.get('client_id')}' was not found in the "
                                   f"directory '{tenant}'.")
         if "client_assertion" in form:
-            if not app.federated or form["client_assertion"] not in self.state.github_tokens:
+            assertion = form["client_assertion"]
+            if (not app.federated or assertion not in self.state.github_tokens
+                    or self.state.github_claims(assertion)["aud"] != app.audience):
                 return self.aad_error(400, "invalid_client", 70021,
                                       "No matching federated identity record found for presented assertion.")
         elif not app.secret or form.get("client_secret") != app.secret:
@@ -122,9 +124,9 @@ class StandIn:
     def github_id_token(self, req: Request) -> Reply:
         if req.headers.get("authorization", "").lower() != f"bearer {self.state.github_request_token}".lower():
             return 401, {"message": "Bad credentials"}
-        if req.query.get("audience") != "api://AzureADTokenExchange":
-            return 400, {"message": f"unexpected audience {req.query.get('audience')}"}
-        return 200, {"count": 1, "value": self.state.issue_github_token()}
+        if not req.query.get("audience"):
+            return 400, {"message": "audience is required"}
+        return 200, {"count": 1, "value": self.state.issue_github_token(req.query["audience"])}
 
     # --- Workspace control plane -------------------------------------------------------------
     def workspace(self, req: Request) -> Workspace | Reply:

@@ -22,6 +22,7 @@ class App:
     client_id: str
     secret: str = ""
     federated: bool = False
+    audience: str = "api://AzureADTokenExchange"  # the federated credential's audience
     object_id: str = field(default_factory=lambda: secrets.token_hex(16))
 
 
@@ -77,6 +78,9 @@ class AzureState:
     requests: list[str] = field(default_factory=list)  # "METHOD /path?query", in order
     github_request_token: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     github_tokens: list[str] = field(default_factory=list)  # OIDC tokens handed out
+    # Claims of the tokens GitHub issues here: github.com's token service; GHES's is https://HOST/_services/token.
+    github_issuer: str = "https://token.actions.githubusercontent.com"
+    github_subject: str = "repo:octo/models:ref:refs/heads/main"
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def reset(self) -> None:
@@ -90,6 +94,7 @@ class AzureState:
             self.faults.clear()
             self.requests.clear()
             self.github_tokens.clear()
+            self.github_issuer = AzureState.github_issuer
 
     def fail(self, path_pattern: str, status: int, times: int | None = None) -> None:
         """Answer `status` to requests whose path matches `path_pattern` (`times` times, or always)."""
@@ -114,10 +119,18 @@ class AzureState:
         self.tokens[token] = (client_id, scope)
         return token
 
-    def issue_github_token(self) -> str:
-        token = "ghoidc-" + secrets.token_urlsafe(24)
+    def issue_github_token(self, audience: str) -> str:
+        """A JWT shaped like GitHub's (its signature is not checked here): iss, sub, aud and a nonce."""
+        claims = {"iss": self.github_issuer, "sub": self.github_subject, "aud": audience,
+                  "jti": secrets.token_urlsafe(12)}
+        token = f"{_b64({'alg': 'RS256', 'typ': 'JWT'})}.{_b64(claims)}.{secrets.token_urlsafe(32)}"
         self.github_tokens.append(token)
         return token
+
+    @staticmethod
+    def github_claims(token: str) -> dict[str, object]:
+        payload = token.split(".")[1]
+        return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
 
 
 def _b64(part: dict[str, object]) -> str:
