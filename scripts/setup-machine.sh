@@ -146,9 +146,11 @@ python_venv() {
     fi
     # The locks hold every package with its hashes: uv installs exactly them (--exact removes the rest).
     "$VENV/bin/python" -m pip install --quiet --require-hashes --no-deps -r "$REPO/requirements/uv.txt" </dev/null
-    local find_links=()
-    [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)  # the CPU build of torch test.txt locks
-    "$VENV/bin/uv" pip sync --python "$VENV/bin/python" --require-hashes "${find_links[@]}" \
+    # test.txt locks torch's CPU build (2.13.0+cpu), which PyPI does not serve: this workplace keeps the file
+    # in /opt/wheels; elsewhere (GitHub's runners) it comes from PyTorch's CPU index, by the same hash.
+    local torch_source=(--extra-index-url https://download.pytorch.org/whl/cpu --index-strategy unsafe-best-match)
+    [ -d /opt/wheels ] && torch_source=(--find-links /opt/wheels)
+    "$VENV/bin/uv" pip sync --python "$VENV/bin/python" --require-hashes "${torch_source[@]}" \
         "$REPO/requirements/test.txt" "$REPO/requirements/uv.txt" </dev/null
     "$VENV/bin/uv" pip install --python "$VENV/bin/python" --no-deps --no-build-isolation -e "$REPO" </dev/null
     echo "$want" >"$stamp"
