@@ -17,6 +17,7 @@ import requests
 from docker.models.images import Image
 
 from . import retry
+from .engine import stream_error
 from .errors import BuildError, PackageError, SettingsError
 from .push import FINAL, RETRYABLE
 from .refs import DOCKER_HUB, Repository, check_tag, parse_repository
@@ -37,8 +38,8 @@ RATE_LIMITED = re.compile(r"\b429\b|toomanyrequests|too many requests", re.IGNOR
 UNREACHABLE = re.compile(r"gaierror|Tunnel connection failed|ConnectionRefused|Network is unreachable|No route to host"
                          r"|timed out|TimeoutError")
 FORMAT_FIX = "use [registry/]repository[:tag][@sha256:digest], e.g. python:3.12-slim or ghcr.io/org/base:1"
-PYTHON_FIX = ("use a glibc image with Python {supported} as python3 (e.g. python:3.12-slim, or a Debian/Ubuntu image "
-              "with python3 installed)")
+PYTHON_FIX = (f"use a glibc image with Python {', '.join(SUPPORTED_PYTHONS)} as python3 (e.g. python:3.12-slim, "
+              "or a Debian/Ubuntu image with python3 installed)")
 
 
 @dataclass(frozen=True)
@@ -240,9 +241,8 @@ def pull(client: docker.DockerClient, wanted: BaseRef, auth: RegistryAuth, repor
         try:
             for chunk in client.api.pull(repository.name, tag=digest, stream=True, decode=True,
                                          auth_config=auth_config):
-                if "error" in chunk or "errorDetail" in chunk:
-                    raise pull_failure(wanted, str((chunk.get("errorDetail") or {}).get("message")
-                                                   or chunk.get("error")))
+                if message := stream_error(chunk):
+                    raise pull_failure(wanted, message)
         except docker.errors.APIError as err:
             raise pull_failure(wanted, str(err.explanation or err)) from err
 
@@ -292,8 +292,8 @@ def probe_python(client: docker.DockerClient, image: Image, name: str) -> Probe:
 def probe_error(name: str, message: str) -> BuildError:
     last = (message.strip().splitlines() or ["no output"])[-1]
     if "executable file not found" in message or "no such file or directory" in message:
-        return BuildError(f"base-image {name} has no python3", PYTHON_FIX.format(supported=supported()))
-    return BuildError(f"python3 in base-image {name} failed: {last}", PYTHON_FIX.format(supported=supported()))
+        return BuildError(f"base-image {name} has no python3", PYTHON_FIX)
+    return BuildError(f"python3 in base-image {name} failed: {last}", PYTHON_FIX)
 
 
 def parse_probe(output: str, name: str) -> Probe:
@@ -304,16 +304,16 @@ def parse_probe(output: str, name: str) -> Probe:
         return Probe(".".join(str(part) for part in found["python"]), str(found["machine"]), str(found["libc"][0]))
     except (IndexError, KeyError, TypeError, ValueError):
         raise BuildError(f"python3 in base-image {name} did not say its version (it printed {output[-200:]!r})",
-                         PYTHON_FIX.format(supported=supported())) from None
+                         PYTHON_FIX) from None
 
 
 def check_probe(probe: Probe, name: str) -> Probe:
     if probe.python not in SUPPORTED_PYTHONS:
         raise BuildError(f"base-image {name} has Python {probe.python}; supported: {supported()}",
-                         PYTHON_FIX.format(supported=supported()))
+                         PYTHON_FIX)
     if probe.libc != "glibc":
         raise BuildError(f"base-image {name} has no glibc (musl, as on Alpine?); the wheels need glibc",
-                         PYTHON_FIX.format(supported=supported()))
+                         PYTHON_FIX)
     return probe
 
 

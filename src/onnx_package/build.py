@@ -12,7 +12,6 @@ import hashlib
 import json
 import shutil
 import tarfile
-from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ import docker
 
 from .base_image import BaseImage
 from .context import IMAGE_ROOT, Context, disk_error
+from .engine import stream_error
 from .errors import BuildError
 from .layers import ChunkReader, Layer, docker_archive, write_layer
 from .settings import Settings
@@ -108,16 +108,11 @@ def write_layers(context: Context, folder: Path) -> list[Layer]:
         raise disk_error(folder, err) from err
 
 
-def load_failure(chunks: Iterable[dict[str, Any]]) -> Iterator[str]:
-    for chunk in chunks:
-        if "error" in chunk or "errorDetail" in chunk:
-            yield str((chunk.get("errorDetail") or {}).get("message") or chunk.get("error")).strip()
-
-
 def load(client: docker.DockerClient, config: bytes, base_layers: int, layers: list[Layer], tag: str) -> str:
     image_id = f"sha256:{hashlib.sha256(config).hexdigest()}"
     try:
-        failures = list(load_failure(client.api.load_image(docker_archive(config, base_layers, layers, tag))))
+        answer = client.api.load_image(docker_archive(config, base_layers, layers, tag))
+        failures = [message for chunk in answer if (message := stream_error(chunk))]
         loaded = client.images.get(tag).id
     except docker.errors.APIError as err:
         failures, loaded = [str(err.explanation or err)], ""

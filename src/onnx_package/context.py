@@ -80,7 +80,7 @@ def pip_install(target: Path, python: str, arch: str) -> None:
 
 def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage) -> Path:
     """The installed serving dependencies with their byte code, cached by lock file and base image."""
-    recipe = f"{DEPS_FORMAT}{LOCK_FILE.read_text()}{base.arch}{base.python}{base.image_id}"
+    recipe = f"{DEPS_FORMAT}{LOCK_FILE.read_text()}{base.image_id}"  # the image fixes its Python and CPU
     key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     ready = cache_dir / "deps" / key
     if (ready / ".complete").is_file():

@@ -17,6 +17,7 @@ from typing import Any
 import docker
 
 from . import retry
+from .engine import stream_error
 from .errors import PushError
 from .refs import Repository
 from .registry import Answer, Manifest, RegistryError, Session, endpoints
@@ -69,9 +70,8 @@ class PushStream:
 
     def read(self, chunks: Iterable[dict[str, Any]]) -> None:
         for chunk in chunks:
-            if "error" in chunk or "errorDetail" in chunk:
-                message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error") or "unknown error"
-                raise stream_failure(str(message).strip(), self.ref)
+            if message := stream_error(chunk):
+                raise stream_failure(message, self.ref)
             self.note(str(chunk.get("id", "")), str(chunk.get("status", "")))
             self.digest = (chunk.get("aux") or {}).get("Digest", self.digest)
 
@@ -346,9 +346,8 @@ def pull(client: docker.DockerClient, repo: Repository, tag: str, auth_config: d
     def attempt() -> None:
         try:
             for chunk in client.api.pull(repo.name, tag=tag, stream=True, decode=True, auth_config=auth_config):
-                if "error" in chunk or "errorDetail" in chunk:
-                    message = (chunk.get("errorDetail") or {}).get("message") or chunk.get("error")
-                    raise stream_failure(str(message).strip(), ref)
+                if message := stream_error(chunk):
+                    raise stream_failure(message, ref)
         except docker.errors.APIError as err:
             raise stream_failure(str(err.explanation or err), ref) from err
 
