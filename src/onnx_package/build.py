@@ -23,9 +23,9 @@ from .context import IMAGE_ROOT, Context, disk_error
 from .engine import stream_error
 from .errors import BuildError
 from .layers import ChunkReader, Layer, docker_archive, write_layer
+from .metadata import LABEL_PREFIX
 from .settings import Settings
 
-LABEL_PREFIX = "io.github.onnx-package"
 ENV = {
     "PYTHONPATH": f"{IMAGE_ROOT}/deps:{IMAGE_ROOT}/app",
     "PYTHONDONTWRITEBYTECODE": "1",
@@ -49,7 +49,8 @@ def timestamp(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def image_labels(settings: Settings, spec: dict[str, Any], base: BaseImage) -> dict[str, str]:
+def image_labels(settings: Settings, spec: dict[str, Any], base: BaseImage, given: dict[str, str]) -> dict[str, str]:
+    """The tool's OCI labels, the user's over them (e.g. docker/metadata-action's), then the model's own."""
     labels = {
         "org.opencontainers.image.title": str(spec["name"]),
         "org.opencontainers.image.version": str(spec["version"]),
@@ -57,6 +58,7 @@ def image_labels(settings: Settings, spec: dict[str, Any], base: BaseImage) -> d
         "org.opencontainers.image.source": settings.source_url,
         "org.opencontainers.image.revision": settings.revision,
         **base.labels(),
+        **given,
         f"{LABEL_PREFIX}.model.name": str(spec["name"]),
         f"{LABEL_PREFIX}.model.version": str(spec["version"]),
         f"{LABEL_PREFIX}.model.sha256": str(spec["sha256"]),

@@ -13,7 +13,7 @@ class Input:
     name: str  # kebab-case, as in action.yml and on the CLI
     description: str
     default: str = ""
-    kind: str = "str"  # str | bool | int | list | words (a list that may also be space-separated) | json | secret
+    kind: str = "str"  # str | bool | int | list | words (a list that may also be space-separated) | lines | json | secret
     choices: tuple[str, ...] = ()
 
     @property
@@ -49,20 +49,26 @@ INPUTS: tuple[Input, ...] = (
           "AzureCloud"),
     # What the model means
     Input("tokenizer", "Tokenizer: a path, or a Hugging Face Hub id resolved at package time."),
-    Input("labels", "Class labels, comma-separated (when the model ships no config.json).", kind="list"),
+    Input("class-labels", "Class labels, comma-separated (when the model ships no config.json).", kind="list"),
     Input("sample", "Request body for /predict used by the smoke test and container check (JSON, or @file)."),
     Input("expected", "Expected /predict answer for the sample (JSON, or @file).", kind="json"),
     # The image
     Input("images", "Image repositories to push to, separated by newlines, commas or spaces "
           "(e.g. docker.io/me/model, ghcr.io/org/model).", kind="words"),
-    Input("tags", "Image tags, separated by newlines, commas or spaces (default: the model version and the short "
-          "git SHA).", kind="words"),
+    Input("tags", "Image tags, separated by newlines, commas or spaces: names (v1), pushed to every images entry, or "
+          "full references (ghcr.io/org/model:v1, as docker/metadata-action's tags output writes them) "
+          "(default: the model version and the short git SHA).", kind="words"),
+    Input("labels", "OCI labels for the image config, one key=value per line (docker/metadata-action's labels "
+          "output works as is); they override the tool's own.", kind="lines"),
+    Input("annotations", "OCI annotations for the image manifest, one [manifest:]key=value per line "
+          "(docker/metadata-action's annotations output works as is); they override the tool's own.", kind="lines"),
     Input("base-image", "Base image for the serving image, with python3 3.11-3.14 (glibc); a tag is resolved to its "
           "digest, a name@sha256:... pin is used as is.", "python:3.11-slim"),
     Input("push", "Push the image after every check passed.", "true", kind="bool"),
     Input("cache", "Pull the previous image of the first repository first, so the layers it shares with the new "
           "image are not pushed again.", "true", kind="bool"),
-    Input("registry-auth", "YAML list of registry credentials (registry, username, password).", kind="secret"),
+    Input("registry-auth", "YAML list of registry credentials (registry, username, password), as docker/login-action "
+          "takes it (its scope is ignored; ECR key exchange is not supported).", kind="secret"),
     Input("registry-ca", "PEM file of a CA to trust for registries with a private certificate."),
     Input("check-timeout", "Seconds to wait for the built container to become ready.", "120", kind="int"),
 )

@@ -90,13 +90,13 @@ def read_json_file(path: Path) -> dict[str, Any]:
 
 
 def class_labels(settings: Settings, config: dict[str, Any], outputs: tuple[Tensor, ...]) -> list[str] | None:
-    labels = list(settings.labels)
+    labels = list(settings.class_labels)
     if not labels and isinstance(config.get("id2label"), dict):
         labels = [str(v) for _, v in sorted(config["id2label"].items(), key=lambda item: int(item[0]))]
     n_classes = outputs[0].fixed_dims[-1] if outputs and outputs[0].shape else None
     if labels and n_classes and len(labels) != n_classes:
         raise ModelError(f"{len(labels)} labels {labels} for a model with {n_classes} output classes",
-                         f"give exactly {n_classes} labels, comma-separated")
+                         f"give exactly {n_classes} class-labels, comma-separated")
     return labels or None
 
 

@@ -17,7 +17,8 @@ from .errors import PushError, SettingsError
 from .inspection import inspect_model
 from .outputs import output_values
 from .push import Pushed, check_credentials, pull_cache, push_all
-from .refs import Repository, check_tag, parse_repositories, tag_from
+from .metadata import manifest_annotations, parse_annotations, parse_labels
+from .refs import TagPlan, plan_tags, tag_from
 from .registry import check_ca
 from .registry_auth import RegistryAuth
 from .report import Reporter
@@ -37,21 +38,18 @@ class Result:
     pushed: list[Pushed] = field(default_factory=list)
 
 
-def plan_targets(settings: Settings) -> list[Repository]:
+def plan_targets(settings: Settings) -> TagPlan:
     """Validate every reference before any work is done."""
-    repos = parse_repositories(settings.images)
-    for tag in settings.tags:
-        check_tag(tag)
+    plan = plan_tags(settings.images, settings.tags)
     check_ca(settings.registry_ca)
-    if settings.push and not repos:
+    if settings.push and not plan.repositories:
         raise SettingsError("images is empty, so there is nowhere to push",
                             "set images (e.g. ghcr.io/my-org/model), or push: false to only build and check")
-    return repos
+    return plan
 
 
 def default_tags(settings: Settings, version: str) -> list[str]:
-    if settings.tags:
-        return list(dict.fromkeys(settings.tags))
+    """The model version and the short commit: the tags when none are given."""
     return list(dict.fromkeys([tag_from(version)] + ([settings.revision[:7]] if settings.revision else [])))
 
 
@@ -62,7 +60,11 @@ def local_name(model_name: str) -> str:
 def run(settings: Settings, reporter: Reporter) -> Result:
     check_source_inputs(settings)
     check_source(settings)
-    repos = plan_targets(settings)
+    plan = plan_targets(settings)
+    repos = plan.repositories
+    labels, annotations = parse_labels(settings.labels), parse_annotations(settings.annotations)
+    for skipped in annotations.skipped:
+        reporter.warn(f"annotation {skipped} skipped: this single-platform image has a manifest and no index")
     auth = RegistryAuth(settings, mask=reporter.mask)  # parses registry-auth: a mistake there stops the run here
     # What can fail cheaply comes before the model download, which may be gigabytes.
     client = engine.connect(settings)
@@ -84,16 +86,19 @@ def run(settings: Settings, reporter: Reporter) -> Result:
                       + ", ".join(f"{t.name} {t.type} {list(t.shape)}" for t in inspection.inputs))
         probe = smoke_test(settings, inspection, work / "bundle")
         reporter.info(f"    POST {probe.path} -> {probe.answer}")
-    tags = default_tags(settings, str(inspection.spec["version"]))
+    default = default_tags(settings, str(inspection.spec["version"]))
+    targets = plan.targets(default)
     if settings.cache and repos:
         with reporter.stage("Pull build cache"):
-            pull_cache(client, settings, repos[0], tags, auth, reporter)
+            pull_cache(client, settings, repos[0], targets[repos[0]], auth, reporter)
     with reporter.stage("Build image"):
         context = assemble_context(client, settings, work / "bundle", base, work / "context")
-        local_tag = repos[0].ref(tags[0]) if repos else f"onnx-package/{local_name(model.name)}:{tags[0]}"
-        image_id = build_image(client, base.image_id, context, local_tag, image_labels(settings, inspection.spec, base),
+        local_tag = (repos[0].ref(targets[repos[0]][0]) if repos
+                     else f"onnx-package/{local_name(model.name)}:{default[0]}")
+        config_labels = image_labels(settings, inspection.spec, base, labels)
+        image_id = build_image(client, base.image_id, context, local_tag, config_labels,
                                settings.source_date_epoch, work / "context" / "layers")
-        for repo in repos:
+        for repo, tags in targets.items():
             for tag in tags:
                 client.api.tag(image_id, repo.name, tag)
         reporter.info(f"    {image_id} tagged {local_tag}")
@@ -104,7 +109,8 @@ def run(settings: Settings, reporter: Reporter) -> Result:
     if settings.push:
         with reporter.stage("Push"):
             try:
-                result.pushed = push_all(client, settings, repos, tags, reporter, auth)
+                result.pushed = push_all(client, settings, targets, reporter, auth,
+                                         manifest_annotations(config_labels, annotations))
             except PushError as err:  # the registries that got the image still count in the outputs
                 err.outputs = output_values(err.pushed, image_id, inspection.spec) if err.pushed else {}
                 raise

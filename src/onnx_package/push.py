@@ -10,7 +10,7 @@ import contextlib
 import re
 import time
 import urllib.parse
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,7 +20,7 @@ from . import retry
 from .engine import stream_error
 from .errors import PushError
 from .refs import Repository
-from .registry import Answer, Manifest, RegistryError, Session, endpoints
+from .registry import OCI_MANIFEST, Answer, Manifest, RegistryError, Session, annotated, endpoints
 from .registry_auth import RegistryAuth
 from .report import Reporter
 from .settings import Settings
@@ -175,6 +175,7 @@ class Pusher:
     auth: RegistryAuth
     reporter: Reporter
     policy: retry.Policy = retry.PUSH
+    annotations: dict[str, str] = field(default_factory=dict)  # for the manifest; none: the engine's manifest
     sessions: dict[str, Session] = field(default_factory=dict)
 
     def session(self, registry: str) -> Session:
@@ -197,13 +198,28 @@ class Pusher:
         return report
 
     def held(self, repo: Repository, tag: str, image_id: str) -> Manifest | None:
-        """The tag's manifest when it is already this very image (its config digest is our image id)."""
+        """The tag's manifest when it is already this very image (its config digest is our image id) with the
+        annotations asked for."""
         try:
             manifest = self.session(repo.registry).manifest(repo, tag)
         except RegistryError:
             return None  # the push says what is wrong
-        config = manifest.content.get("config") if manifest else None
-        return manifest if isinstance(config, dict) and config.get("digest") == image_id else None
+        content = manifest.content if manifest else {}
+        config = content.get("config")
+        same = isinstance(config, dict) and config.get("digest") == image_id
+        return manifest if same and content.get("annotations", {}) == self.annotations else None
+
+    def annotate(self, pushed: Pushed, manifest: Manifest) -> tuple[Pushed, int]:
+        """Store the pushed manifest again, in OCI form with the annotations; the new ref and the bytes sent."""
+        repo, body = pushed.repository, annotated(manifest, self.annotations)
+        try:
+            digest = self.session(repo.registry).put_manifest(repo, pushed.tag, body, OCI_MANIFEST)
+        except RegistryError as err:
+            raise PushError(f"{repo.registry} did not take the annotated manifest of {pushed.ref}: {err}",
+                            f"check that {repo.registry} accepts OCI image manifests, or remove annotations") from None
+        done = Pushed(repo, pushed.tag, digest)
+        confirm(self.session(repo.registry), done)
+        return done, len(body)
 
     def push_tags(self, repo: Repository, tags: list[str], report: RepositoryReport) -> None:
         auth_config = self.auth.auth_config(repo.registry)
@@ -219,6 +235,9 @@ class Pusher:
             done = Pushed(repo, tag, stream.digest)
             manifest = confirm(self.session(repo.registry), done)
             sent, layers = uploaded_bytes(manifest, diff_ids, stream.uploaded)
+            if self.annotations:
+                done, body_bytes = self.annotate(done, manifest)
+                sent += body_bytes
             report.bytes_pushed += sent
             report.pushed.append(done)
             self.reporter.info(f"    {done.ref} -> {done.digest} ({layers} of {len(diff_ids)} layers, "
@@ -313,12 +332,12 @@ def report_lines(reports: list[RepositoryReport]) -> Iterator[str]:
             yield f"    FAILED {report.repository.name}: {report.error}"
 
 
-def push_all(client: docker.DockerClient, settings: Settings, repos: list[Repository], tags: list[str],
-             reporter: Reporter, auth: RegistryAuth | None = None,
+def push_all(client: docker.DockerClient, settings: Settings, targets: Mapping[Repository, list[str]],
+             reporter: Reporter, auth: RegistryAuth | None = None, annotations: Mapping[str, str] | None = None,
              policy: retry.Policy = retry.PUSH) -> list[Pushed]:
-    """Every repository is tried; a report follows; PushError afterwards if any failed."""
-    pusher = Pusher(client, settings, auth or RegistryAuth(settings), reporter, policy)
-    reports = [pusher.push(repo, tags) for repo in repos]
+    """Every repository is tried with its tags; a report follows; PushError afterwards if any failed."""
+    pusher = Pusher(client, settings, auth or RegistryAuth(settings), reporter, policy, dict(annotations or {}))
+    reports = [pusher.push(repo, tags) for repo, tags in targets.items()]
     for line in report_lines(reports):
         reporter.info(line)
     failed = [report for report in reports if report.error]

@@ -33,6 +33,15 @@ MANIFEST_TYPES = ", ".join((
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
 ))
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+# Docker's media types and their OCI equivalents: the same blobs, so a manifest can be rewritten without a push.
+OCI_TYPES = {
+    "application/vnd.docker.distribution.manifest.v2+json": OCI_MANIFEST,
+    "application/vnd.docker.container.image.v1+json": "application/vnd.oci.image.config.v1+json",
+    "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+}
 CERTS_D = Path("/etc/docker/certs.d")
 CLIENT_ID = "onnx-package"
 TIMEOUT = 30
@@ -97,6 +106,20 @@ class Manifest:
 
     def config_size(self) -> int:
         return int(self.content.get("config", {}).get("size", 0))
+
+
+def annotated(manifest: Manifest, annotations: Mapping[str, str]) -> bytes:
+    """The image manifest in OCI form (Docker's has no annotations) with these annotations; same config and layers."""
+    content = manifest.content
+    if OCI_TYPES.get(content.get("mediaType", ""), content.get("mediaType")) != OCI_MANIFEST:
+        raise RegistryError(f"cannot annotate a {content.get('mediaType')!r} manifest: only an image manifest")
+
+    def oci(descriptor: dict[str, Any]) -> dict[str, Any]:
+        return {**descriptor, "mediaType": OCI_TYPES.get(descriptor["mediaType"], descriptor["mediaType"])}
+
+    rewritten = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": oci(content["config"]),
+                 "layers": [oci(layer) for layer in content["layers"]], "annotations": dict(annotations)}
+    return json.dumps(rewritten, indent=3).encode()
 
 
 def api_host(registry: str) -> str:
@@ -250,12 +273,13 @@ class Session:
         return send(request, (endpoint or self.endpoint or self.candidates[0]).ssl_context, self.policy,
                     self.on_retry)
 
-    def request(self, method: str, path: str, scope: str, headers: Mapping[str, str] | None = None) -> Answer:
+    def request(self, method: str, path: str, scope: str, headers: Mapping[str, str] | None = None,
+                data: bytes | None = None) -> Answer:
         """`path` under /v2/, authenticated for `scope` (e.g. repository:org/model:pull)."""
         endpoint = self.open()
         for fresh in (False, True):
             request = urllib.request.Request(f"{endpoint.base_url}/v2/{path}", method=method,
-                                             headers=dict(headers or {}))
+                                             headers=dict(headers or {}), data=data)
             authorization = self.authorization(scope, fresh)
             if authorization:
                 request.add_header("Authorization", authorization)
@@ -321,3 +345,13 @@ class Session:
             raise RegistryError(f"{repo.registry} says {repo.ref(reference)} is {digest} but serves content "
                                 f"hashing to {served}")
         return Manifest(digest, answer.body)
+
+    def put_manifest(self, repo: Repository, reference: str, body: bytes, media_type: str) -> str:
+        """Store a manifest under repo:reference (its blobs must be there already); its digest."""
+        answer = self.request("PUT", f"{repo.path}/manifests/{reference}", f"repository:{repo.path}:push,pull",
+                              {"Content-Type": media_type}, body)
+        if answer.status not in (200, 201):
+            detail = answer.body[:200].decode(errors="replace").strip()
+            raise RegistryError(f"PUT manifest {repo.ref(reference)} answered {answer.status}: {detail}",
+                                answer.status)
+        return "sha256:" + hashlib.sha256(body).hexdigest()

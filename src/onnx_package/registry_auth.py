@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -37,6 +38,12 @@ ACR_USERNAME = "00000000-0000-0000-0000-000000000000"
 EXAMPLE = ("registry-auth: |\n  - registry: ghcr.io\n    username: ${{ github.actor }}\n"
            "    password: ${{ secrets.GITHUB_TOKEN }}")
 KEYS = {"registry", "username", "password"}
+# docker/login-action's other keys: `scope` narrows the token docker login stores, which a push here does not
+# use; `ecr` asks for an AWS key to be exchanged for an ECR token, which this action does not do.
+LOGIN_ACTION_KEYS = {"scope", "ecr"}
+ECR_HOST = re.compile(r"^(?:[0-9]{12}\.dkr[.-]ecr(?:-fips)?\.[a-z0-9-]+\.(?:amazonaws\.com(?:\.cn)?|on\.aws)|public\.ecr\.aws)$")
+ECR_FIX = ("log in first with aws-actions/amazon-ecr-login (this action then uses the docker login), or give "
+           "username AWS with the password of `aws ecr get-login-password` and ecr: false")
 
 
 @dataclass(frozen=True)
@@ -85,12 +92,13 @@ def parse_registry_auth(raw: str) -> dict[str, Entry]:
 
 
 def parse_entry(item: dict[str, Any], number: int) -> Entry:
-    unknown = sorted(str(key) for key in item if key not in KEYS)
+    unknown = sorted(str(key) for key in item if key not in KEYS | LOGIN_ACTION_KEYS)
     if unknown:
         raise SettingsError(f"registry-auth entry {number} has unknown keys: {', '.join(unknown)}",
-                            "use only registry, username and password")
+                            "use registry, username and password (docker/login-action's scope and ecr are read too)")
     values = {key: "" if item.get(key) is None else str(item[key]) for key in KEYS}
     entry = Entry(normalize_registry(values["registry"]), values["username"], values["password"])
+    check_ecr(entry, str(item.get("ecr", "auto")).lower(), number)
     if entry.password and not entry.username:
         raise SettingsError(f"registry-auth entry {number} ({entry.registry}) has a password but no username",
                             "add the username that goes with the password")
@@ -99,6 +107,18 @@ def parse_entry(item: dict[str, Any], number: int) -> Entry:
                             "add the password (or token) for it; only Azure Container Registry entries "
                             "(*.azurecr.io) may omit it to use the Azure identity")
     return entry
+
+
+def check_ecr(entry: Entry, ecr: str, number: int) -> None:
+    """As docker/login-action decides it: `ecr: true`, or `auto` (its default) on an ECR host, means an AWS key
+    exchange. Only a plain login (username AWS and a token from `aws ecr get-login-password`) works here."""
+    if ecr not in ("auto", "true", "false"):
+        raise SettingsError(f"registry-auth entry {number} ({entry.registry}) has ecr: {ecr}",
+                            "set ecr to auto, true or false, as docker/login-action takes it")
+    exchange = ecr == "true" or (ecr == "auto" and bool(ECR_HOST.match(entry.registry)) and entry.username != "AWS")
+    if exchange:
+        raise SettingsError(f"registry-auth entry {number} ({entry.registry}) asks for an Amazon ECR login, which "
+                            "this action does not support", ECR_FIX)
 
 
 def secret_values(settings: Settings) -> list[str]:

@@ -53,11 +53,13 @@ class Settings:
     audience: str = "api://AzureADTokenExchange"
     cloud: str = "AzureCloud"
     tokenizer: str = ""
-    labels: tuple[str, ...] = ()
+    class_labels: tuple[str, ...] = ()
     sample: Any = None
     expected: Any = None
     images: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
+    labels: tuple[str, ...] = ()  # key=value lines; parsed by metadata.py
+    annotations: tuple[str, ...] = ()
     base_image: str = "python:3.11-slim"
     push: bool = True
     cache: bool = True
@@ -120,6 +122,8 @@ def convert(spec: Input, raw: str) -> Any:
         return int(raw)
     if spec.kind in ("list", "words"):
         return split_list(raw, on_spaces=spec.kind == "words")
+    if spec.kind == "lines":  # values such as an OCI description may hold commas and spaces
+        return tuple(line.strip() for line in raw.splitlines() if line.strip())
     if spec.kind == "json" or spec.name == "sample":
         return read_json(spec, raw) if raw else None
     if spec.kind == "secret":

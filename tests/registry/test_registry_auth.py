@@ -88,6 +88,11 @@ def test_registry_names_are_normalized(text, registry):
     ("- registry: ghcr.io\n  username: me", "has no password"),
     ("- {registry: ghcr.io, username: a, password: b}\n- {registry: GHCR.io, username: c, password: d}",
      "names ghcr.io twice"),
+    ("- {registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com, username: AKIAEXAMPLE, password: s}",
+     "asks for an Amazon ECR login, which this action does not support"),
+    ("- {registry: public.ecr.aws, username: AKIAEXAMPLE, password: s, ecr: auto}", "Amazon ECR login"),
+    ("- {registry: ghcr.io, username: a, password: b, ecr: true}", "Amazon ECR login"),
+    ("- {registry: ghcr.io, username: a, password: b, ecr: maybe}", "ecr: maybe"),
 ])
 def test_registry_auth_mistakes_say_what_and_how_without_the_secret(text, needle):
     with pytest.raises(SettingsError) as caught:
@@ -95,6 +100,18 @@ def test_registry_auth_mistakes_say_what_and_how_without_the_secret(text, needle
     message = str(caught.value)
     assert needle in message and "Fix:" in message
     assert "unclosed-secret" not in message
+
+
+def test_docker_login_action_entries_are_taken_as_they_are():
+    """docker/login-action's registry-auth, pasted: `scope` is for the docker login it stores; plain ECR tokens
+    (username AWS, or ecr: false) are plain logins."""
+    entries = parse_registry_auth(
+        "- registry: ghcr.io\n  username: me\n  password: p1\n  scope: org/model@push\n"
+        "- registry: 123456789012.dkr.ecr.us-east-1.amazonaws.com\n  username: AWS\n  password: p2\n"
+        "- registry: 210987654321.dkr.ecr.us-east-1.amazonaws.com\n  username: u\n  password: p3\n  ecr: false\n")
+    assert entries["ghcr.io"] == Entry("ghcr.io", "me", "p1")
+    assert entries["123456789012.dkr.ecr.us-east-1.amazonaws.com"].username == "AWS"
+    assert entries["210987654321.dkr.ecr.us-east-1.amazonaws.com"].password == "p3"
 
 
 def test_an_empty_registry_auth_is_no_entries():

@@ -39,10 +39,11 @@ def tag_for(client, image_id, repos, tags, cleanup):
             cleanup.image(repo.ref(tag))
 
 
-def push(client, settings, repos, tags, auth=None):
+def push(client, settings, repos, tags, auth=None, annotations=None):
     reporter = Reporter(io.StringIO())
     try:
-        pushed = push_all(client, settings, repos, tags, reporter, auth or RegistryAuth(settings), FAST_PUSH)
+        pushed = push_all(client, settings, {repo: list(tags) for repo in repos}, reporter,
+                          auth or RegistryAuth(settings), annotations, FAST_PUSH)
     except PushError as err:
         return None, err, reporter.stream.getvalue()
     return pushed, None, reporter.stream.getvalue()

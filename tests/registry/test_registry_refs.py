@@ -1,10 +1,12 @@
 """References and tags, checked before anything is built; the default tags."""
 
+import re
+
 import pytest
 
 from onnx_package.errors import SettingsError
 from onnx_package.pipeline import default_tags, plan_targets
-from onnx_package.refs import parse_repositories, parse_repository, tag_from
+from onnx_package.refs import parse_repositories, parse_repository, plan_tags, tag_from
 from onnx_package.settings import Settings
 
 
@@ -40,7 +42,40 @@ def test_tags_made_from_model_versions(version, tag):
 def test_default_tags_are_the_model_version_and_the_short_git_sha():
     assert default_tags(Settings(revision="0123456789abcdef"), "7") == ["7", "0123456"]
     assert default_tags(Settings(), "7") == ["7"]
-    assert default_tags(Settings(tags=("v1", "stable", "v1")), "7") == ["v1", "stable"]
+
+
+def targets(images, tags, default=("7",)):
+    plan = plan_tags(images, tags)
+    return {repo.name: tags for repo, tags in plan.targets(list(default)).items()}
+
+
+def test_tag_names_go_to_every_repository_and_replace_the_default():
+    assert targets(["ghcr.io/org/model", "me/model"], ["v1", "stable", "v1"]) == {
+        "ghcr.io/org/model": ["v1", "stable"], "docker.io/me/model": ["v1", "stable"]}
+    assert targets(["ghcr.io/org/model"], []) == {"ghcr.io/org/model": ["7"]}
+
+
+def test_metadata_action_full_references_name_their_own_repositories():
+    """docker/metadata-action's `tags` output: full references, one per line, images optional."""
+    meta = ["ghcr.io/org/model:1.2.0", "ghcr.io/org/model:latest", "127.0.0.1:5000/demo/model:1.2.0"]
+    assert targets([], meta) == {"ghcr.io/org/model": ["1.2.0", "latest"], "127.0.0.1:5000/demo/model": ["1.2.0"]}
+    # Names still go to every images entry; references add theirs (the default is not added to either).
+    assert targets(["me/model"], ["v1", "ghcr.io/org/model:edge", "me/model:extra"]) == {
+        "docker.io/me/model": ["v1", "extra"], "ghcr.io/org/model": ["edge"]}
+
+
+@pytest.mark.parametrize(("images", "tags", "needle"), [
+    ([], ["ghcr.io/org/model"], "repository without a tag"),
+    ([], ["127.0.0.1:5000/demo/model"], "repository without a tag"),
+    ([], ["ghcr.io/org/model@sha256:" + "0" * 64], "carries a digest"),
+    ([], ["ghcr.io/org/model:bad:tag"], "has two tags"),
+    ([], ["ghcr.io/org/model:bad*tag"], "not a valid image tag"),
+    ([], ["ghcr.io/Org/model:v1"], "tags entry 'ghcr.io/Org/model' is not a valid image repository"),
+    (["me/other"], ["ghcr.io/org/model:v1"], "images entry docker.io/me/other gets no tag"),
+])
+def test_references_in_tags_that_cannot_be_pushed(images, tags, needle):
+    with pytest.raises(SettingsError, match=re.escape(needle)):
+        plan_tags(images, tags)
 
 
 def test_plan_checks_references_tags_and_the_ca_before_anything_runs(tmp_path):
@@ -48,4 +83,7 @@ def test_plan_checks_references_tags_and_the_ca_before_anything_runs(tmp_path):
         plan_targets(Settings(images=("ghcr.io/org/model",), tags=("bad tag",)))
     with pytest.raises(SettingsError, match="registry-ca"):
         plan_targets(Settings(images=("ghcr.io/org/model",), registry_ca=str(tmp_path / "nope.pem")))
-    assert plan_targets(Settings(images=("ghcr.io/org/model",)))[0].path == "org/model"
+    assert plan_targets(Settings(images=("ghcr.io/org/model",))).repositories[0].path == "org/model"
+    with pytest.raises(SettingsError, match="images is empty"):
+        plan_targets(Settings(images=(), tags=("v1",)))
+    assert plan_targets(Settings(tags=("ghcr.io/org/model:v1",))).repositories[0].name == "ghcr.io/org/model"

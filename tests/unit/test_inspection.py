@@ -55,12 +55,12 @@ def test_onnx_zoo_signature_input_ids_only(tmp_path):
     assert probe.answer == {"positive": False}
 
 
-def test_labels_input_must_match_the_model(tmp_path):
+def test_class_labels_input_must_match_the_model(tmp_path):
     model = make_text_classifier(tmp_path / "m", with_config=False)
-    inspection, _ = package(tmp_path, model, labels="bad,good")
+    inspection, _ = package(tmp_path, model, **{"class-labels": "bad,good"})
     assert inspection.spec["labels"] == ["bad", "good"]
     with pytest.raises(ModelError, match="3 labels"):
-        package(tmp_path / "again", model, labels="a,b,c")
+        package(tmp_path / "again", model, **{"class-labels": "a,b,c"})
 
 
 def test_tabular_classifier_answers_like_onnxruntime(tmp_path):

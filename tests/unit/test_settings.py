@@ -31,7 +31,7 @@ def test_images_take_newlines_commas_or_spaces(raw):
 
 
 def test_labels_keep_their_spaces():
-    assert load_settings({"labels": "very bad, very good"}, {}).labels == ("very bad", "very good")
+    assert load_settings({"class-labels": "very bad, very good"}, {}).class_labels == ("very bad", "very good")
 
 
 def test_json_inputs_inline_and_from_file(tmp_path):
