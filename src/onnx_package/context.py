@@ -27,7 +27,7 @@ from .settings import Settings
 SERVER_CODE = Path(onnx_serve.__file__).parent
 LOCK_FILE = SERVER_CODE / "requirements.txt"  # every wheel pinned with its hashes (scripts/lock.sh)
 IMAGE_ROOT = "/opt/onnx-serve"  # where the layers go in the image
-DEPS_FORMAT = 3  # part of the cache key: raise it when the way the dependencies folder is made changes
+DEPS_FORMAT = 4  # part of the cache key: raise it when the way the dependencies folder is made changes
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,16 @@ def platform_tags(arch: str) -> list[str]:
     return [f"manylinux_2_{minor}_{arch}" for minor in (28, 27, 26, 25, 24, 17, 12, 5)] + [f"linux_{arch}"]
 
 
+def installed_report(deps: Path) -> Path:
+    """pip's installation report of a dependencies folder (what the ML-BOM lists), kept beside it: not in the layer."""
+    return deps.with_name(f"{deps.name}.pip-report.json")
+
+
 def pip_install(target: Path, python: str, arch: str) -> None:
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
                "--no-compile", "--require-hashes", "--target", str(target), "--python-version", python,
-               "--implementation", "cp", "--only-binary=:all:", "-r", str(LOCK_FILE)]
+               "--implementation", "cp", "--only-binary=:all:", "--report", str(installed_report(target)),
+               "-r", str(LOCK_FILE)]
     for tag in platform_tags(arch):
         command += ["--platform", tag]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
@@ -91,6 +97,7 @@ def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage) 
     drop_console_scripts(building)
     prune(building)
     compile_in_base(client, base.image_id, building, f"{IMAGE_ROOT}/deps")
+    installed_report(building).replace(installed_report(ready))
     (building / ".complete").touch()
     shutil.rmtree(ready, ignore_errors=True)
     building.rename(ready)

@@ -28,6 +28,7 @@ OUTPUTS: tuple[Output, ...] = (
     Output("model-name", "The model's name."),
     Output("model-version", "The model version packaged (latest resolved to a number)."),
     Output("model-sha256", "sha256 of the model's .onnx file."),
+    Output("sbom", "Path of the image's ML-BOM (CycloneDX 1.6 JSON), also attached to the image in each registry."),
 )
 
 
@@ -36,7 +37,8 @@ def variable_name(output: str) -> str:
     return output.upper().replace("-", "_")
 
 
-def output_values(pushed: list[Pushed], image_id: str, spec: Mapping[str, object]) -> dict[str, str]:
+def output_values(pushed: list[Pushed], image_id: str, spec: Mapping[str, object],
+                  sbom: Path | None = None) -> dict[str, str]:
     digests = {p.ref: p.digest for p in pushed}
     by_repo = {p.repository.name: p.digest for p in pushed}
     distinct = set(digests.values())
@@ -48,6 +50,7 @@ def output_values(pushed: list[Pushed], image_id: str, spec: Mapping[str, object
         "model-name": str(spec["name"]),
         "model-version": str(spec["version"]),
         "model-sha256": str(spec["sha256"]),
+        "sbom": str(sbom or ""),
     }
 
 

@@ -5,23 +5,26 @@ from __future__ import annotations
 import re
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from . import engine
 from .base_image import BaseImage, resolve_base
-from .build import build_image, image_labels
+from .build import build_image, image_labels, timestamp
 from .bundle import assemble_bundle
 from .check import check_container
-from .context import assemble_context
+from .context import assemble_context, installed_report
 from .errors import PushError, SettingsError
 from .inspection import inspect_model
 from .outputs import output_values
-from .push import Pushed, check_credentials, pull_cache, push_all
+from .push import Pushed, Pusher, check_credentials, pull_cache, push_all
+from .referrers import Attached, attach_everywhere
 from .metadata import manifest_annotations, parse_annotations, parse_labels
 from .refs import TagPlan, plan_tags, tag_from
 from .registry import check_ca
 from .registry_auth import RegistryAuth
 from .report import Reporter
+from .sbom import MEDIA_TYPE, SBOM_FILE, bom_bytes, installed_packages, ml_bom, summary_line, write_bom
 from .settings import Settings, check_source_inputs
 from .smoke import Probe, smoke_test
 from .sources import check_source, fetch
@@ -36,6 +39,9 @@ class Result:
     ready_seconds: float
     image_size: int = 0  # bytes, as the engine reports it
     pushed: list[Pushed] = field(default_factory=list)
+    sbom: Path | None = None  # the ML-BOM written for this image
+    sbom_line: str = ""  # what it holds, in short
+    attached: list[Attached] = field(default_factory=list)  # where the ML-BOM went
 
 
 def plan_targets(settings: Settings) -> TagPlan:
@@ -93,6 +99,7 @@ def run(settings: Settings, reporter: Reporter) -> Result:
             pull_cache(client, settings, repos[0], targets[repos[0]], auth, reporter)
     with reporter.stage("Build image"):
         context = assemble_context(client, settings, work / "bundle", base, work / "context")
+        packages = installed_packages(installed_report(context.deps))
         local_tag = (repos[0].ref(targets[repos[0]][0]) if repos
                      else f"onnx-package/{local_name(model.name)}:{default[0]}")
         config_labels = image_labels(settings, inspection.spec, base, labels)
@@ -113,5 +120,21 @@ def run(settings: Settings, reporter: Reporter) -> Result:
                                          manifest_annotations(config_labels, annotations))
             except PushError as err:  # the registries that got the image still count in the outputs
                 err.outputs = output_values(err.pushed, image_id, inspection.spec) if err.pushed else {}
+                raise
+    with reporter.stage("ML-BOM"):
+        name = repos[0].name if repos else local_tag.rsplit(":", 1)[0]
+        document = ml_bom(image_name=name, image_digest=result.pushed[0].digest if result.pushed else image_id,
+                          inspection=inspection, origin=model.origin, base=base, packages=packages,
+                          tokenizer=settings.tokenizer or ("bundled with the model" if has_tokenizer else ""),
+                          created=settings.source_date_epoch)
+        result.sbom, result.sbom_line = write_bom(document, settings.workdir.with_name(SBOM_FILE)), summary_line(document)
+        reporter.info(f"    {result.sbom_line}: {result.sbom}")
+        if result.pushed:
+            try:
+                result.attached = attach_everywhere(Pusher(client, settings, auth, reporter).session, result.pushed,
+                                                    bom_bytes(document), MEDIA_TYPE, SBOM_FILE,
+                                                    timestamp(settings.source_date_epoch), "sbom", reporter)
+            except PushError as err:
+                err.outputs = output_values(result.pushed, image_id, inspection.spec, result.sbom)
                 raise
     return result

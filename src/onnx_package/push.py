@@ -20,7 +20,7 @@ from . import retry
 from .engine import stream_error
 from .errors import PushError
 from .refs import Repository
-from .registry import OCI_MANIFEST, Answer, Manifest, RegistryError, Session, annotated, endpoints
+from .registry import OCI_MANIFEST, Answer, Manifest, RegistryError, Session, annotated, digest_of, endpoints
 from .registry_auth import RegistryAuth
 from .report import Reporter
 from .settings import Settings
@@ -213,11 +213,11 @@ class Pusher:
         """Store the pushed manifest again, in OCI form with the annotations; the new ref and the bytes sent."""
         repo, body = pushed.repository, annotated(manifest, self.annotations)
         try:
-            digest = self.session(repo.registry).put_manifest(repo, pushed.tag, body, OCI_MANIFEST)
+            self.session(repo.registry).put_manifest(repo, pushed.tag, body, OCI_MANIFEST)
         except RegistryError as err:
             raise PushError(f"{repo.registry} did not take the annotated manifest of {pushed.ref}: {err}",
                             f"check that {repo.registry} accepts OCI image manifests, or remove annotations") from None
-        done = Pushed(repo, pushed.tag, digest)
+        done = Pushed(repo, pushed.tag, digest_of(body))
         confirm(self.session(repo.registry), done)
         return done, len(body)
 

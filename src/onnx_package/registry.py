@@ -346,12 +346,37 @@ class Session:
                                 f"hashing to {served}")
         return Manifest(digest, answer.body)
 
-    def put_manifest(self, repo: Repository, reference: str, body: bytes, media_type: str) -> str:
-        """Store a manifest under repo:reference (its blobs must be there already); its digest."""
+    def put_manifest(self, repo: Repository, reference: str, body: bytes, media_type: str) -> Answer:
+        """Store a manifest under repo:reference (its blobs must be there already)."""
         answer = self.request("PUT", f"{repo.path}/manifests/{reference}", f"repository:{repo.path}:push,pull",
                               {"Content-Type": media_type}, body)
         if answer.status not in (200, 201):
-            detail = answer.body[:200].decode(errors="replace").strip()
-            raise RegistryError(f"PUT manifest {repo.ref(reference)} answered {answer.status}: {detail}",
+            raise RegistryError(f"PUT manifest {repo.ref(reference)} answered {answer.status}: {detail(answer)}",
                                 answer.status)
-        return "sha256:" + hashlib.sha256(body).hexdigest()
+        return answer
+
+    def upload_blob(self, repo: Repository, data: bytes) -> str:
+        """Store a small blob in one request (the monolithic upload); its digest. Skipped when it is there."""
+        digest, scope = digest_of(data), f"repository:{repo.path}:push,pull"
+        if self.request("HEAD", f"{repo.path}/blobs/{digest}", scope).status == 200:
+            return digest
+        started = self.request("POST", f"{repo.path}/blobs/uploads/", scope)
+        location = started.headers.get("Location", "")
+        if started.status != 202 or not location:
+            raise RegistryError(f"starting a blob upload to {repo.name} answered {started.status}: {detail(started)}",
+                                started.status)
+        path = urllib.parse.urlsplit(location)
+        query = "&".join(filter(None, [path.query, urllib.parse.urlencode({"digest": digest})]))
+        done = self.request("PUT", f"{path.path.removeprefix('/v2/')}?{query}", scope,
+                            {"Content-Type": "application/octet-stream"}, data)
+        if done.status not in (201, 204):
+            raise RegistryError(f"uploading a blob to {repo.name} answered {done.status}: {detail(done)}", done.status)
+        return digest
+
+
+def digest_of(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def detail(answer: Answer) -> str:
+    return answer.body[:200].decode(errors="replace").strip()

@@ -36,12 +36,18 @@ def summary_success(result: Result, outputs: Mapping[str, str], stage_seconds: M
         f"ready in {result.ready_seconds:.1f} s |",
         f"| image | {markdown_cell(result.image_id)}, {megabytes(result.image_size)} |",
         f"| base image | {markdown_cell(base_line(result.base))} |",
+        f"| ML-BOM | {markdown_cell(sbom_cell(result))} |",
         "",
     ]
     lines += [*summary_pushed(result), "", *summary_times(stage_seconds)]
     if outputs.get("digest"):
         lines += ["", f"Deploy by digest: {markdown_cell(outputs['digest'])}"]
     return "\n".join(lines) + "\n"
+
+
+def sbom_cell(result: Result) -> str:
+    where = ", ".join(attached.ref for attached in result.attached)
+    return f"{result.sbom_line}; attached: {where}" if where else result.sbom_line
 
 
 def base_line(base: BaseImage) -> str:

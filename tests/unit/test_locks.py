@@ -9,17 +9,11 @@ from importlib.metadata import version
 import pytest
 from packaging.requirements import Requirement
 
-from locks import ROOT, RUNNER_LOCK, SERVE_LOCK, TEST_LOCK, UV_LOCK, entries, pins
+from locks import ROOT, RUNNER_LOCK, SERVE_LOCK, TEST_LOCK, UV_LOCK, entries, linux, pins
 
 PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 MACHINES = ("x86_64", "aarch64")
 SHARED_NUMERICS = ("onnxruntime", "numpy", "tokenizers")
-
-
-def linux(python: str, machine: str) -> dict[str, str]:
-    return {"python_version": python, "python_full_version": f"{python}.0", "sys_platform": "linux",
-            "platform_system": "Linux", "platform_machine": machine, "implementation_name": "cpython",
-            "platform_python_implementation": "CPython", "os_name": "posix"}
 
 
 @pytest.mark.parametrize("lock", [SERVE_LOCK, RUNNER_LOCK, TEST_LOCK, UV_LOCK], ids=lambda p: p.name)

@@ -95,7 +95,8 @@ def fetch_azureml(settings: Settings, dest: Path, mask: Mask = ignore) -> Fetche
     model_file = pick_model_file(dest, settings.model_file)
     sha256 = sha256_of(dest / model_file)
     check_sha256(settings.model_sha256, sha256, f"{name} version {version} ({model_file})")
-    return FetchedModel(folder=dest, model_file=model_file, name=name, version=version, sha256=sha256)
+    return FetchedModel(folder=dest, model_file=model_file, name=name, version=version, sha256=sha256,
+                        origin=str(model.id or ""))
 
 
 def place_of(settings: Settings) -> Place:

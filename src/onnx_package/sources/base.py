@@ -22,6 +22,7 @@ class FetchedModel:
     name: str
     version: str
     sha256: str  # of the .onnx file
+    origin: str = ""  # where it came from: the Azure ML asset id, the URL (no query), the repository path
 
     @property
     def model_path(self) -> Path:

@@ -38,4 +38,16 @@ def fetch_local(settings: Settings, dest: Path) -> FetchedModel:
     check_sha256(settings.model_sha256, sha256, str(source))
     name = settings.model_name or (source.stem if source.is_file() else source.resolve().name)
     version = settings.model_version if settings.model_version != "latest" else sha256[:12]
-    return FetchedModel(folder=dest, model_file=model_file, name=name, version=version, sha256=sha256)
+    return FetchedModel(folder=dest, model_file=model_file, name=name, version=version, sha256=sha256,
+                        origin=repository_path(settings, source))
+
+
+def repository_path(settings: Settings, source: Path) -> str:
+    """Where the model lives: its path at this commit of the repository when it is inside the checkout."""
+    try:
+        relative = source.resolve().relative_to(Path.cwd().resolve()).as_posix()
+    except ValueError:
+        return str(source)
+    if settings.source_url and settings.revision:
+        return f"{settings.source_url}/tree/{settings.revision}/{relative}"
+    return relative

@@ -51,7 +51,8 @@ def fetch_url(settings: Settings, dest: Path) -> FetchedModel:
                     shown(settings.model_url), sha256, sha256)
     name = settings.model_name or PurePosixPath(model_file).stem
     version = settings.model_version if settings.model_version != "latest" else sha256[:12]
-    return FetchedModel(folder=dest, model_file=model_file, name=name, version=version, sha256=sha256)
+    return FetchedModel(folder=dest, model_file=model_file, name=name, version=version, sha256=sha256,
+                        origin=public(settings.model_url))
 
 
 def file_name(url: str, what: str) -> str:
@@ -64,13 +65,18 @@ def file_name(url: str, what: str) -> str:
     return last if last.endswith(".onnx") else "model.onnx"
 
 
-def shown(url: str) -> str:
-    """The URL for logs and errors: its query (often a SAS or token) and user info left out."""
+def public(url: str) -> str:
+    """The URL without what may be secret in it: its query (often a SAS or token), user info and fragment."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if parts.port:
         host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}" + ("?…" if parts.query else "")
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
+def shown(url: str) -> str:
+    """The URL for logs and errors."""
+    return public(url) + ("?…" if urlsplit(url).query else "")
 
 
 def download(url: str, target: Path) -> None:
