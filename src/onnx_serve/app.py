@@ -26,7 +26,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import openapi, v2
+from . import binary, openapi, v2
 from .errors import RequestError
 from .metrics import CONTENT_TYPE, Metrics
 from .predictor import Predictor
@@ -84,8 +84,15 @@ async def predict(request: Request) -> Response:
 
 async def infer(request: Request) -> Response:
     service = _service(request)
-    body = await read_json(request, service.settings.max_body_bytes)
-    return JSONResponse(await service.infer(request.path_params["name"], body))
+    raw = await read_body(request, service.settings.max_body_bytes)
+    header, tensors = binary.split(raw, request.headers.get(binary.HEADER))
+    body = parse_json(header)
+    binary.attach_inputs(body, tensors)
+    content, header_length = binary.encode(await service.infer(request.path_params["name"], body))
+    if header_length is None:
+        return Response(content, media_type="application/json")
+    headers = {"Inference-Header-Content-Length": str(header_length)}
+    return Response(content, media_type="application/octet-stream", headers=headers)
 
 
 async def server_metadata(request: Request) -> Response:
@@ -140,6 +147,11 @@ def _service(request: Request) -> Service:
 
 async def read_json(request: Request, limit: int) -> Any:
     """The parsed body; 413 past `limit` bytes (checked while reading), 400 if it is not JSON."""
+    return parse_json(await read_body(request, limit))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body's bytes; 413 past `limit` bytes (checked while reading)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
@@ -152,8 +164,12 @@ async def read_json(request: Request, limit: int) -> Any:
             chunks.append(chunk)
     except ClientDisconnect:
         raise RequestError("the client went away before sending the whole body", status=400) from None
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(b"".join(chunks), parse_constant=_no_constants)
+        return json.loads(raw, parse_constant=_no_constants)
     except (ValueError, RecursionError) as e:
         raise RequestError(f"the body is not valid JSON: {e}") from None
 
