@@ -68,6 +68,9 @@ def _routes() -> list[Route]:
         Route("/v2/models/{name}", model_metadata, methods=["GET"]),
         Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
         Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}", model_metadata, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
@@ -88,7 +91,8 @@ async def infer(request: Request) -> Response:
     header, tensors = binary.split(raw, request.headers.get(binary.HEADER))
     body = parse_json(header)
     binary.attach_inputs(body, tensors)
-    content, header_length = binary.encode(await service.infer(request.path_params["name"], body))
+    name, version = _model_path(request)
+    content, header_length = binary.encode(await service.infer(name, version, body))
     if header_length is None:
         return Response(content, media_type="application/json")
     headers = {"Inference-Header-Content-Length": str(header_length)}
@@ -109,13 +113,13 @@ async def ready(request: Request) -> Response:
 
 
 async def model_metadata(request: Request) -> Response:
-    return JSONResponse(v2.model_metadata(_service(request).model(request.path_params["name"])))
+    return JSONResponse(v2.model_metadata(_service(request).model(*_model_path(request))))
 
 
 async def model_ready(request: Request) -> Response:
-    name = request.path_params["name"]
+    name, version = _model_path(request)
     try:
-        _service(request).model(name)
+        _service(request).model(name, version)
     except RequestError as e:
         if e.status == 404:
             raise
@@ -135,6 +139,11 @@ async def openapi_json(request: Request) -> Response:
 
 async def docs(request: Request) -> Response:
     return HTMLResponse(openapi.SWAGGER_HTML)
+
+
+def _model_path(request: Request) -> tuple[str, str | None]:
+    """The model's name and, on the /versions/{version} routes, the version asked for."""
+    return request.path_params["name"], request.path_params.get("version")
 
 
 def _service(request: Request) -> Service:
