@@ -63,6 +63,7 @@ def _routes() -> list[Route]:
         Route("/predict", predict, methods=["POST"]),
         Route("/score", predict, methods=["POST"]),
         Route("/v2", server_metadata, methods=["GET"]),
+        Route("/v2/", server_metadata, methods=["GET"]),  # the spec's own path: no 307 to /v2
         Route("/v2/health/live", live, methods=["GET"]),
         Route("/v2/health/ready", ready, methods=["GET"]),
         Route("/v2/models/{name}", model_metadata, methods=["GET"]),

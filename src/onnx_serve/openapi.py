@@ -56,6 +56,7 @@ def document(model_name: str) -> dict[str, Any]:
             "/predict": {"post": _predict_operation("Predict (tutorial and Azure ML shapes)")},
             "/score": {"post": _predict_operation("Azure ML scoring: same as /predict")},
             "/v2": {"get": _get("Server metadata (Open Inference Protocol v2)")},
+            "/v2/": {"get": _get("Server metadata, at the Open Inference Protocol's own path")},
             "/v2/health/live": {"get": _get("Liveness: 200 while the process serves HTTP")},
             "/v2/health/ready": {"get": _get("Readiness: 200 once the model is loaded and warmed up, else 503")},
             "/v2/models/{name}": {"get": _get("Model metadata: inputs and outputs", name=True)},
