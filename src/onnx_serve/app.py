@@ -10,10 +10,11 @@ unknown routes and methods, 500 only for a bug.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
@@ -27,6 +28,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from . import binary, openapi, v2
+from .auth import ApiKeys
 from .errors import RequestError
 from .metrics import CONTENT_TYPE, Metrics
 from .predictor import Predictor
@@ -34,6 +36,7 @@ from .service import Service
 from .settings import Settings
 
 log = logging.getLogger("onnx_serve")
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(settings: Settings | None = None, predictor: Predictor | Future[Predictor] | None = None) -> Starlette:
@@ -55,27 +58,39 @@ def create_app(settings: Settings | None = None, predictor: Predictor | Future[P
     )
     app.state.service = service
     app.state.metrics = metrics
+    app.state.keys = ApiKeys(settings.api_keys, settings.api_keys_file)
     return app
 
 
 def _routes() -> list[Route]:
     return [
-        Route("/predict", predict, methods=["POST"]),
-        Route("/score", predict, methods=["POST"]),
+        Route("/predict", keyed(predict), methods=["POST"]),
+        Route("/score", keyed(predict), methods=["POST"]),
         Route("/v2", server_metadata, methods=["GET"]),
         Route("/v2/", server_metadata, methods=["GET"]),  # the spec's own path: no 307 to /v2
         Route("/v2/health/live", live, methods=["GET"]),
         Route("/v2/health/ready", ready, methods=["GET"]),
-        Route("/v2/models/{name}", model_metadata, methods=["GET"]),
-        Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
-        Route("/v2/models/{name}/versions/{version}", model_metadata, methods=["GET"]),
-        Route("/v2/models/{name}/versions/{version}/ready", model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/versions/{version}/infer", infer, methods=["POST"]),
+        Route("/v2/models/{name}", keyed(model_metadata), methods=["GET"]),
+        Route("/v2/models/{name}/ready", keyed(model_ready), methods=["GET"]),
+        Route("/v2/models/{name}/infer", keyed(infer), methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}", keyed(model_metadata), methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/ready", keyed(model_ready), methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/infer", keyed(infer), methods=["POST"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
     ]
+
+
+def keyed(endpoint: Endpoint) -> Endpoint:
+    """The endpoint, behind the API keys when the server has some (401 before the body is read)."""
+
+    @functools.wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        request.app.state.keys.require(request.headers.get("authorization"))
+        return await endpoint(request)
+
+    return guarded
 
 
 # --- routes --------------------------------------------------------------------------------------
@@ -129,6 +144,8 @@ async def model_ready(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    if _service(request).settings.metrics_keyed:
+        request.app.state.keys.require(request.headers.get("authorization"))
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
@@ -194,7 +211,7 @@ def _no_constants(name: str) -> Any:
 
 async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
-    return JSONResponse({"error": exc.message}, status_code=exc.status)
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=getattr(exc, "headers", None))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
