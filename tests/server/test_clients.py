@@ -11,7 +11,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -199,7 +198,3 @@ def test_kserve_client_reads_a_loading_model_as_not_ready():
         server.should_exit = True
         thread.join(timeout=30)
     assert answers == {"model_ready": False, "server_ready": {"status": 503}}
-
-
-if __name__ == "__main__":
-    sys.exit(pytest.main([__file__, "-q"]))
