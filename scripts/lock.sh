@@ -6,6 +6,8 @@
 #                                    image's versions, so the smoke test runs the onnxruntime the image runs
 #   requirements/uv.txt              the installer the action bootstraps with pip
 #   requirements/test.txt            the test venv (runner + the test extras; Python 3.11, x86_64 Linux: CI)
+#   requirements/kserve-client.txt   the KServe SDK, in a venv of its own (it pins an old protobuf), for
+#                                    the interoperability tests (tests/server/test_clients.py)
 #
 # Pins already in a lock are kept; pass uv's --upgrade or --upgrade-package NAME to move them:
 #   scripts/lock.sh                           # after editing serve.in or pyproject.toml
@@ -31,5 +33,7 @@ find_links=()
 [ -d /opt/wheels ] && find_links=(--find-links /opt/wheels)  # this machine's CPU build of torch
 lock requirements/test.txt --python-version 3.11 --python-platform x86_64-manylinux_2_28 "${find_links[@]}" \
     -c requirements/runner.txt -c requirements/uv.txt --extra test pyproject.toml "$@"
+lock requirements/kserve-client.txt --python-version 3.11 --python-platform x86_64-manylinux_2_28 \
+    requirements/kserve-client.in "$@"
 echo "locked: $(grep -chE '^[a-z]' src/onnx_serve/requirements.txt requirements/runner.txt requirements/uv.txt \
-    requirements/test.txt | paste -sd' ') packages (serve runner uv test)"
+    requirements/test.txt requirements/kserve-client.txt | paste -sd' ') packages (serve runner uv test kserve-client)"

@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Prepare this machine for the test suite: Debian packages, a running Docker engine,
-# the local base image, the repo's venv and the Azurite npm packages.
+# the local base image, the repo's venv, the KServe client's venv and the Azurite npm packages.
 # Idempotent: every step checks first and does nothing when it is already done.
 #
 #   VENV=/path/to/venv scripts/setup-machine.sh   # reuse a venv instead of ./.venv
+#   KSERVE_VENV=/path/to/venv ...                 # the KServe SDK's venv instead of ./.venv-kserve
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${VENV:-$REPO/.venv}"
+KSERVE_VENV="${KSERVE_VENV:-$REPO/.venv-kserve}"
 BASE_IMAGE="onnx-package-test/base:bookworm"
 TRIXIE_IMAGE="onnx-package-test/base:trixie"  # Python 3.13: the tests of a base with another Python
 APT_PACKAGES=(docker.io docker-registry debootstrap apache2-utils curl)
@@ -156,6 +158,21 @@ python_venv() {
     echo "$want" >"$stamp"
 }
 
+# The KServe SDK pins an old protobuf: it gets a venv of its own, which tests/server/test_clients.py
+# drives in a subprocess. Reinstalled only when its lock changed.
+kserve_venv() {
+    local stamp="$KSERVE_VENV/.onnx-package-installed" want
+    want="$(sha256sum "$REPO/requirements/kserve-client.txt" | cut -d' ' -f1)"
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+        log "$KSERVE_VENV is up to date with its lock"
+        return
+    fi
+    [ -x "$KSERVE_VENV/bin/python" ] || "$VENV/bin/uv" venv --quiet --python "$VENV/bin/python" "$KSERVE_VENV"
+    "$VENV/bin/uv" pip sync --python "$KSERVE_VENV/bin/python" --require-hashes \
+        "$REPO/requirements/kserve-client.txt" </dev/null
+    echo "$want" >"$stamp"
+}
+
 azurite_npm() {
     local dir="$REPO/tests/azure"
     if [ ! -f "$dir/package.json" ]; then
@@ -182,5 +199,6 @@ step "docker engine" docker_engine
 step "base image" base_image
 step "trixie base image" trixie_image
 step "python venv" python_venv
+step "kserve client venv" kserve_venv
 step "azurite npm packages" azurite_npm
 log "machine ready in $(($(date +%s) - total_start))s"

@@ -12,6 +12,7 @@ SERVE_LOCK = ROOT / "src" / "onnx_serve" / "requirements.txt"
 RUNNER_LOCK = ROOT / "requirements" / "runner.txt"
 TEST_LOCK = ROOT / "requirements" / "test.txt"
 UV_LOCK = ROOT / "requirements" / "uv.txt"
+KSERVE_LOCK = ROOT / "requirements" / "kserve-client.txt"  # its own venv (.venv-kserve)
 
 
 def entries(lock: Path) -> list[tuple[Requirement, list[str]]]:

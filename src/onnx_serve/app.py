@@ -10,10 +10,11 @@ unknown routes and methods, 500 only for a bug.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import Future
 from contextlib import asynccontextmanager
 from typing import Any
@@ -26,7 +27,8 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import openapi, v2
+from . import binary, openapi, v2
+from .auth import ApiKeys
 from .errors import RequestError
 from .metrics import CONTENT_TYPE, Metrics
 from .predictor import Predictor
@@ -34,6 +36,7 @@ from .service import Service
 from .settings import Settings
 
 log = logging.getLogger("onnx_serve")
+Endpoint = Callable[[Request], Awaitable[Response]]
 
 
 def create_app(settings: Settings | None = None, predictor: Predictor | Future[Predictor] | None = None) -> Starlette:
@@ -55,23 +58,39 @@ def create_app(settings: Settings | None = None, predictor: Predictor | Future[P
     )
     app.state.service = service
     app.state.metrics = metrics
+    app.state.keys = ApiKeys(settings.api_keys, settings.api_keys_file)
     return app
 
 
 def _routes() -> list[Route]:
     return [
-        Route("/predict", predict, methods=["POST"]),
-        Route("/score", predict, methods=["POST"]),
+        Route("/predict", keyed(predict), methods=["POST"]),
+        Route("/score", keyed(predict), methods=["POST"]),
         Route("/v2", server_metadata, methods=["GET"]),
+        Route("/v2/", server_metadata, methods=["GET"]),  # the spec's own path: no 307 to /v2
         Route("/v2/health/live", live, methods=["GET"]),
         Route("/v2/health/ready", ready, methods=["GET"]),
-        Route("/v2/models/{name}", model_metadata, methods=["GET"]),
-        Route("/v2/models/{name}/ready", model_ready, methods=["GET"]),
-        Route("/v2/models/{name}/infer", infer, methods=["POST"]),
+        Route("/v2/models/{name}", keyed(model_metadata), methods=["GET"]),
+        Route("/v2/models/{name}/ready", keyed(model_ready), methods=["GET"]),
+        Route("/v2/models/{name}/infer", keyed(infer), methods=["POST"]),
+        Route("/v2/models/{name}/versions/{version}", keyed(model_metadata), methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/ready", keyed(model_ready), methods=["GET"]),
+        Route("/v2/models/{name}/versions/{version}/infer", keyed(infer), methods=["POST"]),
         Route("/metrics", metrics_endpoint, methods=["GET"]),
         Route("/openapi.json", openapi_json, methods=["GET"]),
         Route("/docs", docs, methods=["GET"]),
     ]
+
+
+def keyed(endpoint: Endpoint) -> Endpoint:
+    """The endpoint, behind the API keys when the server has some (401 before the body is read)."""
+
+    @functools.wraps(endpoint)
+    async def guarded(request: Request) -> Response:
+        request.app.state.keys.require(request.headers.get("authorization"))
+        return await endpoint(request)
+
+    return guarded
 
 
 # --- routes --------------------------------------------------------------------------------------
@@ -84,8 +103,16 @@ async def predict(request: Request) -> Response:
 
 async def infer(request: Request) -> Response:
     service = _service(request)
-    body = await read_json(request, service.settings.max_body_bytes)
-    return JSONResponse(await service.infer(request.path_params["name"], body))
+    raw = await read_body(request, service.settings.max_body_bytes)
+    header, tensors = binary.split(raw, request.headers.get(binary.HEADER))
+    body = parse_json(header)
+    binary.attach_inputs(body, tensors)
+    name, version = _model_path(request)
+    content, header_length = binary.encode(await service.infer(name, version, body))
+    if header_length is None:
+        return Response(content, media_type="application/json")
+    headers = {"Inference-Header-Content-Length": str(header_length)}
+    return Response(content, media_type="application/octet-stream", headers=headers)
 
 
 async def server_metadata(request: Request) -> Response:
@@ -102,13 +129,13 @@ async def ready(request: Request) -> Response:
 
 
 async def model_metadata(request: Request) -> Response:
-    return JSONResponse(v2.model_metadata(_service(request).model(request.path_params["name"])))
+    return JSONResponse(v2.model_metadata(_service(request).model(*_model_path(request))))
 
 
 async def model_ready(request: Request) -> Response:
-    name = request.path_params["name"]
+    name, version = _model_path(request)
     try:
-        _service(request).model(name)
+        _service(request).model(name, version)
     except RequestError as e:
         if e.status == 404:
             raise
@@ -117,6 +144,8 @@ async def model_ready(request: Request) -> Response:
 
 
 async def metrics_endpoint(request: Request) -> Response:
+    if _service(request).settings.metrics_keyed:
+        request.app.state.keys.require(request.headers.get("authorization"))
     return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE)
 
 
@@ -130,6 +159,11 @@ async def docs(request: Request) -> Response:
     return HTMLResponse(openapi.SWAGGER_HTML)
 
 
+def _model_path(request: Request) -> tuple[str, str | None]:
+    """The model's name and, on the /versions/{version} routes, the version asked for."""
+    return request.path_params["name"], request.path_params.get("version")
+
+
 def _service(request: Request) -> Service:
     service: Service = request.app.state.service
     return service
@@ -140,6 +174,11 @@ def _service(request: Request) -> Service:
 
 async def read_json(request: Request, limit: int) -> Any:
     """The parsed body; 413 past `limit` bytes (checked while reading), 400 if it is not JSON."""
+    return parse_json(await read_body(request, limit))
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body's bytes; 413 past `limit` bytes (checked while reading)."""
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
@@ -152,8 +191,12 @@ async def read_json(request: Request, limit: int) -> Any:
             chunks.append(chunk)
     except ClientDisconnect:
         raise RequestError("the client went away before sending the whole body", status=400) from None
+    return b"".join(chunks)
+
+
+def parse_json(raw: bytes) -> Any:
     try:
-        return json.loads(b"".join(chunks), parse_constant=_no_constants)
+        return json.loads(raw, parse_constant=_no_constants)
     except (ValueError, RecursionError) as e:
         raise RequestError(f"the body is not valid JSON: {e}") from None
 
@@ -168,7 +211,7 @@ def _no_constants(name: str) -> Any:
 
 async def _request_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestError)
-    return JSONResponse({"error": exc.message}, status_code=exc.status)
+    return JSONResponse({"error": exc.message}, status_code=exc.status, headers=getattr(exc, "headers", None))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -56,11 +56,15 @@ def document(model_name: str) -> dict[str, Any]:
             "/predict": {"post": _predict_operation("Predict (tutorial and Azure ML shapes)")},
             "/score": {"post": _predict_operation("Azure ML scoring: same as /predict")},
             "/v2": {"get": _get("Server metadata (Open Inference Protocol v2)")},
+            "/v2/": {"get": _get("Server metadata, at the Open Inference Protocol's own path")},
             "/v2/health/live": {"get": _get("Liveness: 200 while the process serves HTTP")},
             "/v2/health/ready": {"get": _get("Readiness: 200 once the model is loaded and warmed up, else 503")},
             "/v2/models/{name}": {"get": _get("Model metadata: inputs and outputs", name=True)},
             "/v2/models/{name}/ready": {"get": _get("Model readiness", name=True)},
             "/v2/models/{name}/infer": {"post": _infer_operation()},
+            "/v2/models/{name}/versions/{version}": {"get": _get("Model metadata, of this version", True, True)},
+            "/v2/models/{name}/versions/{version}/ready": {"get": _get("Model readiness, of this version", True, True)},
+            "/v2/models/{name}/versions/{version}/infer": {"post": _infer_operation(version=True)},
             "/metrics": {"get": _get("Prometheus metrics", content="text/plain")},
         },
         "components": {"schemas": {"Error": ERROR, "Tensor": TENSOR}},
@@ -76,10 +80,13 @@ def _responses(ok: str = "OK", content: str = "application/json") -> dict[str, A
     }
 
 
-def _get(summary: str, name: bool = False, content: str = "application/json") -> dict[str, Any]:
+def _get(summary: str, name: bool = False, version: bool = False, content: str = "application/json") -> dict[str, Any]:
     operation: dict[str, Any] = {"summary": summary, "responses": _responses(content=content)}
-    if name:
-        operation["parameters"] = [{"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}]
+    params = ["name"] * name + ["version"] * version
+    if params:
+        operation["parameters"] = [
+            {"name": p, "in": "path", "required": True, "schema": {"type": "string"}} for p in params
+        ]
     return operation
 
 
@@ -94,7 +101,7 @@ def _predict_operation(summary: str) -> dict[str, Any]:
     }
 
 
-def _infer_operation() -> dict[str, Any]:
+def _infer_operation(version: bool = False) -> dict[str, Any]:
     tensors = {"type": "array", "items": {"$ref": "#/components/schemas/Tensor"}}
     request = {
         "type": "object",
@@ -106,7 +113,7 @@ def _infer_operation() -> dict[str, Any]:
         },
     }
     text_example = {"inputs": [{"name": "text", "shape": [1], "datatype": "BYTES", "data": ["Containers are good"]}]}
-    operation = _get("Inference (Open Inference Protocol v2, JSON tensors)", name=True)
+    operation = _get("Inference (Open Inference Protocol v2, JSON or binary tensors)", name=True, version=version)
     operation["requestBody"] = {
         "required": True,
         "content": {"application/json": {"schema": request, "examples": {"text": {"value": text_example}}}},

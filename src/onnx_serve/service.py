@@ -3,7 +3,7 @@
     service = Service(settings, metrics)  # or Service(..., loading.load_in_background(settings))
     await service.start()                 # loading goes on in a thread; ready once warmed up
     await service.predict(body)           # the /predict answer, through the batcher
-    await service.infer("wine", body)     # the v2 answer
+    await service.infer("wine", "3", body)  # the v2 answer (version None: the one served)
     await service.stop()
 
 Readiness: `service.ready` turns true after the model is loaded and one warm-up inference ran.
@@ -97,10 +97,13 @@ class Service:
 
     # --- requests ---------------------------------------------------------------------------------
 
-    def model(self, name: str | None = None) -> Predictor:
-        """The predictor, if ready and (when a name is given) called `name`."""
-        if self.predictor is not None and name is not None and name != self.predictor.spec.name:
-            raise RequestError(f"model {name!r} not found; this server serves {self.predictor.spec.name!r}", 404)
+    def model(self, name: str | None = None, version: str | None = None) -> Predictor:
+        """The predictor, if ready and (when given) called `name` at `version`."""
+        spec = self.predictor.spec if self.predictor is not None else None
+        if spec is not None and name is not None and name != spec.name:
+            raise RequestError(f"model {name!r} not found; this server serves {spec.name!r}", 404)
+        if spec is not None and version is not None and version != spec.version:
+            raise RequestError(f"model {spec.name!r} has no version {version!r}; its versions: [{spec.version!r}]", 404)
         if not self.ready or self.predictor is None:
             raise RequestError("the model is not loaded yet; retry when /v2/health/ready answers 200", status=503)
         return self.predictor
@@ -109,8 +112,8 @@ class Service:
         predictor = self.model()
         return await self._answer(protocol.parse_predict(predictor, body, self.settings.max_request_items))
 
-    async def infer(self, name: str, body: Any) -> Any:
-        predictor = self.model(name)
+    async def infer(self, name: str, version: str | None, body: Any) -> Any:
+        predictor = self.model(name, version)
         return await self._answer(v2.parse_infer(predictor, body, self.settings.max_request_items))
 
     async def _answer(self, call: protocol.Call) -> Any:

@@ -13,14 +13,22 @@
 | ONNX_SERVE_THREADS              | the CPU quota         | onnxruntime intra-op threads                         |
 | ONNX_SERVE_DRAIN_SECONDS        | 30                    | on SIGTERM, how long in-flight requests may finish   |
 | ONNX_SERVE_LOG_LEVEL            | info                  | log level (access log at debug)                      |
+| ONNX_SERVE_API_KEYS             | (none: open)          | keys for `Authorization: Bearer`, comma or newline   |
+| ONNX_SERVE_API_KEYS_FILE        | (none)                | a file of keys (a mounted Secret), re-read on change |
+| ONNX_SERVE_METRICS_KEYED        | false                 | true: /metrics needs a key too                       |
+
+With a key configured, /predict, /score and every /v2/models route answer 401 without one; health,
+server metadata and the API description stay open (probes carry no key).
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+from .auth import parse_keys
 
 
 class SettingsError(ValueError):
@@ -40,6 +48,9 @@ class Settings:
     threads: int | None = None
     drain_seconds: int = 30
     log_level: str = "info"
+    api_keys: tuple[str, ...] = field(default=(), repr=False)  # never in a log line
+    api_keys_file: Path | None = None
+    metrics_keyed: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -68,4 +79,27 @@ class Settings:
             threads=int(threads) or None,
             drain_seconds=int(number("ONNX_SERVE_DRAIN_SECONDS", cls.drain_seconds, minimum=0)),
             log_level=(environ.get("ONNX_SERVE_LOG_LEVEL") or cls.log_level).lower(),
+            api_keys=parse_keys(environ.get("ONNX_SERVE_API_KEYS", "")),
+            api_keys_file=_keys_file(environ.get("ONNX_SERVE_API_KEYS_FILE", "").strip()),
+            metrics_keyed=_flag(environ, "ONNX_SERVE_METRICS_KEYED"),
         )
+
+
+def _keys_file(raw: str) -> Path | None:
+    """The keys file, checked at start: a server meant to be guarded must not start open."""
+    if not raw:
+        return None
+    try:
+        keys = parse_keys(Path(raw).read_text("utf-8"))
+    except (OSError, UnicodeDecodeError) as e:
+        raise SettingsError(f"ONNX_SERVE_API_KEYS_FILE={raw!r} cannot be read ({e}); mount the Secret there") from None
+    if not keys:
+        raise SettingsError(f"ONNX_SERVE_API_KEYS_FILE={raw!r} holds no key; put one key per line in it")
+    return Path(raw)
+
+
+def _flag(environ: Mapping[str, str], name: str) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw not in ("", "true", "false", "1", "0"):
+        raise SettingsError(f"{name}={raw!r} must be true or false")
+    return raw in ("true", "1")

@@ -1,12 +1,14 @@
 """Open Inference Protocol v2 (KServe / Triton REST), JSON tensors, transport-free.
 
     server_metadata()                   # GET /v2
-    model_metadata(predictor)           # GET /v2/models/{name}
-    infer(predictor, body)              # POST /v2/models/{name}/infer, parsed JSON in, JSON out
+    model_metadata(predictor)           # GET /v2/models/{name}[/versions/{version}]
+    infer(predictor, body)              # POST /v2/models/{name}[/versions/{version}]/infer, parsed JSON in
 
 Inputs are FP32/FP64/INT*/UINT*/BOOL tensors named like the model's inputs (any name if it has one),
 or, for a text model, one BYTES tensor of strings: its answer holds `label` (BYTES) and
-`probabilities` (FP32 [n, n_labels]). `data` may be flat (row-major) or nested.
+`probabilities` (FP32 [n, n_labels]). `data` may be flat (row-major) or nested, or a flat array or
+list of strings that `binary.attach_inputs` took from the binary tensor data. Outputs asked for as
+binary (`binary.wants_binary`) carry their `data` as bytes, for `binary.encode` to lay out.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, binary
 from .errors import RequestError
 from .predictor import Feeds, Outputs, Predictor, Texts
 from .protocol import Call, check_items, encodable, numeric_array, rows_job
@@ -44,7 +46,7 @@ TEXT_OUTPUTS = ("label", "probabilities")
 
 
 def server_metadata() -> dict[str, Any]:
-    return {"name": "onnx-serve", "version": __version__, "extensions": []}
+    return {"name": "onnx-serve", "version": __version__, "extensions": [binary.EXTENSION]}
 
 
 def model_metadata(predictor: Predictor) -> dict[str, Any]:
@@ -76,6 +78,7 @@ def infer(predictor: Predictor, body: Any) -> dict[str, Any]:
 
 def parse_infer(predictor: Predictor, body: Any, max_items: int | None = None) -> Call:
     tensors = _request_tensors(body)
+    _check_id(body)
     wanted = _requested_outputs(body)
     if any(t["datatype"] == "BYTES" for t in tensors):
         call = _text_call(predictor, tensors, wanted, body)
@@ -83,7 +86,7 @@ def parse_infer(predictor: Predictor, body: Any, max_items: int | None = None) -
         call = _tabular_call(predictor, tensors, wanted, body)
     else:
         job = Feeds(_feeds(predictor, tensors))
-        call = Call(job, lambda outputs: _response(predictor, body, _tensors(outputs, wanted)))
+        call = Call(job, lambda outputs: _response(predictor, body, _tensors(outputs, wanted, body)))
     check_items(call.job, max_items)
     return call
 
@@ -108,6 +111,12 @@ def _request_tensor(tensor: Any) -> dict[str, Any]:
     if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise RequestError(f"input {name}: datatype {datatype!r} is not one of {', '.join(DATATYPES)}")
     return tensor
+
+
+def _check_id(body: dict[str, Any]) -> None:
+    """The schema's id is a string: a number echoed back as a number would break typed clients."""
+    if "id" in body and not isinstance(body["id"], str):
+        raise RequestError(f'"id" must be a string, got {body["id"]!r:.40}; send it quoted')
 
 
 def _requested_outputs(body: dict[str, Any]) -> list[str] | None:
@@ -162,7 +171,7 @@ def _text_call(predictor: Predictor, tensors: list[dict[str, Any]], wanted: list
     def render(probs: np.ndarray) -> dict[str, Any]:
         labels = predictor.label_names(probs.shape[1])
         values = {"label": np.asarray([labels[i] for i in probs.argmax(axis=1)], dtype=object), "probabilities": probs}
-        return _response(predictor, body, _tensors(values, wanted))
+        return _response(predictor, body, _tensors(values, wanted, body))
 
     return Call(Texts(texts), render)
 
@@ -172,7 +181,7 @@ def _tabular_call(predictor: Predictor, tensors: list[dict[str, Any]], wanted: l
         raise RequestError(f"this tabular model takes one input, {predictor.inputs[0].name}, got {len(tensors)}")
     _check_names(wanted, [t.name for t in predictor.outputs])
     job = rows_job(predictor, _array(tensors[0], predictor.feature_dtype))
-    return Call(job, lambda outputs: _response(predictor, body, _tensors(outputs, wanted)))
+    return Call(job, lambda outputs: _response(predictor, body, _tensors(outputs, wanted, body)))
 
 
 def _feeds(predictor: Predictor, tensors: list[dict[str, Any]]) -> dict[str, np.ndarray]:
@@ -216,19 +225,25 @@ def _check_names(wanted: list[str] | None, available: Any) -> None:
         raise RequestError(f"unknown outputs {unknown}; the model gives {list(available)}")
 
 
-def _tensors(outputs: Outputs, wanted: list[str] | None) -> list[dict[str, Any]]:
+def _tensors(outputs: Outputs, wanted: list[str] | None, body: dict[str, Any]) -> list[dict[str, Any]]:
     _check_names(wanted, outputs)
-    return [_response_tensor(name, outputs[name]) for name in wanted or outputs]
+    asked = {o["name"]: o for o in body.get("outputs") or []}
+    return [
+        _response_tensor(name, outputs[name], binary.wants_binary(body, asked.get(name))) for name in wanted or outputs
+    ]
 
 
-def _response_tensor(name: str, value: Any) -> dict[str, Any]:
+def _response_tensor(name: str, value: Any, as_bytes: bool = False) -> dict[str, Any]:
     if isinstance(value, list) and value and isinstance(value[0], dict):  # ZipMap: rows of {class: p}
         value = np.asarray([list(row.values()) for row in value], dtype=np.float32)
     array = np.asarray(value)
     datatype = "BYTES" if array.dtype.kind in "OUS" else NUMPY_TO_DATATYPE.get(array.dtype)
     if datatype is None:
         raise RequestError(f"output {name} has type {array.dtype}, which has no v2 datatype", status=422)
-    data = [str(v) for v in array.ravel()] if datatype == "BYTES" else array.ravel().tolist()
+    if as_bytes:
+        data: Any = binary.to_bytes(array, datatype)
+    else:
+        data = [str(v) for v in array.ravel()] if datatype == "BYTES" else array.ravel().tolist()
     return {"name": name, "datatype": datatype, "shape": list(array.shape), "data": data}
 
 

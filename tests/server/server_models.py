@@ -9,9 +9,12 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import numpy as np
 import onnx
+import onnxruntime as ort
 from onnx import TensorProto, helper
 from starlette.applications import Starlette
+from tokenizers import Tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/models.py
 import models
@@ -62,3 +65,28 @@ async def serving(app: Starlette, raise_errors: bool = True) -> AsyncIterator[ht
         transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_errors)
         async with httpx.AsyncClient(transport=transport, base_url="http://onnx-serve") as client:
             yield client
+
+
+def reference_probabilities(model_dir: Path, texts: list[str]) -> np.ndarray:
+    """What onnxruntime itself says for each text, one at a time: tokenizer, session.run, softmax."""
+    tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    session = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    rows = []
+    for text in texts:
+        encoding = tokenizer.encode(text)
+        values = {
+            "input_ids": encoding.ids,
+            "attention_mask": encoding.attention_mask,
+            "token_type_ids": encoding.type_ids,
+        }
+        feeds = {i.name: np.asarray([values[i.name]], dtype=np.int64) for i in session.get_inputs()}
+        logits = session.run(None, feeds)[0][0].astype(np.float64)
+        rows.append(np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())
+    return np.asarray(rows)
+
+
+def reference_outputs(model_dir: Path, rows: list[list[float]]) -> dict[str, np.ndarray]:
+    """The tabular model's outputs from onnxruntime itself, for FP32 rows."""
+    session = ort.InferenceSession(str(model_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    values = session.run(None, {session.get_inputs()[0].name: np.asarray(rows, dtype=np.float32)})
+    return {o.name: v for o, v in zip(session.get_outputs(), values, strict=True)}

@@ -192,3 +192,21 @@ def _v2_row(row):
 def _batch_count(metrics: str) -> float:
     line = next(line for line in metrics.splitlines() if line.startswith("onnx_serve_batch_size_count"))
     return float(line.split()[-1])
+
+
+async def test_versioned_routes_serve_the_models_own_version(model_dir):
+    served = Predictor.load(model_dir("wine"), threads=1)
+    served.spec = replace(served.spec, version="3")  # as serve.json records an Azure ML version
+    body = _v2_row(WINE_ROWS[0])
+    async with serving(create_app(SETTINGS, predictor=served)) as client:
+        metadata = (await client.get("/v2/models/wine/versions/3")).json()
+        assert metadata["versions"] == ["3"] and metadata == (await client.get("/v2/models/wine")).json()
+        ready = await client.get("/v2/models/wine/versions/3/ready")
+        assert ready.status_code == 200 and ready.json() == {"name": "wine", "ready": True}
+        versioned = (await client.post("/v2/models/wine/versions/3/infer", json=body)).json()
+        unversioned = (await client.post("/v2/models/wine/infer", json=body)).json()
+        assert versioned == unversioned and versioned["model_version"] == "3"
+        for method, path in [("GET", ""), ("GET", "/ready"), ("POST", "/infer")]:
+            response = await client.request(method, f"/v2/models/wine/versions/1{path}", json=body)
+            assert response.status_code == 404
+            assert response.json()["error"] == "model 'wine' has no version '1'; its versions: ['3']"

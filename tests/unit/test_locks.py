@@ -9,14 +9,14 @@ from importlib.metadata import version
 import pytest
 from packaging.requirements import Requirement
 
-from locks import ROOT, RUNNER_LOCK, SERVE_LOCK, TEST_LOCK, UV_LOCK, entries, linux, pins
+from locks import KSERVE_LOCK, ROOT, RUNNER_LOCK, SERVE_LOCK, TEST_LOCK, UV_LOCK, entries, linux, pins
 
 PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 MACHINES = ("x86_64", "aarch64")
 SHARED_NUMERICS = ("onnxruntime", "numpy", "tokenizers")
 
 
-@pytest.mark.parametrize("lock", [SERVE_LOCK, RUNNER_LOCK, TEST_LOCK, UV_LOCK], ids=lambda p: p.name)
+@pytest.mark.parametrize("lock", [SERVE_LOCK, RUNNER_LOCK, TEST_LOCK, UV_LOCK, KSERVE_LOCK], ids=lambda p: p.name)
 def test_every_requirement_is_an_exact_pin_with_hashes(lock):
     found = entries(lock)
     assert found, f"{lock} is empty"
