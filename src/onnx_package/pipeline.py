@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import docker
 
 from . import engine
 from .base_image import BaseImage, resolve_base
@@ -13,7 +18,8 @@ from .build import build_image, image_labels
 from .bundle import assemble_bundle
 from .check import check_container
 from .context import assemble_context
-from .errors import PushError, SettingsError
+from .disk import Needs, disk_full, folder_bytes, is_full
+from .errors import DiskFullError, PackageError, PushError, SettingsError
 from .inspection import inspect_model
 from .outputs import output_values
 from .push import Pushed, check_credentials, pull_cache, push_all
@@ -71,14 +77,43 @@ def run(settings: Settings, reporter: Reporter) -> Result:
     if settings.push and repos:
         with reporter.stage("Check registry credentials"):
             check_credentials(client, settings, repos, auth, reporter)
+    with work_folder(settings, reporter) as needs:
+        return package(settings, reporter, client, base, repos, auth, needs)
+
+
+@contextmanager
+def work_folder(settings: Settings, reporter: Reporter) -> Iterator[Needs]:
+    """A fresh work folder, gone when the run ends however it ends (kept when debugging); a full disk on the
+    way is reported with the space the run needs, from the sizes it learnt."""
     work = settings.workdir
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "source").mkdir(parents=True)
+    shutil.rmtree(work, ignore_errors=True)  # a debugging run's
+    needs = Needs()
+    try:
+        (work / "source").mkdir(parents=True)
+        yield needs
+    except (OSError, PackageError) as err:
+        if is_full(err) and not isinstance(err, (DiskFullError, PushError)):  # a push fails on the registry's disk
+            raise disk_full(err, needs, work) from err
+        raise
+    finally:
+        if settings.debug:
+            reporter.info(f"    work folder kept for debugging: {work.resolve()}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def package(settings: Settings, reporter: Reporter, client: docker.DockerClient, base: BaseImage,
+            repos: list[Repository], auth: RegistryAuth, needs: Needs) -> Result:
+    """Fetch, inspect, build, check and push, in the work folder."""
+    work = settings.workdir
+    if settings.model_source == "local":
+        needs.model = folder_bytes(Path(settings.model_path).expanduser())
     with reporter.stage("Fetch model"):
         model = fetch(settings, work / "source", reporter.mask)
         reporter.info(f"    {model.name} version {model.version}, {model.model_file}, sha256 {model.sha256}")
     with reporter.stage("Inspect and smoke test"):
         has_tokenizer = assemble_bundle(settings, model, work / "bundle")
+        needs.model = folder_bytes(work / "bundle")
         inspection = inspect_model(settings, model, work / "bundle", has_tokenizer)
         reporter.info(f"    task {inspection.task}; inputs "
                       + ", ".join(f"{t.name} {t.type} {list(t.shape)}" for t in inspection.inputs))
@@ -90,9 +125,10 @@ def run(settings: Settings, reporter: Reporter) -> Result:
             pull_cache(client, settings, repos[0], tags, auth, reporter)
     with reporter.stage("Build image"):
         context = assemble_context(client, settings, work / "bundle", base, work / "context")
+        needs.deps = folder_bytes(context.deps)
         local_tag = repos[0].ref(tags[0]) if repos else f"onnx-package/{local_name(model.name)}:{tags[0]}"
         image_id = build_image(client, base.image_id, context, local_tag, image_labels(settings, inspection.spec, base),
-                               settings.source_date_epoch, work / "context" / "layers")
+                               settings.source_date_epoch)
         for repo in repos:
             for tag in tags:
                 client.api.tag(image_id, repo.name, tag)
