@@ -94,7 +94,7 @@ class Needs:
 
 
 def gb(size: int) -> str:
-    return f"{size / 1e9:.1f} GB" if size >= 100 * MB else f"{size / MB:.0f} MB"
+    return f"{size / 1e9:.1f} GB" if size >= 1000 * MB else f"{size / MB:.0f} MB"
 
 
 def is_full(err: BaseException) -> bool:
@@ -106,8 +106,8 @@ def is_full(err: BaseException) -> bool:
 
 
 def disk_full(err: BaseException, needs: Needs, workdir: Path) -> DiskFullError:
-    cause = err.cause if isinstance(err, PackageError) else f"{type(err).__name__}: {first_failure(err)}"
-    return DiskFullError(f"the disk is full ({cause})", needs.fix(workdir))
+    cause = err.cause if isinstance(err, PackageError) else first_failure(err)
+    return DiskFullError(f"no space left: {cause}", needs.fix(workdir))
 
 
 def first_failure(err: BaseException) -> str:
