@@ -3,7 +3,8 @@
     python benchmarks/disk_bench.py                                  # this checkout's code, ~3 minutes on 2 cores
     python benchmarks/disk_bench.py --compare /tmp/disk-before/src   # and another checkout's src/, in turns
 
-Each run is a fresh runner (push_bench.fresh_runner: no local image, the dependency cache a new copy) that runs
+Each run is a fresh runner (no local image of the repository; the dependency cache a new copy of the entry this
+lock file and base image need, when --wheels has it, else installed by the run) that runs
 the `onnx-package` CLI of a src/ folder (PYTHONPATH) with RUNNER_TEMP and XDG_CACHE_HOME in a folder of its own,
 `--model-source local` on the model made by benchmarks/roberta.py (kept in --model-dir), pushing to its own
 docker-registry on 127.0.0.1. While it runs, a thread samples every 50 ms:
@@ -17,8 +18,10 @@ Also: what the work folder holds once the run has ended, and the run's seconds (
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,7 +35,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
 import roberta  # noqa: E402
-from push_bench import fresh_runner, start_registry  # noqa: E402
+from push_bench import start_registry  # noqa: E402
+
+from onnx_package.context import DEPS_FORMAT, LOCK_FILE  # noqa: E402
 
 BASE_IMAGE = "onnx-package-test/base:bookworm"
 ENGINE_TMP = Path("/var/lib/docker/tmp")
@@ -66,6 +71,18 @@ class Sampler(threading.Thread):
         while not self.done.wait(SAMPLE_SECONDS):  # until the run ends
             self.runner_peak = max(self.runner_peak, tree_bytes(self.runner, self.skip))
             self.engine_peak = max(self.engine_peak, tree_bytes([ENGINE_TMP], set()))
+
+
+def fresh_runner(client: docker.DockerClient, repository: str, work: Path, wheels: Path) -> Path:
+    """No local image of the repository; a dependency cache holding a fresh copy of the entry the run needs."""
+    for image in client.images.list(name=repository):
+        client.images.remove(image.id, force=True)
+    recipe = f"{DEPS_FORMAT}{LOCK_FILE.read_text()}{client.images.get(BASE_IMAGE).id}"  # as context.dependencies
+    key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
+    cache = work / f"xdg-{time.monotonic_ns()}"
+    if (wheels / key / ".complete").is_file():
+        shutil.copytree(wheels / key, cache / "onnx-package" / "deps" / key, copy_function=shutil.copy)
+    return cache
 
 
 def one_run(name: str, src: Path, model: Path, host: str, work: Path, wheels: Path) -> dict[str, float | str]:
