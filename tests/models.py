@@ -171,6 +171,28 @@ def make_multi_input_model(dest: Path) -> Path:
     return dest
 
 
+def make_external_data_model(dest: Path, megabytes: int = 20) -> Path:
+    """`model.onnx` (a few hundred bytes) whose weights, `megabytes` MB of random float32, sit in `weights.bin`
+    (ONNX external data): x float32 [batch, 1000] -> y = sum(x @ W) [batch, 1]."""
+    import numpy as np
+    from onnx import TensorProto, helper, numpy_helper, save_model
+
+    columns = megabytes * 1_000_000 // (4 * 1000)
+    weights = np.random.default_rng(0).standard_normal((1000, columns), dtype=np.float32)
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "w"], ["xw"]),
+         helper.make_node("ReduceSum", ["xw", "axes"], ["y"], keepdims=1)],
+        "external_data",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", 1000])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, ["batch", 1])],
+        [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")],
+    )  # fmt: skip
+    dest.mkdir(parents=True, exist_ok=True)
+    save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), dest / MODEL_FILE,
+               save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin", size_threshold=1024)
+    return dest
+
+
 def make_hub_cache(hf_home: Path, repo_id: str, files: Path, names: tuple[str, ...] = ("tokenizer.json",
                "tokenizer_config.json")) -> Path:
     """Lay out `files` as the Hugging Face Hub cache holds a downloaded repo (refs/main -> snapshot).

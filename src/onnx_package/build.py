@@ -10,19 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 import tarfile
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import docker
 
 from .base_image import BaseImage
-from .context import IMAGE_ROOT, Context, disk_error
+from .context import IMAGE_ROOT, Context
 from .engine import stream_error
 from .errors import BuildError
-from .layers import ChunkReader, Layer, docker_archive, write_layer
+from .layers import ChunkReader, Layer, docker_archive, measure_layer
 from .metadata import LABEL_PREFIX
 from .settings import Settings
 
@@ -97,17 +95,10 @@ def image_config(base: dict[str, Any], layers: list[Layer], labels: dict[str, st
     return json.dumps(config, sort_keys=True, separators=(",", ":")).encode()
 
 
-def write_layers(context: Context, folder: Path) -> list[Layer]:
+def measure_layers(context: Context) -> list[Layer]:
     """deps, app, model: least to most often changed, so a new model version changes only the last."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
-    try:
-        return [write_layer(source, f"{IMAGE_ROOT}/{name}", folder / f"{name}.tar",
-                            f"COPY {name}/ {IMAGE_ROOT}/{name}/")
-                for name, source in (("deps", context.deps), ("app", context.app), ("model", context.model))]
-    except OSError as err:
-        shutil.rmtree(folder, ignore_errors=True)  # give the space back to the rest of the job
-        raise disk_error(folder, err) from err
+    return [measure_layer(source, f"{IMAGE_ROOT}/{name}", f"COPY {name}/ {IMAGE_ROOT}/{name}/")
+            for name, source in (("deps", context.deps), ("app", context.app), ("model", context.model))]
 
 
 def load(client: docker.DockerClient, config: bytes, base_layers: int, layers: list[Layer], tag: str) -> str:
@@ -128,12 +119,8 @@ def load(client: docker.DockerClient, config: bytes, base_layers: int, layers: l
 
 
 def build_image(client: docker.DockerClient, base_image_id: str, context: Context, tag: str,
-                labels: dict[str, str], created: int, work: Path) -> str:
+                labels: dict[str, str], created: int) -> str:
     """Assemble, load and return the image id (the sha256 of the config written here)."""
     base = base_config(client, base_image_id)
-    layers = write_layers(context, work)
-    try:
-        return load(client, image_config(base, layers, labels, created), len(base["rootfs"]["diff_ids"]), layers,
-                    tag)
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
+    layers = measure_layers(context)
+    return load(client, image_config(base, layers, labels, created), len(base["rootfs"]["diff_ids"]), layers, tag)

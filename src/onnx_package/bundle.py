@@ -6,9 +6,9 @@ the model folder (checkpoints, notebooks) goes into the image.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+from .disk import Placer
 from .errors import ModelError
 from .settings import Settings
 from .sources import FetchedModel
@@ -40,19 +40,22 @@ def external_data_files(model_path: Path) -> list[str]:
     return sorted(locations)
 
 
-def copy_model(model_path: Path, dest: Path) -> None:
-    shutil.copy2(model_path, dest / model_path.name)
+def place_model(model_path: Path, dest: Path) -> None:
+    """Hard links to the fetched files (the same bytes, no second copy)."""
+    place = Placer()
+    place(model_path, dest / model_path.name)
     for location in external_data_files(model_path):
         source = model_path.parent / location
         if not source.is_file():
             raise ModelError(f"{model_path.name} stores weights in {location}, which is missing",
                              f"upload {location} beside {model_path.name} (ONNX external data)")
         (dest / location).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, dest / location)
+        place(source, dest / location)
+    place.report("the model")
 
 
 def assemble_bundle(settings: Settings, model: FetchedModel, dest: Path) -> bool:
     """Fill `dest`; True when a tokenizer came with the model."""
     dest.mkdir(parents=True, exist_ok=True)
-    copy_model(model.model_path, dest)
+    place_model(model.model_path, dest)
     return resolve_tokenizer(settings, model.model_path, model.folder, dest)

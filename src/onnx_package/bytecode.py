@@ -9,14 +9,13 @@ archive API, not a bind mount, so this works with a remote engine and from insid
 from __future__ import annotations
 
 import tarfile
-import tempfile
 from pathlib import Path, PurePosixPath
 
 import docker
 import requests
 
 from .errors import BuildError
-from .layers import ChunkReader, write_layer
+from .layers import ChunkReader, tar_stream
 
 # Unchecked-hash .pyc are valid whatever the file times; 1 means some file did not compile (a package's
 # Python 2 example, say): that module is then compiled in memory on import, as without a .pyc.
@@ -30,10 +29,7 @@ def compile_in_base(client: docker.DockerClient, base_image_id: str, folder: Pat
     container = client.containers.create(base_image_id, entrypoint=[*COMPILE, image_path], user="0",
                                          network_disabled=True, labels={"io.github.onnx-package.bytecode": "1"})
     try:
-        with tempfile.TemporaryDirectory(dir=folder.parent) as tmp:
-            tree = write_layer(folder, image_path, Path(tmp) / "tree.tar", "")
-            with tree.tar.open("rb") as archive:
-                container.put_archive("/", archive)
+        container.put_archive("/", tar_stream(folder, image_path))  # streamed: no copy of the tree on disk
         container.start()
         status = int(container.wait(timeout=SECONDS).get("StatusCode", -1))
         if status not in COMPILED:

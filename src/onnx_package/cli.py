@@ -15,7 +15,7 @@ from .outputs import output_values
 from .pipeline import Result, run
 from .report import Reporter
 from .reporters import reporter_for
-from .settings import Settings, load_settings
+from .settings import Settings, debugging, load_settings
 
 
 def parser() -> argparse.ArgumentParser:
@@ -60,7 +60,7 @@ def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
 
 def print_traceback_if_debugging() -> None:
     """ONNX_PACKAGE_DEBUG=1, or GitHub's "re-run with debug logging" (RUNNER_DEBUG=1): the traceback too."""
-    if os.environ.get("ONNX_PACKAGE_DEBUG") or os.environ.get("RUNNER_DEBUG") == "1":
+    if debugging(os.environ):
         traceback.print_exc()
 
 

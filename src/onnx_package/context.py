@@ -21,6 +21,7 @@ import onnx_serve
 
 from .base_image import BaseImage
 from .bytecode import compile_in_base
+from .disk import first_failure
 from .errors import BuildError
 from .settings import Settings
 
@@ -93,12 +94,17 @@ def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage) 
         return ready
     building = ready.with_name(f"{key}.{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
-    pip_install(building, base.python, base.arch)
-    drop_console_scripts(building)
-    prune(building)
-    compile_in_base(client, base.image_id, building, f"{IMAGE_ROOT}/deps")
-    installed_report(building).replace(installed_report(ready))
-    (building / ".complete").touch()
+    try:
+        pip_install(building, base.python, base.arch)
+        drop_console_scripts(building)
+        prune(building)
+        compile_in_base(client, base.image_id, building, f"{IMAGE_ROOT}/deps")
+        installed_report(building).replace(installed_report(ready))
+        (building / ".complete").touch()
+    except BaseException:
+        shutil.rmtree(building, ignore_errors=True)  # half a cache entry is of no use: give the space back
+        installed_report(building).unlink(missing_ok=True)
+        raise
     shutil.rmtree(ready, ignore_errors=True)
     building.rename(ready)
     return ready
@@ -116,16 +122,8 @@ def assemble_context(client: docker.DockerClient, settings: Settings, bundle: Pa
 
 def disk_error(dest: Path, err: OSError) -> BuildError:
     return BuildError(f"cannot write the build context in {dest}: {first_failure(err)}",
-                      "free disk space there (the image's layers hold the serving dependencies, ~150 MB, and the "
-                      "model), or set RUNNER_TEMP to a folder on a larger disk")
-
-
-def first_failure(err: OSError) -> str:
-    """One reason: shutil.copytree's Error lists every file that failed, the first says why."""
-    failures = err.args[0] if isinstance(err, shutil.Error) and err.args else None
-    if isinstance(failures, list) and failures and len(failures[0]) == 3:
-        return str(failures[0][2])
-    return str(err)
+                      "let the runner write there, or set RUNNER_TEMP to another folder (a full disk is reported "
+                      "with the space the run needs)")
 
 
 def server_code(client: docker.DockerClient, dest: Path, base: BaseImage) -> Path:

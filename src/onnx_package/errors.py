@@ -44,6 +44,10 @@ class BuildError(PackageError):
     title = "Image build failed"
 
 
+class DiskFullError(PackageError):
+    title = "Disk full"
+
+
 class ContainerCheckError(PackageError):
     title = "Container check failed"
 

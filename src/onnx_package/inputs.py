@@ -13,7 +13,8 @@ class Input:
     name: str  # kebab-case, as in action.yml and on the CLI
     description: str
     default: str = ""
-    kind: str = "str"  # str | bool | int | list | words (a list that may also be space-separated) | lines | json | secret
+    # str | bool | int | list | words (a list that may also be space-separated) | lines | json | secret
+    kind: str = "str"
     choices: tuple[str, ...] = ()
 
     @property

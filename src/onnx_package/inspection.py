@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from .disk import replace
 from .errors import ModelError
 from .settings import Settings
 from .sources import FetchedModel
@@ -159,5 +160,5 @@ def inspect_model(settings: Settings, model: FetchedModel, bundle: Path, has_tok
         "labels": class_labels(settings, config, outputs) if task == "text-classification" else None,
         "max_length": max_length(inputs, bundle) if task == "text-classification" else None,
     }
-    (bundle / "serve.json").write_text(json.dumps(spec, indent=2) + "\n")
+    replace(bundle / "serve.json", json.dumps(spec, indent=2) + "\n")  # the bundle holds links to the user's files
     return Inspection(task=task, inputs=inputs, outputs=outputs, spec=spec)

@@ -1,8 +1,10 @@
-"""Image layers as reproducible tar files, and the archive `docker load` reads.
+"""Image layers as reproducible tar streams, and the archive `docker load` reads.
 
 A layer holds a folder at a path in the image. Every header is decided here, never taken from the
 file system: entries sorted, owned by root, one fixed time, modes reduced to 0755/0644. So the same
-files give the same bytes, hence the same diff id, on any runner and in any work folder.
+files give the same bytes, hence the same diff id, on any runner and in any work folder. Because the
+bytes are a function of the folder, a layer is never stored: it is made once to learn its size and
+diff id, and made again while it is sent to the engine (a model's layer would cost its size on disk).
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import BuildError
+
 # The time of every file in every layer: a constant, so that a layer shared by many models and commits
 # (the dependencies, the server) stays byte-identical, and the registry stores it once.
 FILE_TIME = 0
@@ -25,8 +29,10 @@ CHUNK = 1 << 20
 
 @dataclass(frozen=True)
 class Layer:
-    tar: Path  # the uncompressed layer, in the work folder
-    diff_id: str  # sha256 of it: what the image config lists
+    folder: Path  # what the layer holds: its tar is made from it again when sent
+    target: str  # where the folder lands in the image
+    diff_id: str  # sha256 of the uncompressed tar: what the image config lists
+    size: int  # bytes of that tar
     created_by: str  # its line in the image history
 
 
@@ -55,20 +61,6 @@ def entries(folder: Path, target: str) -> Iterator[tuple[tarfile.TarInfo, Path |
             yield header(name, tarfile.REGTYPE, 0o755 if executable else 0o644, path.stat().st_size), path
 
 
-class Hashing(io.RawIOBase):
-    """A write-only file that hashes what passes through it on the way to another file."""
-
-    def __init__(self, out: io.BufferedWriter) -> None:
-        self.out, self.sha256 = out, hashlib.sha256()
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, data: bytes) -> int:  # type: ignore[override]
-        self.sha256.update(data)
-        return self.out.write(data)
-
-
 class ChunkReader(io.RawIOBase):
     """A readable file over an iterator of byte chunks (the engine's streamed answer)."""
 
@@ -88,17 +80,59 @@ class ChunkReader(io.RawIOBase):
         return size
 
 
-def write_layer(folder: Path, target: str, dest: Path, created_by: str) -> Layer:
-    with dest.open("wb") as out:
-        hashing = Hashing(out)
-        with tarfile.open(fileobj=hashing, mode="w|", format=tarfile.PAX_FORMAT) as tar:
-            for info, path in entries(folder, target):
-                if path is None:
-                    tar.addfile(info)
-                else:
-                    with path.open("rb") as content:
-                        tar.addfile(info, content)
-    return Layer(dest, f"sha256:{hashing.sha256.hexdigest()}", created_by)
+def tar_stream(folder: Path, target: str) -> Iterator[bytes]:
+    """The layer's tar, chunk by chunk: byte for byte what tarfile writes in "w|" mode with PAX headers."""
+    written = 0
+    for info, path in entries(folder, target):
+        block = info.tobuf(tarfile.PAX_FORMAT, tarfile.ENCODING, "surrogateescape")
+        yield block
+        written += len(block)
+        if path is not None:
+            yield from file_chunks(path, info.size)
+            yield padding(info.size)
+            written += info.size + len(padding(info.size))
+    end = b"\0" * (2 * tarfile.BLOCKSIZE)  # then tarfile fills the last record
+    yield end + b"\0" * (-(written + len(end)) % tarfile.RECORDSIZE)
+
+
+def file_chunks(path: Path, size: int) -> Iterator[bytes]:
+    """Exactly `size` bytes of the file, as its header promised."""
+    with path.open("rb") as content:
+        while size:
+            chunk = content.read(min(CHUNK, size))
+            if not chunk:
+                raise changed(f"{path} got shorter")
+            size -= len(chunk)
+            yield chunk
+
+
+def changed(what: str) -> BuildError:
+    """A file of a layer changed between making its diff id and sending it. Not an OSError: raised inside the
+    request body, urllib3 would take that for a dropped connection."""
+    return BuildError(f"{what} while the image was assembled",
+                      "let nothing write into the model folder (or the dependency cache) while it is packaged, "
+                      "then rerun")
+
+
+def measure_layer(folder: Path, target: str, created_by: str) -> Layer:
+    sha256, size = hashlib.sha256(), 0
+    for chunk in tar_stream(folder, target):
+        sha256.update(chunk)
+        size += len(chunk)
+    return Layer(folder, target, f"sha256:{sha256.hexdigest()}", size, created_by)
+
+
+def sent(layer: Layer) -> Iterator[bytes]:
+    """The layer's tar again, checked against its diff id before the stream may go on."""
+    sha256, size = hashlib.sha256(), 0
+    for chunk in tar_stream(layer.folder, layer.target):
+        sha256.update(chunk)
+        size += len(chunk)
+        if size > layer.size:
+            break
+        yield chunk
+    if (size, f"sha256:{sha256.hexdigest()}") != (layer.size, layer.diff_id):
+        raise changed(f"the files under {layer.folder} changed")
 
 
 def member(name: str, size: int) -> bytes:
@@ -118,12 +152,9 @@ def docker_archive(config: bytes, base_layers: int, layers: Iterable[Layer], tag
     for layer in layers:
         name = f"{layer.diff_id.removeprefix('sha256:')}/layer.tar"
         names.append(name)
-        size = layer.tar.stat().st_size
-        yield member(name, size)
-        with layer.tar.open("rb") as content:
-            while chunk := content.read(CHUNK):
-                yield chunk
-        yield padding(size)
+        yield member(name, layer.size)
+        yield from sent(layer)
+        yield padding(layer.size)
     manifest = json.dumps([{"Config": config_name, "RepoTags": [tag], "Layers": names}]).encode()
     yield member("manifest.json", len(manifest)) + manifest + padding(len(manifest))
     yield b"\0" * (2 * tarfile.BLOCKSIZE)

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+import docker
 
 from . import engine
 from .base_image import BaseImage, resolve_base
@@ -14,12 +18,13 @@ from .build import build_image, image_labels, timestamp
 from .bundle import assemble_bundle
 from .check import check_container
 from .context import assemble_context, installed_report
-from .errors import PushError, SettingsError
+from .disk import Needs, disk_full, folder_bytes, is_full
+from .errors import DiskFullError, PackageError, PushError, SettingsError
 from .inspection import inspect_model
+from .metadata import Annotations, manifest_annotations, parse_annotations, parse_labels
 from .outputs import output_values
 from .push import Pushed, Pusher, check_credentials, pull_cache, push_all
 from .referrers import Attached, attach_everywhere
-from .metadata import manifest_annotations, parse_annotations, parse_labels
 from .refs import TagPlan, plan_tags, tag_from
 from .registry import check_ca
 from .registry_auth import RegistryAuth
@@ -44,6 +49,15 @@ class Result:
     attached: list[Attached] = field(default_factory=list)  # where the ML-BOM went
 
 
+@dataclass(frozen=True)
+class Checked:
+    """What the inputs say, checked before any work: where each tag goes, what to write on the image."""
+
+    plan: TagPlan
+    labels: dict[str, str]
+    annotations: Annotations
+
+
 def plan_targets(settings: Settings) -> TagPlan:
     """Validate every reference before any work is done."""
     plan = plan_tags(settings.images, settings.tags)
@@ -66,10 +80,9 @@ def local_name(model_name: str) -> str:
 def run(settings: Settings, reporter: Reporter) -> Result:
     check_source_inputs(settings)
     check_source(settings)
-    plan = plan_targets(settings)
-    repos = plan.repositories
-    labels, annotations = parse_labels(settings.labels), parse_annotations(settings.annotations)
-    for skipped in annotations.skipped:
+    checked = Checked(plan_targets(settings), parse_labels(settings.labels), parse_annotations(settings.annotations))
+    repos = checked.plan.repositories
+    for skipped in checked.annotations.skipped:
         reporter.warn(f"annotation {skipped} skipped: this single-platform image has a manifest and no index")
     auth = RegistryAuth(settings, mask=reporter.mask)  # parses registry-auth: a mistake there stops the run here
     # What can fail cheaply comes before the model download, which may be gigabytes.
@@ -79,32 +92,61 @@ def run(settings: Settings, reporter: Reporter) -> Result:
     if settings.push and repos:
         with reporter.stage("Check registry credentials"):
             check_credentials(client, settings, repos, auth, reporter)
+    with work_folder(settings, reporter) as needs:
+        return package(settings, reporter, client, base, checked, auth, needs)
+
+
+@contextmanager
+def work_folder(settings: Settings, reporter: Reporter) -> Iterator[Needs]:
+    """A fresh work folder, gone when the run ends however it ends (kept when debugging); a full disk on the
+    way is reported with the space the run needs, from the sizes it learnt."""
     work = settings.workdir
-    shutil.rmtree(work, ignore_errors=True)
-    (work / "source").mkdir(parents=True)
+    shutil.rmtree(work, ignore_errors=True)  # a debugging run's
+    needs = Needs()
+    try:
+        (work / "source").mkdir(parents=True)
+        yield needs
+    except (OSError, PackageError) as err:
+        if is_full(err) and not isinstance(err, (DiskFullError, PushError)):  # a push fails on the registry's disk
+            raise disk_full(err, needs, work) from err
+        raise
+    finally:
+        if settings.debug:
+            reporter.info(f"    work folder kept for debugging: {work.resolve()}")
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def package(settings: Settings, reporter: Reporter, client: docker.DockerClient, base: BaseImage,
+            checked: Checked, auth: RegistryAuth, needs: Needs) -> Result:
+    """Fetch, inspect, build, check and push, in the work folder."""
+    work, repos = settings.workdir, checked.plan.repositories
+    if settings.model_source == "local":
+        needs.model = folder_bytes(Path(settings.model_path).expanduser())
     with reporter.stage("Fetch model"):
         model = fetch(settings, work / "source", reporter.mask)
         reporter.info(f"    {model.name} version {model.version}, {model.model_file}, sha256 {model.sha256}")
     with reporter.stage("Inspect and smoke test"):
         has_tokenizer = assemble_bundle(settings, model, work / "bundle")
+        needs.model = folder_bytes(work / "bundle")
         inspection = inspect_model(settings, model, work / "bundle", has_tokenizer)
         reporter.info(f"    task {inspection.task}; inputs "
                       + ", ".join(f"{t.name} {t.type} {list(t.shape)}" for t in inspection.inputs))
         probe = smoke_test(settings, inspection, work / "bundle")
         reporter.info(f"    POST {probe.path} -> {probe.answer}")
     default = default_tags(settings, str(inspection.spec["version"]))
-    targets = plan.targets(default)
+    targets = checked.plan.targets(default)
     if settings.cache and repos:
         with reporter.stage("Pull build cache"):
             pull_cache(client, settings, repos[0], targets[repos[0]], auth, reporter)
     with reporter.stage("Build image"):
         context = assemble_context(client, settings, work / "bundle", base, work / "context")
+        needs.deps = folder_bytes(context.deps)
         packages = installed_packages(installed_report(context.deps))
         local_tag = (repos[0].ref(targets[repos[0]][0]) if repos
                      else f"onnx-package/{local_name(model.name)}:{default[0]}")
-        config_labels = image_labels(settings, inspection.spec, base, labels)
-        image_id = build_image(client, base.image_id, context, local_tag, config_labels,
-                               settings.source_date_epoch, work / "context" / "layers")
+        config_labels = image_labels(settings, inspection.spec, base, checked.labels)
+        image_id = build_image(client, base.image_id, context, local_tag, config_labels, settings.source_date_epoch)
         for repo, tags in targets.items():
             for tag in tags:
                 client.api.tag(image_id, repo.name, tag)
@@ -117,24 +159,31 @@ def run(settings: Settings, reporter: Reporter) -> Result:
         with reporter.stage("Push"):
             try:
                 result.pushed = push_all(client, settings, targets, reporter, auth,
-                                         manifest_annotations(config_labels, annotations))
+                                         manifest_annotations(config_labels, checked.annotations))
             except PushError as err:  # the registries that got the image still count in the outputs
                 err.outputs = output_values(err.pushed, image_id, inspection.spec) if err.pushed else {}
                 raise
     with reporter.stage("ML-BOM"):
         name = repos[0].name if repos else local_tag.rsplit(":", 1)[0]
+        tokenizer = settings.tokenizer or ("bundled with the model" if has_tokenizer else "")
         document = ml_bom(image_name=name, image_digest=result.pushed[0].digest if result.pushed else image_id,
-                          inspection=inspection, origin=model.origin, base=base, packages=packages,
-                          tokenizer=settings.tokenizer or ("bundled with the model" if has_tokenizer else ""),
-                          created=settings.source_date_epoch)
-        result.sbom, result.sbom_line = write_bom(document, settings.workdir.with_name(SBOM_FILE)), summary_line(document)
-        reporter.info(f"    {result.sbom_line}: {result.sbom}")
-        if result.pushed:
-            try:
-                result.attached = attach_everywhere(Pusher(client, settings, auth, reporter).session, result.pushed,
-                                                    bom_bytes(document), MEDIA_TYPE, SBOM_FILE,
-                                                    timestamp(settings.source_date_epoch), "sbom", reporter)
-            except PushError as err:
-                err.outputs = output_values(result.pushed, image_id, inspection.spec, result.sbom)
-                raise
+                          inspection=inspection, origin=model.origin, tokenizer=tokenizer, base=base,
+                          packages=packages, created=settings.source_date_epoch)
+        record_bom(client, settings, auth, reporter, result, document)
     return result
+
+
+def record_bom(client: docker.DockerClient, settings: Settings, auth: RegistryAuth, reporter: Reporter,
+               result: Result, document: dict[str, Any]) -> None:
+    """Write the ML-BOM beside the work folder (the sbom output) and attach it to the image in every registry."""
+    result.sbom, result.sbom_line = write_bom(document, settings.workdir.with_name(SBOM_FILE)), summary_line(document)
+    reporter.info(f"    {result.sbom_line}: {result.sbom}")
+    if not result.pushed:
+        return
+    try:
+        result.attached = attach_everywhere(Pusher(client, settings, auth, reporter).session, result.pushed,
+                                            bom_bytes(document), MEDIA_TYPE, SBOM_FILE,
+                                            timestamp(settings.source_date_epoch), "sbom", reporter)
+    except PushError as err:  # the image is in every registry: the outputs say so
+        err.outputs = output_values(result.pushed, result.image_id, result.spec, result.sbom)
+        raise

@@ -119,7 +119,8 @@ def parse_reference(text: str) -> tuple[Repository, str]:
         raise SettingsError(f"tags entry {text!r} is a repository without a tag",
                             f"add the tag ({text}:v1), or list the repository in images")
     if ":" in repo.rsplit("/", 1)[-1]:
-        raise SettingsError(f"tags entry {text!r} has two tags", "give one reference per tag, e.g. ghcr.io/org/model:v1")
+        raise SettingsError(f"tags entry {text!r} has two tags",
+                            "give one reference per tag, e.g. ghcr.io/org/model:v1")
     return parse_repository(repo, "tags"), check_tag(tag)
 
 

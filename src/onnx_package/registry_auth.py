@@ -41,7 +41,8 @@ KEYS = {"registry", "username", "password"}
 # docker/login-action's other keys: `scope` narrows the token docker login stores, which a push here does not
 # use; `ecr` asks for an AWS key to be exchanged for an ECR token, which this action does not do.
 LOGIN_ACTION_KEYS = {"scope", "ecr"}
-ECR_HOST = re.compile(r"^(?:[0-9]{12}\.dkr[.-]ecr(?:-fips)?\.[a-z0-9-]+\.(?:amazonaws\.com(?:\.cn)?|on\.aws)|public\.ecr\.aws)$")
+ECR_HOST = re.compile(r"^(?:[0-9]{12}\.dkr[.-]ecr(?:-fips)?\.[a-z0-9-]+\.(?:amazonaws\.com(?:\.cn)?|on\.aws)"
+                      r"|public\.ecr\.aws)$")
 ECR_FIX = ("log in first with aws-actions/amazon-ecr-login (this action then uses the docker login), or give "
            "username AWS with the password of `aws ecr get-login-password` and ecr: false")
 

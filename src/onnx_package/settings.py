@@ -72,6 +72,7 @@ class Settings:
     source_date_epoch: int = 0  # the image's `created`: SOURCE_DATE_EPOCH, else the commit's time, else 0
     workdir: Path = field(default_factory=lambda: Path(".onnx-package"))
     cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "onnx-package")
+    debug: bool = False  # ONNX_PACKAGE_DEBUG or RUNNER_DEBUG=1: the work folder is kept for a look
     environ: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     def secrets(self) -> list[str]:
@@ -185,7 +186,12 @@ def load_settings(cli_values: Mapping[str, str | None], environ: Mapping[str, st
     revision = git_revision(environ)
     return Settings(**values, revision=revision, source_url=source_url(environ),
                     source_date_epoch=source_date_epoch(environ, revision), workdir=workdir, cache_dir=cache_dir,
-                    environ=dict(environ))
+                    debug=debugging(environ), environ=dict(environ))
+
+
+def debugging(environ: Mapping[str, str]) -> bool:
+    """ONNX_PACKAGE_DEBUG=1, or GitHub's "re-run with debug logging" (RUNNER_DEBUG=1); as cli.py reads them."""
+    return bool(environ.get("ONNX_PACKAGE_DEBUG")) or environ.get("RUNNER_DEBUG") == "1"
 
 
 def require(settings: Settings, *names: str, why: str) -> None:

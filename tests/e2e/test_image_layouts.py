@@ -31,7 +31,8 @@ def zoo_with_hub_tokenizer(tmp_path):
     make_hub_cache(tmp_path / "hf", "roberta-base", folder, ("config.json", "tokenizer.json", "tokenizer_config.json"))
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
         (folder / name).unlink()
-    args = ["--model-path", str(folder / "model.onnx"), "--tokenizer", "roberta-base", "--class-labels", "negative,positive",
+    args = ["--model-path", str(folder / "model.onnx"), "--tokenizer", "roberta-base",
+            "--class-labels", "negative,positive",
             "--expected", '{"positive": true}']
     return args, {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
 

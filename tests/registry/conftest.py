@@ -60,7 +60,7 @@ class Builder:
     def build(self, folder: Path, tag: str) -> str:
         context = Context(folder / "deps", folder / "app", folder / "model")
         base_id = self.client.images.get(self.base_image).id
-        return build_image(self.client, base_id, context, tag, {LABEL: "1"}, 0, folder / "layers")
+        return build_image(self.client, base_id, context, tag, {LABEL: "1"}, 0)
 
 
 @pytest.fixture(scope="session")

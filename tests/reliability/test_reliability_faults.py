@@ -20,7 +20,7 @@ import docker
 import pytest
 
 from e2e.helpers import Run, base_with_python3, run_cli
-from models import make_tabular_classifier
+from models import make_external_data_model, make_tabular_classifier
 from reliability.bed import Bed, assert_refused
 
 if TYPE_CHECKING:
@@ -70,15 +70,16 @@ def test_a_container_that_never_gets_ready_fails_the_check_at_check_timeout(
     assert docker_client.containers.list(all=True, filters={"ancestor": built}) == [], "the check left a container"
 
 
-# --- the disk under the build context is full -------------------------------------------------------
+# --- the disk under the work folder is full ----------------------------------------------------------
 
 
 @pytest.fixture
 def small_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 16 MB tmpfs: room for the model, not for the ~150 MB of serving dependencies. Unmounted after."""
+    """An 8 MB tmpfs: too small for a 20 MB model, which must be copied there (a link cannot cross file systems).
+    Unmounted after."""
     mount = tmp_path / "small-disk"
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(mount)], capture_output=True,
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True,
                           text=True, timeout=30)
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
@@ -88,14 +89,21 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "--lazy", str(mount)], check=True, timeout=30)
 
 
-def test_a_full_disk_under_the_build_context_is_one_line_and_frees_the_space(bed: Bed, small_disk: Path) -> None:
-    run, seconds = local_run(bed, env={"RUNNER_TEMP": str(small_disk)})
-    line = assert_refused(run, bed, "Image build failed: cannot write the build context in "
-                                    f"{small_disk}/.onnx-package/context")
-    assert "No space left on device" in line and "RUNNER_TEMP" in line.split(". Fix: ")[1]
+def test_a_full_disk_under_the_work_folder_says_how_much_the_run_needs_and_frees_the_space(
+        bed: Bed, small_disk: Path) -> None:
+    model = make_external_data_model(bed.tmp_path / "big", megabytes=20)
+    started = time.monotonic()
+    run = run_cli(bed.tmp_path, "--model-source", "local", "--model-path", str(model), "--images", bed.images(),
+                  "--tags", "v1", "--base-image", bed.base_image, env={"RUNNER_TEMP": str(small_disk)}, timeout=BOUND)
+    line = assert_refused(run, bed, "Disk full: no space left: ")
+    print(line)
+    assert "No space left on device" in line and "weights.bin" in line
+    fix = line.split(". Fix: ")[1]
+    assert f"in {small_disk} and the dependency cache (20 MB model + " in fix and "RUNNER_TEMP" in fix, fix
+    assert re.search(r"^free about [0-9.]+ (GB|MB) on the runner", fix), fix
     assert len(line) < 1000, line
-    assert shutil.disk_usage(small_disk).used < 4_000_000  # the half-written context is gone again
-    assert seconds < BOUND
+    assert shutil.disk_usage(small_disk).used < 1_000_000  # the half-copied model is gone again
+    assert time.monotonic() - started < BOUND
 
 
 # --- the engine is not there -------------------------------------------------------------------------

@@ -107,6 +107,7 @@ def action_environ(folder: Path, model: Path, hf_home: Path, ref: str, base_imag
         "HF_HUB_OFFLINE": "1", "GITHUB_OUTPUT": str(folder / "output"), "GITHUB_STEP_SUMMARY": str(folder / "summary"),
         "RUNNER_TEMP": str(folder / "runner-temp"), "DOCKER_CONFIG": str(folder / "docker-config"),
         "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567", "GITHUB_REPOSITORY": "octo/models",
+        "ONNX_PACKAGE_DEBUG": "1",  # keeps the work folder (gone after a normal run) for the secret scan
     }
 
 

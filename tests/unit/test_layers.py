@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import os
 import tarfile
 from pathlib import Path
 
+import pytest
+
 from onnx_package.build import ENV, image_config
-from onnx_package.layers import Layer, write_layer
+from onnx_package.errors import BuildError
+from onnx_package.layers import Layer, entries, measure_layer, sent, tar_stream
+
+
+def tar_bytes(folder: Path) -> bytes:
+    return b"".join(tar_stream(folder, "/opt/onnx-serve/deps"))
 
 
 def make_tree(root: Path, mtime: int, private: bool) -> Path:
@@ -25,20 +34,45 @@ def make_tree(root: Path, mtime: int, private: bool) -> Path:
 
 
 def test_the_same_files_give_the_same_layer_whatever_their_times_modes_and_folder(tmp_path):
-    one = write_layer(make_tree(tmp_path / "a", 1_000_000, private=True), "/opt/onnx-serve/deps",
-                      tmp_path / "a.tar", "COPY deps/")
-    two = write_layer(make_tree(tmp_path / "elsewhere" / "b", 2_000_000, private=False), "/opt/onnx-serve/deps",
-                      tmp_path / "b.tar", "COPY deps/")
-    assert one.diff_id == two.diff_id and one.tar.read_bytes() == two.tar.read_bytes()
+    one = measure_layer(make_tree(tmp_path / "a", 1_000_000, private=True), "/opt/onnx-serve/deps", "COPY deps/")
+    two = measure_layer(make_tree(tmp_path / "elsewhere" / "b", 2_000_000, private=False), "/opt/onnx-serve/deps",
+                        "COPY deps/")
+    assert one.diff_id == two.diff_id and tar_bytes(one.folder) == tar_bytes(two.folder)
+    made = tar_bytes(one.folder)
+    assert one.size == len(made) and one.diff_id == f"sha256:{hashlib.sha256(made).hexdigest()}"
     (tmp_path / "a" / "pkg" / "__init__.py").write_text("x = 2\n")
-    three = write_layer(tmp_path / "a", "/opt/onnx-serve/deps", tmp_path / "c.tar", "COPY deps/")
+    three = measure_layer(tmp_path / "a", "/opt/onnx-serve/deps", "COPY deps/")
     assert three.diff_id != one.diff_id
 
 
+def test_the_streamed_layer_is_the_tar_tarfile_writes(tmp_path):
+    """Byte for byte tarfile's "w|" PAX stream, as the layers were before they were streamed: the same model and
+    locks keep the same image id across this change. A long name needs a PAX header, a 10 kB file padding."""
+    folder = make_tree(tmp_path / "a", 1_000_000, private=True)
+    (folder / ("long-name-" * 12)).write_bytes(os.urandom(10_000))
+    written = io.BytesIO()
+    with tarfile.open(fileobj=written, mode="w|", format=tarfile.PAX_FORMAT) as tar:
+        for info, path in entries(folder, "/opt/onnx-serve/deps"):
+            if path is None:
+                tar.addfile(info)
+            else:
+                with path.open("rb") as content:
+                    tar.addfile(info, content)
+    assert tar_bytes(folder) == written.getvalue()
+
+
+def test_a_file_that_changes_before_the_layer_is_sent_stops_the_stream(tmp_path):
+    folder = make_tree(tmp_path / "a", 1_000_000, private=True)
+    layer = measure_layer(folder, "/opt/onnx-serve/deps", "COPY deps/")
+    assert b"".join(sent(layer)) == tar_bytes(folder)
+    (folder / "run.sh").write_text("#!/bin/bash\n")  # same size, other bytes
+    with pytest.raises(BuildError, match="changed while the image was assembled"):
+        b"".join(sent(layer))
+
+
 def test_a_layer_is_sorted_root_owned_timeless_and_readable_by_anyone(tmp_path):
-    layer = write_layer(make_tree(tmp_path / "a", 1_000_000, private=True), "/opt/onnx-serve/deps",
-                        tmp_path / "a.tar", "COPY deps/")
-    with tarfile.open(layer.tar) as tar:
+    folder = make_tree(tmp_path / "a", 1_000_000, private=True)
+    with tarfile.open(fileobj=io.BytesIO(tar_bytes(folder))) as tar:
         members = tar.getmembers()
     names = [m.name for m in members]
     assert names == ["opt/onnx-serve", "opt/onnx-serve/deps", "opt/onnx-serve/deps/pkg",
@@ -58,7 +92,7 @@ BASE = {"architecture": "arm64", "variant": "v8", "os": "linux", "created": "202
 
 
 def test_the_config_is_the_base_with_the_server_on_top_and_no_clock(tmp_path):
-    layers = [Layer(tmp_path / n, f"sha256:{n * 64}", f"COPY {n}") for n in ("1", "2", "3")]
+    layers = [Layer(tmp_path / n, f"/opt/{n}", f"sha256:{n * 64}", 0, f"COPY {n}") for n in ("1", "2", "3")]
     raw = image_config(BASE, layers, {"org.opencontainers.image.version": "7"}, 1700000000)
     assert raw == image_config(BASE, layers, {"org.opencontainers.image.version": "7"}, 1700000000)
     config = json.loads(raw)

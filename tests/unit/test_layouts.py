@@ -33,7 +33,8 @@ def test_zoo_model_with_a_hub_tokenizer_from_the_local_cache(tmp_path, monkeypat
     make_hub_cache(tmp_path / "hf", "roberta-base", tmp_path, files)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    inspection, probe = package(tmp_path / "run", model, tokenizer="roberta-base", **{"class-labels": "negative,positive"})
+    inspection, probe = package(tmp_path / "run", model, tokenizer="roberta-base",
+                                **{"class-labels": "negative,positive"})
     assert inspection.task == "text-classification" and inspection.spec["labels"] == ["negative", "positive"]
     assert probe.answer == {"positive": True}
     assert (tmp_path / "run" / "bundle" / "tokenizer.json").is_file()

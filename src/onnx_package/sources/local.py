@@ -5,12 +5,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ..disk import Placer
 from ..errors import ModelSourceError
 from ..settings import Settings, require
 from .base import COMPANION_FILES, FetchedModel, check_sha256, pick_model_file, sha256_of
 
 
-def copy_companions(model_file: Path, dest: Path) -> None:
+def place_companions(model_file: Path, dest: Path, place: Placer) -> None:
     """A single .onnx brings the files beside it that belong to it: tokenizer, config, external data."""
     from ..bundle import external_data_files
 
@@ -18,7 +19,7 @@ def copy_companions(model_file: Path, dest: Path) -> None:
     for name in names:
         if (model_file.parent / name).is_file():
             (dest / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(model_file.parent / name, dest / name)
+            place(model_file.parent / name, dest / name)
 
 
 def fetch_local(settings: Settings, dest: Path) -> FetchedModel:
@@ -27,13 +28,16 @@ def fetch_local(settings: Settings, dest: Path) -> FetchedModel:
     if not source.exists():
         raise ModelSourceError(f"model-path {source} does not exist",
                                "point model-path at a model folder or an .onnx file in the workspace")
+    # Hard links, not copies: the user's files are never moved or written, and cost no space twice.
+    place = Placer()
     if source.is_file():
-        shutil.copy2(source, dest / source.name)
-        copy_companions(source, dest)
+        place(source, dest / source.name)
+        place_companions(source, dest, place)
         model_file = source.name
     else:
-        shutil.copytree(source, dest, dirs_exist_ok=True)
+        shutil.copytree(source, dest, copy_function=place, dirs_exist_ok=True)
         model_file = pick_model_file(dest, settings.model_file)
+    place.report(f"model-path {source}")
     sha256 = sha256_of(dest / model_file)
     check_sha256(settings.model_sha256, sha256, str(source))
     name = settings.model_name or (source.stem if source.is_file() else source.resolve().name)
