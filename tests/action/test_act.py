@@ -2,21 +2,26 @@
 
 Two act runs: one that packages the bundled model and pushes it to two registries, and one with two
 jobs that must fail (a corrupt model, an image reference with a tag) with an annotation and push nothing.
+Then the packaging workflow again, on the host and in a job container with the engine's socket mounted.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from action.act_helpers import ROOT, act_binary, prepare_act_cache, run_act
+from action.act_helpers import ROOT, act_binary, job_container, prepare_act_cache, run_act
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 
+TRIXIE_BASE = "onnx-package-test/base:trixie"  # Python 3.13: neither runner's python3 compiles byte code for it
+# This machine's pip setup (a local index, a TLS-inspecting proxy's CA), as a runner image would carry it.
+PIP_SETUP = ("/etc/pip.conf", "/etc/ssl/certs/ca-certificates.crt", "/opt/pypi", "/opt/pypi-more", "/opt/wheels")
 AZURE_CREDENTIALS = {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecret": "act-client-secret-value",
                      "subscriptionId": "00000000-0000-0000-0000-000000000002",
                      "tenantId": "00000000-0000-0000-0000-000000000003"}
@@ -91,3 +96,46 @@ def test_broken_inputs_fail_with_the_fix_in_an_annotation_and_push_nothing(
     assert f"Fix: list the repository only ({registry.host}/{repo}) and put tags in the tags input" in message
     assert "**Fix:**" in run.summary("bad-reference", "package")
     assert repository_tags(registry, repo) == []
+
+
+def commit_time() -> str:
+    return subprocess.run(["git", "-C", str(ROOT), "show", "-s", "--format=%ct", "HEAD"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+
+
+def container_options(work: Path) -> str:
+    """The job container's: this machine's pip setup, the folder the outputs go to, and the tool's wheel cache
+    (filled by the host's run, so the serving wheels are not fetched again). The base image has no git: the
+    image's `created` comes from SOURCE_DATE_EPOCH, set to the commit's time as README says (on the host, the
+    tool asks git for it)."""
+    wheels = Path.home() / ".cache" / "onnx-package"
+    mounts = [path for path in PIP_SETUP if Path(path).exists()]
+    return " ".join([*(f"-v {path}:{path}:ro" for path in mounts), f"-v {work}:{work}", f"-v {wheels}:{wheels}",
+                     f"-e XDG_CACHE_HOME={wheels.parent}", "-e PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+                     "-e SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", f"-e SOURCE_DATE_EPOCH={commit_time()}"])
+
+
+def test_in_a_job_container_with_the_engines_socket_the_action_gives_the_host_modes_outputs(
+        act_cache, registry, auth_registry, base_image, docker_cleanup, tmp_path):
+    """act's container mode: the job runs in a container of the local bookworm base (python3 3.11, no node: the
+    workflow's actions are composite, and act copies the checkout), with /var/run/docker.sock mounted and on the
+    host's network (act's defaults), so the tool drives the engine from inside a container of that engine."""
+    repo = f"{docker_cleanup.prefix}/sentiment"
+    outputs = {}
+    for mode in ("host", "container"):
+        work = tmp_path / mode
+        work.mkdir()
+        result_file = work / "outputs.json"
+        run = run_act("package.yml", act_cache, work, variables={
+            "REGISTRY": registry.host, "AUTH_REGISTRY": auth_registry.host, "REPOSITORY": repo,
+            "BASE_IMAGE": TRIXIE_BASE, "RESULT_FILE": str(result_file),
+        }, secrets={"REGISTRY_PASSWORD": auth_registry.password, "AZURE_CREDENTIALS": json.dumps(AZURE_CREDENTIALS)},
+            container=job_container(base_image, container_options(work)) if mode == "container" else None)
+        assert run.code == 0 and run.job_result("package") == "success", run.log("package")[-6000:]
+        outputs[mode] = json.loads(result_file.read_text())
+        print(f"{mode}: {run.log('package').count('through http://127.0.0.1')} check(s) on the loopback")
+
+    assert outputs["container"] == outputs["host"]
+    digest = outputs["host"]["digest"]
+    assert {r.manifest_digest(repo, "v1") for r in (registry, auth_registry)} == {digest}
+    assert outputs["host"]["images"].splitlines() == [f"{r.host}/{repo}@{digest}" for r in (registry, auth_registry)]
