@@ -9,6 +9,7 @@ from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVE_LOCK = ROOT / "src" / "onnx_serve" / "requirements.txt"
+GRPC_LOCK = ROOT / "src" / "onnx_serve" / "requirements-grpc.txt"  # what `grpc: true` adds
 RUNNER_LOCK = ROOT / "requirements" / "runner.txt"
 TEST_LOCK = ROOT / "requirements" / "test.txt"
 UV_LOCK = ROOT / "requirements" / "uv.txt"

@@ -34,6 +34,7 @@ ENV = {
 }
 SECOND = 1_000_000_000  # the engine counts healthcheck times in nanoseconds
 PORTS: dict[str, dict[str, Any]] = {"8080/tcp": {}}
+GRPC_PORT = "8081"  # the Open Inference Protocol's gRPC port by convention (Triton, KServe), with `grpc: true`
 RUN: dict[str, Any] = {
     "User": "10001:10001",
     "Entrypoint": ["python3", "-m", "onnx_serve"],
@@ -76,12 +77,15 @@ def base_config(client: docker.DockerClient, image_id: str) -> dict[str, Any]:
     raise BuildError(f"the engine's copy of the base image {image_id} has no config", "pull the base image again")
 
 
-def image_config(base: dict[str, Any], layers: list[Layer], labels: dict[str, str], created: int) -> bytes:
+def image_config(base: dict[str, Any], layers: list[Layer], labels: dict[str, str], created: int,
+                 grpc: bool = False) -> bytes:
     """The base's config with the server's environment, user, entrypoint, healthcheck, labels and layers."""
     run = dict(base.get("config") or {})
-    env = [item for item in run.get("Env") or [] if item.split("=", 1)[0] not in ENV]
-    run.update(RUN, Env=env + [f"{key}={value}" for key, value in ENV.items()],
-               ExposedPorts={**(run.get("ExposedPorts") or {}), **PORTS},
+    own_env = {**ENV, "ONNX_SERVE_GRPC_PORT": GRPC_PORT} if grpc else ENV
+    ports = {**PORTS, f"{GRPC_PORT}/tcp": {}} if grpc else PORTS
+    env = [item for item in run.get("Env") or [] if item.split("=", 1)[0] not in own_env]
+    run.update(RUN, Env=env + [f"{key}={value}" for key, value in own_env.items()],
+               ExposedPorts={**(run.get("ExposedPorts") or {}), **ports},
                Labels={**(run.get("Labels") or {}), **labels})
     when = timestamp(created)
     config = {
@@ -119,8 +123,9 @@ def load(client: docker.DockerClient, config: bytes, base_layers: int, layers: l
 
 
 def build_image(client: docker.DockerClient, base_image_id: str, context: Context, tag: str,
-                labels: dict[str, str], created: int) -> str:
+                labels: dict[str, str], created: int, grpc: bool = False) -> str:
     """Assemble, load and return the image id (the sha256 of the config written here)."""
     base = base_config(client, base_image_id)
     layers = measure_layers(context)
-    return load(client, image_config(base, layers, labels, created), len(base["rootfs"]["diff_ids"]), layers, tag)
+    config = image_config(base, layers, labels, created, grpc)
+    return load(client, config, len(base["rootfs"]["diff_ids"]), layers, tag)

@@ -27,6 +27,7 @@ from .settings import Settings
 
 SERVER_CODE = Path(onnx_serve.__file__).parent
 LOCK_FILE = SERVER_CODE / "requirements.txt"  # every wheel pinned with its hashes (scripts/lock.sh)
+GRPC_LOCK_FILE = SERVER_CODE / "requirements-grpc.txt"  # what `grpc: true` adds (grpcio, protobuf)
 IMAGE_ROOT = "/opt/onnx-serve"  # where the layers go in the image
 DEPS_FORMAT = 4  # part of the cache key: raise it when the way the dependencies folder is made changes
 
@@ -71,11 +72,11 @@ def installed_report(deps: Path) -> Path:
     return deps.with_name(f"{deps.name}.pip-report.json")
 
 
-def pip_install(target: Path, python: str, arch: str) -> None:
+def pip_install(target: Path, python: str, arch: str, locks: list[Path]) -> None:
     command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
                "--no-compile", "--require-hashes", "--target", str(target), "--python-version", python,
                "--implementation", "cp", "--only-binary=:all:", "--report", str(installed_report(target)),
-               "-r", str(LOCK_FILE)]
+               *(option for lock in locks for option in ("-r", str(lock)))]
     for tag in platform_tags(arch):
         command += ["--platform", tag]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
@@ -85,9 +86,10 @@ def pip_install(target: Path, python: str, arch: str) -> None:
                          "let the runner reach PyPI (or set PIP_INDEX_URL to a mirror)")
 
 
-def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage) -> Path:
-    """The installed serving dependencies with their byte code, cached by lock file and base image."""
-    recipe = f"{DEPS_FORMAT}{LOCK_FILE.read_text()}{base.image_id}"  # the image fixes its Python and CPU
+def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage, grpc: bool = False) -> Path:
+    """The installed serving dependencies with their byte code, cached by lock files and base image."""
+    locks = [LOCK_FILE, GRPC_LOCK_FILE] if grpc else [LOCK_FILE]
+    recipe = f"{DEPS_FORMAT}{''.join(lock.read_text() for lock in locks)}{base.image_id}"  # the image fixes Python, CPU
     key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     ready = cache_dir / "deps" / key
     if (ready / ".complete").is_file():
@@ -95,7 +97,7 @@ def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage) 
     building = ready.with_name(f"{key}.{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
     try:
-        pip_install(building, base.python, base.arch)
+        pip_install(building, base.python, base.arch, locks)
         drop_console_scripts(building)
         prune(building)
         compile_in_base(client, base.image_id, building, f"{IMAGE_ROOT}/deps")
@@ -113,8 +115,8 @@ def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage) 
 def assemble_context(client: docker.DockerClient, settings: Settings, bundle: Path, base: BaseImage,
                      dest: Path) -> Context:
     try:
-        return Context(dependencies(client, settings.cache_dir, base), server_code(client, dest / "app", base),
-                       bundle)
+        deps = dependencies(client, settings.cache_dir, base, settings.grpc)
+        return Context(deps, server_code(client, dest / "app", base), bundle)
     except OSError as err:  # shutil.Error too: disk full, quota, permissions
         shutil.rmtree(dest, ignore_errors=True)  # give the space back to the rest of the job
         raise disk_error(dest, err) from err
@@ -129,6 +131,6 @@ def disk_error(dest: Path, err: OSError) -> BuildError:
 def server_code(client: docker.DockerClient, dest: Path, base: BaseImage) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(SERVER_CODE, dest / "onnx_serve",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements.txt"))
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements*.txt", "*.proto", "*.pyi"))
     compile_in_base(client, base.image_id, dest, f"{IMAGE_ROOT}/app")
     return dest

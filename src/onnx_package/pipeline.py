@@ -146,7 +146,8 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
         local_tag = (repos[0].ref(targets[repos[0]][0]) if repos
                      else f"onnx-package/{local_name(model.name)}:{default[0]}")
         config_labels = image_labels(settings, inspection.spec, base, checked.labels)
-        image_id = build_image(client, base.image_id, context, local_tag, config_labels, settings.source_date_epoch)
+        image_id = build_image(client, base.image_id, context, local_tag, config_labels, settings.source_date_epoch,
+                               settings.grpc)
         for repo, tags in targets.items():
             for tag in tags:
                 client.api.tag(image_id, repo.name, tag)

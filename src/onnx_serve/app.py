@@ -47,7 +47,10 @@ def create_app(settings: Settings | None = None, predictor: Predictor | Future[P
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await service.start()
+        grpc_server = await start_grpc(service, app.state.keys, settings) if settings.grpc_port else None
         yield
+        if grpc_server is not None:
+            await grpc_server.stop(settings.drain_seconds)
         await service.stop()
 
     app = Starlette(
@@ -91,6 +94,12 @@ def keyed(endpoint: Endpoint) -> Endpoint:
         return await endpoint(request)
 
     return guarded
+
+
+async def start_grpc(service: Service, keys: ApiKeys, settings: Settings) -> Any:
+    from .grpc_api.server import start  # grpcio is in the image only when it was packaged with grpc: true
+
+    return await start(service, keys, settings.host, settings.grpc_port, settings.max_body_bytes)
 
 
 # --- routes --------------------------------------------------------------------------------------

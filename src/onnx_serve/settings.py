@@ -16,6 +16,7 @@
 | ONNX_SERVE_API_KEYS             | (none: open)          | keys for `Authorization: Bearer`, comma or newline   |
 | ONNX_SERVE_API_KEYS_FILE        | (none)                | a file of keys (a mounted Secret), re-read on change |
 | ONNX_SERVE_METRICS_KEYED        | false                 | true: /metrics needs a key too                       |
+| ONNX_SERVE_GRPC_PORT            | (none: no gRPC)       | serve the OIP over gRPC too (8081 by convention)     |
 
 With a key configured, /predict, /score and every /v2/models route answer 401 without one; health,
 server metadata and the API description stay open (probes carry no key).
@@ -51,6 +52,7 @@ class Settings:
     api_keys: tuple[str, ...] = field(default=(), repr=False)  # never in a log line
     api_keys_file: Path | None = None
     metrics_keyed: bool = False
+    grpc_port: int = 0  # 0: HTTP only (the image has grpcio only when packaged with grpc: true)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
@@ -82,6 +84,7 @@ class Settings:
             api_keys=parse_keys(environ.get("ONNX_SERVE_API_KEYS", "")),
             api_keys_file=_keys_file(environ.get("ONNX_SERVE_API_KEYS_FILE", "").strip()),
             metrics_keyed=_flag(environ, "ONNX_SERVE_METRICS_KEYED"),
+            grpc_port=int(number("ONNX_SERVE_GRPC_PORT", 0, minimum=0)),
         )
 
 

@@ -44,10 +44,12 @@ def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeo
     return Run(done.returncode, done.stderr, parse_github_output(output.read_text()))
 
 
-def serve(client: docker.DockerClient, image: str, environment: dict[str, str] | None = None) -> tuple[Any, str]:
-    """Start `image` on a free loopback port; wait until ready. Returns (container, base url)."""
-    container = client.containers.run(image, detach=True, read_only=True, ports={"8080/tcp": ("127.0.0.1", None)},
-                                      environment=environment or {})
+def serve(client: docker.DockerClient, image: str, environment: dict[str, str] | None = None,
+          also: tuple[str, ...] = ()) -> tuple[Any, str]:
+    """Start `image` on a free loopback port (and the ports `also` names); wait until ready.
+    Returns (container, base url)."""
+    ports = {port: ("127.0.0.1", None) for port in ("8080/tcp", *also)}
+    container = client.containers.run(image, detach=True, read_only=True, ports=ports, environment=environment or {})
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         container.reload()

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
+from client_venv import drive_grpc
 from e2e.helpers import run_cli, serve
 from models import make_text_classifier
 from server.server_models import reference_probabilities
@@ -39,5 +40,39 @@ def test_the_image_answers_tritonclient_binary_at_its_version_behind_a_key(
                                    rtol=1e-4, atol=1e-5)
         assert result.get_response()["model_version"] == "7"
         assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+    finally:
+        container.remove(force=True)
+
+
+def test_grpc_true_serves_the_protocol_over_grpc_on_8081_and_only_then_carries_grpcio(
+        tmp_path, base_image, docker_client, docker_cleanup):
+    model = make_text_classifier(tmp_path / "text")
+    args = ["--model-source", "local", "--model-path", str(model), "--model-name", "sentiment", "--model-version", "7",
+            "--push", "false", "--base-image", base_image]
+    (tmp_path / "plain").mkdir()
+    (tmp_path / "grpc").mkdir()
+    plain = run_cli(tmp_path / "plain", *args)
+    with_grpc = run_cli(tmp_path / "grpc", *args, "--grpc", "true")
+    assert plain.code == 0 and with_grpc.code == 0, plain.stderr + with_grpc.stderr
+    for run in (plain, with_grpc):
+        docker_cleanup.image(run.outputs["image-id"])
+    image = docker_client.images.get(with_grpc.outputs["image-id"])
+    assert "8081/tcp" in image.attrs["Config"]["ExposedPorts"]
+    assert "8081/tcp" not in docker_client.images.get(plain.outputs["image-id"]).attrs["Config"]["ExposedPorts"]
+    added = image.attrs["Size"] - docker_client.images.get(plain.outputs["image-id"]).attrs["Size"]
+    assert added > 0  # grpcio and protobuf: printed for the README's figure
+    print(f"grpc: true adds {added / 1e6:.1f} MB to the image")
+
+    container, url = serve(docker_client, image.id, {"ONNX_SERVE_API_KEYS": KEY}, also=("8081/tcp",))
+    try:
+        grpc_port = container.attrs["NetworkSettings"]["Ports"]["8081/tcp"][0]["HostPort"]
+        answers = drive_grpc({"address": f"127.0.0.1:{grpc_port}", "key": KEY, "model": "sentiment", "version": "7",
+                         "texts": TEXTS, "outputs": ["label", "probabilities"]})
+        expected = reference_probabilities(model, TEXTS)
+        for client in ("triton", "kserve"):
+            got = np.asarray(answers[client]["outputs"]["probabilities"]).reshape(expected.shape)
+            np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-5)
+        assert answers["triton"]["wrong_key"] == "StatusCode.UNAUTHENTICATED"
+        assert httpx.get(url + "/v2/health/ready", timeout=10).status_code == 200
     finally:
         container.remove(force=True)

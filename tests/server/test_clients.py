@@ -8,9 +8,7 @@ through kserve_driver.py. Every answer is compared with onnxruntime run directly
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
@@ -24,6 +22,7 @@ from server_models import WINE_ROWS, reference_outputs, reference_probabilities
 from test_server_process import free_port, start, wait_ready
 from tritonclient.utils import InferenceServerException
 
+from client_venv import run_driver
 from onnx_serve.app import create_app
 from onnx_serve.settings import Settings
 
@@ -136,24 +135,8 @@ def test_tritonclient_without_a_valid_key_is_refused(served, headers):
 # --- the KServe SDK's REST client -------------------------------------------------------------------
 
 
-def kserve_python() -> str:
-    """The kserve venv's python; missing in CI is a failure that says how to make it, never a skip."""
-    python = os.environ.get("KSERVE_PYTHON") or str(ROOT / ".venv-kserve" / "bin" / "python")
-    if not Path(python).exists():
-        message = f"no kserve venv at {python}: run scripts/setup-machine.sh (or set KSERVE_PYTHON)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
-    return python
-
-
 def kserve(job: dict) -> dict:
-    driver = Path(__file__).with_name("kserve_driver.py")
-    done = subprocess.run(
-        [kserve_python(), str(driver), json.dumps(job)], capture_output=True, text=True, timeout=300, cwd="/"
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout)
+    return run_driver(Path(__file__).with_name("kserve_driver.py"), job)
 
 
 def test_kserve_client_text_model(served):

@@ -8,7 +8,7 @@ from importlib.metadata import version
 from pathlib import Path
 
 import onnx_serve
-from locks import SERVE_LOCK, entries, pins
+from locks import GRPC_LOCK, SERVE_LOCK, entries, pins
 
 PACKAGE = Path(onnx_serve.__file__).parent
 ALLOWED = {  # top-level module -> distribution, as docs/ARCHITECTURE.md allows
@@ -19,6 +19,7 @@ ALLOWED = {  # top-level module -> distribution, as docs/ARCHITECTURE.md allows
     "uvicorn": "uvicorn",
     "prometheus_client": "prometheus-client",
 }
+GRPC_ONLY = {"grpc": "grpcio", "google": "protobuf"}  # onnx_serve/grpc_api only: in the image with `grpc: true`
 NOT_IN_THE_IMAGE = {"fastapi", "pydantic", "watchfiles", "websockets", "python-dotenv", "huggingface-hub", "torch"}
 
 
@@ -38,10 +39,18 @@ def locked() -> dict[str, str]:
 
 
 def test_the_server_imports_only_the_stdlib_and_its_runtime():
-    modules = set().union(*(imported_modules(p) for p in PACKAGE.rglob("*.py")))
+    grpc_api = PACKAGE / "grpc_api"
+    modules = set().union(*(imported_modules(p) for p in PACKAGE.rglob("*.py") if grpc_api not in p.parents))
     third_party = modules - set(sys.stdlib_module_names) - {"onnx_serve"}
     assert third_party <= set(ALLOWED), f"onnx_serve may not import {sorted(third_party - set(ALLOWED))}"
     assert {ALLOWED[m] for m in third_party} <= set(locked()), "every import must be pinned in the lock"
+
+
+def test_the_grpc_endpoint_imports_only_what_its_own_lock_adds():
+    modules = set().union(*(imported_modules(p) for p in (PACKAGE / "grpc_api").rglob("*.py")))
+    third_party = modules - set(sys.stdlib_module_names) - {"onnx_serve"} - set(ALLOWED)
+    assert third_party <= set(GRPC_ONLY), sorted(third_party - set(GRPC_ONLY))
+    assert {GRPC_ONLY[m] for m in third_party} <= set(pins(GRPC_LOCK)), "pinned in requirements-grpc.txt"
 
 
 def test_the_lock_pins_the_runtime_and_no_development_extras():

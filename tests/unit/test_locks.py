@@ -9,14 +9,15 @@ from importlib.metadata import version
 import pytest
 from packaging.requirements import Requirement
 
-from locks import KSERVE_LOCK, ROOT, RUNNER_LOCK, SERVE_LOCK, TEST_LOCK, UV_LOCK, entries, linux, pins
+from locks import GRPC_LOCK, KSERVE_LOCK, ROOT, RUNNER_LOCK, SERVE_LOCK, TEST_LOCK, UV_LOCK, entries, linux, pins
 
 PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 MACHINES = ("x86_64", "aarch64")
 SHARED_NUMERICS = ("onnxruntime", "numpy", "tokenizers")
 
 
-@pytest.mark.parametrize("lock", [SERVE_LOCK, RUNNER_LOCK, TEST_LOCK, UV_LOCK, KSERVE_LOCK], ids=lambda p: p.name)
+@pytest.mark.parametrize("lock", [SERVE_LOCK, GRPC_LOCK, RUNNER_LOCK, TEST_LOCK, UV_LOCK, KSERVE_LOCK],
+                         ids=lambda p: p.name)
 def test_every_requirement_is_an_exact_pin_with_hashes(lock):
     found = entries(lock)
     assert found, f"{lock} is empty"
@@ -52,3 +53,14 @@ def test_this_venv_runs_exactly_the_test_lock():
     """CI runs against the locks: what is installed here is what test.txt says."""
     wrong = {name: (version(name), pinned) for name, pinned in pins(TEST_LOCK).items() if version(name) != pinned}
     assert not wrong, f"installed vs locked: {wrong}; run scripts/setup-machine.sh"
+
+
+@pytest.mark.parametrize("python", PYTHONS)
+@pytest.mark.parametrize("machine", MACHINES)
+def test_the_grpc_extras_agree_with_the_image_and_the_runner(python, machine):
+    """pip installs both image locks at once; the generated open_inference_pb2.py needs the runner's protobuf."""
+    environment = linux(python, machine)
+    grpc, image, runner = (pins(lock, environment) for lock in (GRPC_LOCK, SERVE_LOCK, RUNNER_LOCK))
+    assert {"grpcio", "protobuf"} <= grpc.keys()
+    assert all(image[name] == grpc[name] for name in grpc.keys() & image.keys())
+    assert grpc["protobuf"] == runner["protobuf"] and grpc["grpcio"] == pins(TEST_LOCK)["grpcio"]
