@@ -7,6 +7,7 @@ import re
 import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -162,9 +163,25 @@ def source_date_epoch(environ: Mapping[str, str], revision: str) -> int:
         done = subprocess.run(["git", "show", "-s", "--format=%ct", revision], capture_output=True, text=True,
                               timeout=10)
     except (OSError, subprocess.TimeoutExpired):
+        done = None
+    stamp = done.stdout.strip() if done else ""
+    return int(stamp) if done and done.returncode == 0 and stamp.isdigit() else ci_commit_time(environ, revision)
+
+
+def ci_commit_time(environ: Mapping[str, str], revision: str) -> int:
+    """The commit's time as the CI system tells it, where git cannot (a job container or an image without git):
+    GitLab's CI_COMMIT_TIMESTAMP, or the head commit of a GitHub push event; else 0."""
+    stamp = environ.get("CI_COMMIT_TIMESTAMP", "") if environ.get("CI_COMMIT_SHA") == revision else ""
+    if not stamp and environ.get("GITHUB_EVENT_PATH"):
+        try:
+            head = json.loads(Path(environ["GITHUB_EVENT_PATH"]).read_text()).get("head_commit") or {}
+        except (OSError, ValueError, AttributeError):
+            head = {}
+        stamp = str(head.get("timestamp") or "") if isinstance(head, dict) and head.get("id") == revision else ""
+    try:
+        return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()) if stamp else 0
+    except ValueError:
         return 0
-    stamp = done.stdout.strip()
-    return int(stamp) if done.returncode == 0 and stamp.isdigit() else 0
 
 
 def source_url(environ: Mapping[str, str]) -> str:

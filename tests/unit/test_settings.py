@@ -81,3 +81,14 @@ def test_the_image_time_is_source_date_epoch_else_the_commits_never_the_clock(tm
                                check=True).stdout.strip()
     assert source_date_epoch({}, head) == int(committed)
     assert source_date_epoch({}, "") == 0 and source_date_epoch({}, "0" * 40) == 0  # no commit: 1970, not now
+
+
+def test_without_git_the_commit_time_comes_from_the_ci_system(tmp_path):
+    """A job container has no git: GitHub's push event and GitLab's variables still say when the commit was made."""
+    unknown = "f" * 40  # not a commit git knows: as in a checkout without git
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"head_commit": {"id": unknown, "timestamp": "2026-11-30T18:00:00+01:00"}}))
+    assert source_date_epoch({"GITHUB_EVENT_PATH": str(event)}, unknown) == 1796058000
+    assert source_date_epoch({"GITHUB_EVENT_PATH": str(event)}, "e" * 40) == 0  # another commit's time: not used
+    gitlab = {"CI_COMMIT_SHA": unknown, "CI_COMMIT_TIMESTAMP": "2026-11-30T17:00:00Z"}
+    assert source_date_epoch(gitlab, unknown) == 1796058000
