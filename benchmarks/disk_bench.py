@@ -33,10 +33,12 @@ import docker
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
+sys.path.insert(0, str(ROOT / "tests"))
 
 import roberta  # noqa: E402
 from push_bench import start_registry  # noqa: E402
 
+from disk_usage import unique_bytes  # noqa: E402
 from onnx_package.context import DEPS_FORMAT, LOCK_FILE  # noqa: E402
 
 BASE_IMAGE = "onnx-package-test/base:bookworm"
@@ -45,20 +47,6 @@ SAMPLE_SECONDS = 0.05
 MB = 1e6
 
 
-def tree_bytes(folders: list[Path], skip: set[tuple[int, int]]) -> int:
-    """Bytes of the files under `folders`, each inode once, those in `skip` left out."""
-    seen, total = set(skip), 0
-    for folder in folders:
-        for root, _, files in os.walk(folder):
-            for name in files:
-                try:
-                    stat = os.lstat(os.path.join(root, name))
-                except FileNotFoundError:  # removed while walking
-                    continue
-                if (stat.st_dev, stat.st_ino) not in seen:
-                    seen.add((stat.st_dev, stat.st_ino))
-                    total += stat.st_size
-    return total
 
 
 class Sampler(threading.Thread):
@@ -69,8 +57,8 @@ class Sampler(threading.Thread):
 
     def run(self) -> None:
         while not self.done.wait(SAMPLE_SECONDS):  # until the run ends
-            self.runner_peak = max(self.runner_peak, tree_bytes(self.runner, self.skip))
-            self.engine_peak = max(self.engine_peak, tree_bytes([ENGINE_TMP], set()))
+            self.runner_peak = max(self.runner_peak, unique_bytes(self.runner, self.skip))
+            self.engine_peak = max(self.engine_peak, unique_bytes([ENGINE_TMP], set()))
 
 
 def fresh_runner(client: docker.DockerClient, repository: str, work: Path, wheels: Path) -> Path:
@@ -110,9 +98,9 @@ def one_run(name: str, src: Path, model: Path, host: str, work: Path, wheels: Pa
     outputs = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
     image = client.images.get(outputs["image-id"])
     layers = int(image.attrs["Size"]) - int(client.images.get(BASE_IMAGE).attrs["Size"])
-    left = tree_bytes([temp], user_files)
+    left = unique_bytes([temp], user_files)
     client.images.remove(image.id, force=True)  # the next run loads its layers anew
-    deps = tree_bytes([xdg / "onnx-package" / "deps"], set())
+    deps = unique_bytes([xdg / "onnx-package" / "deps"], set())
     return {"name": name, "src": str(src), "seconds": round(seconds, 1),
             "runner_peak_mb": round(sampler.runner_peak / MB), "deps_mb": round(deps / MB),
             "engine_tmp_peak_mb": round(sampler.engine_peak / MB),

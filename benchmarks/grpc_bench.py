@@ -44,7 +44,8 @@ def over_grpc():
     client.infer("bench", [tensor])
 timings = {"http": [], "grpc": []}
 for i in range(calls + 100):
-    for name, call in (("http", over_http), ("grpc", over_grpc)) if i % 2 else (("grpc", over_grpc), ("http", over_http)):
+    pair = (("http", over_http), ("grpc", over_grpc))
+    for name, call in pair if i % 2 else pair[::-1]:
         start = time.perf_counter()
         call()
         if i >= 100:

@@ -4,12 +4,12 @@ folder goes when the run ends (kept with ONNX_PACKAGE_DEBUG); the user's files a
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from pathlib import Path
 
 import pytest
 
+from disk_usage import unique_bytes
 from e2e.helpers import run_cli
 from models import corrupt_model, make_external_data_model
 
@@ -31,17 +31,7 @@ class PeakBytes(threading.Thread):
             self.peak = max(self.peak, self.bytes_now())
 
     def bytes_now(self) -> int:
-        seen, total = set(self.theirs), 0
-        for root, _, files in os.walk(self.folder):
-            for name in files:
-                try:
-                    stat = os.lstat(os.path.join(root, name))
-                except FileNotFoundError:  # removed while walking
-                    continue
-                if (stat.st_dev, stat.st_ino) not in seen:
-                    seen.add((stat.st_dev, stat.st_ino))
-                    total += stat.st_size
-        return total
+        return unique_bytes([self.folder], self.theirs)
 
     def __enter__(self) -> PeakBytes:
         self.start()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 import shutil
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 import docker
 import pytest
 
+from disk_usage import tmpfs
 from e2e.helpers import Run, base_with_python3, run_cli
 from models import make_external_data_model, make_tabular_classifier
 from reliability.bed import Bed, assert_refused
@@ -77,16 +77,8 @@ def test_a_container_that_never_gets_ready_fails_the_check_at_check_timeout(
 def small_disk(tmp_path: Path) -> Iterator[Path]:
     """An 8 MB tmpfs: too small for a 20 MB model, which must be copied there (a link cannot cross file systems).
     Unmounted after."""
-    mount = tmp_path / "small-disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(mount)], capture_output=True,
-                          text=True, timeout=30)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "small-disk", "8m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "--lazy", str(mount)], check=True, timeout=30)
 
 
 def test_a_full_disk_under_the_work_folder_says_how_much_the_run_needs_and_frees_the_space(

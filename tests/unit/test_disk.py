@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import errno
 import logging
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from disk_usage import tmpfs
 from onnx_package.disk import MB, Needs, Placer, disk_full, folder_bytes, is_full, replace
 from onnx_package.errors import BuildError
 
@@ -17,16 +17,8 @@ from onnx_package.errors import BuildError
 @pytest.fixture
 def other_disk(tmp_path: Path) -> Iterator[Path]:
     """A tmpfs: another file system than tmp_path's, where a hard link cannot reach."""
-    mount = tmp_path / "other-disk"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], capture_output=True,
-                          text=True, timeout=30)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
-    try:
+    with tmpfs(tmp_path / "other-disk", "4m") as mount:
         yield mount
-    finally:
-        subprocess.run(["umount", "--lazy", str(mount)], check=True, timeout=30)
 
 
 def test_a_file_is_placed_by_hard_link_and_writing_beside_it_makes_a_new_file(tmp_path):
