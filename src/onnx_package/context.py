@@ -96,6 +96,7 @@ def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage, 
         return ready
     building = ready.with_name(f"{key}.{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
+    building.parent.mkdir(parents=True, exist_ok=True)  # pip writes its report beside the folder it makes
     try:
         pip_install(building, base.python, base.arch, locks)
         drop_console_scripts(building)

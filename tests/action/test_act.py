@@ -135,6 +135,9 @@ def test_in_a_job_container_with_the_engines_socket_the_action_gives_the_host_mo
         outputs[mode] = json.loads(result_file.read_text())
         print(f"{mode}: {run.log('package').count('through http://127.0.0.1')} check(s) on the loopback")
 
+    # The ML-BOM's file is under each run's own RUNNER_TEMP; what it says is the same.
+    bom = {mode: Path(outputs[mode].pop("sbom")).name for mode in outputs}
+    assert bom["container"] == bom["host"] == "onnx-package.sbom.cdx.json"
     assert outputs["container"] == outputs["host"]
     digest = outputs["host"]["digest"]
     assert {r.manifest_digest(repo, "v1") for r in (registry, auth_registry)} == {digest}
