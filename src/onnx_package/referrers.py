@@ -53,17 +53,27 @@ def artifact_manifest(subject: Manifest, blob_digest: str, size: int, media_type
     return json.dumps(manifest, indent=3).encode()
 
 
+def attached_before(session: Session, repo: Repository, subject: Manifest, digest: str, tag: str) -> Attached | None:
+    """The artifact when the registry already lists it for the subject, or its fallback tag already serves it."""
+    if digest in session.referrers(repo, subject.digest):
+        return Attached(repo, digest, "")
+    tagged = session.manifest(repo, tag)
+    return Attached(repo, digest, tag) if tagged and tagged.digest == digest else None
+
+
 def attach(session: Session, repo: Repository, subject: Manifest, document: bytes, media_type: str, title: str,
            created: str, suffix: str) -> Attached:
-    """Upload the document and its artifact manifest, pointing at `subject`; RegistryError when refused."""
+    """Upload the document and its artifact manifest, pointing at `subject` (nothing sent when it is there
+    already: the same image gives the same document); RegistryError when refused."""
+    body = artifact_manifest(subject, digest_of(document), len(document), media_type, title, created)
+    digest, tag = digest_of(body), fallback_tag(subject.digest, suffix)
+    if before := attached_before(session, repo, subject, digest, tag):
+        return before
     session.upload_blob(repo, EMPTY_CONFIG)
-    blob = session.upload_blob(repo, document)
-    body = artifact_manifest(subject, blob, len(document), media_type, title, created)
-    digest = digest_of(body)
+    session.upload_blob(repo, document)
     answer = session.put_manifest(repo, digest, body, OCI_MANIFEST)
     if answer.headers.get("OCI-Subject") == subject.digest:
         return Attached(repo, digest, "")
-    tag = fallback_tag(subject.digest, suffix)
     session.put_manifest(repo, tag, body, OCI_MANIFEST)
     return Attached(repo, digest, tag)
 

@@ -346,6 +346,15 @@ class Session:
                                 f"hashing to {served}")
         return Manifest(digest, answer.body)
 
+    def referrers(self, repo: Repository, digest: str) -> list[str]:
+        """The digests of the artifacts whose subject is `digest` (the referrers API); [] where it has none."""
+        answer = self.request("GET", f"{repo.path}/referrers/{digest}", f"repository:{repo.path}:pull",
+                              {"Accept": "application/vnd.oci.image.index.v1+json"})
+        if answer.status != 200:
+            return []  # no referrers API (distribution 2.x answers 404): the fallback tag says it
+        manifests = json.loads(answer.body or b"{}").get("manifests") or []
+        return [str(entry.get("digest")) for entry in manifests if isinstance(entry, dict)]
+
     def put_manifest(self, repo: Repository, reference: str, body: bytes, media_type: str) -> Answer:
         """Store a manifest under repo:reference (its blobs must be there already)."""
         answer = self.request("PUT", f"{repo.path}/manifests/{reference}", f"repository:{repo.path}:push,pull",

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.engine
 
 EXAMPLE = ROOT / "examples" / "sentiment"
-VARIABLES = {"DIGEST", "DIGESTS", "IMAGES", "IMAGE_ID", "MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256"}
+VARIABLES = {"DIGEST", "DIGESTS", "IMAGES", "IMAGE_ID", "MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256", "SBOM"}
 STAGES = ["Resolve base image", "Check registry credentials", "Fetch model", "Inspect and smoke test",
           "Pull build cache", "Build image", "Check container", "Push", "ML-BOM"]
 
