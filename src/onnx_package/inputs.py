@@ -52,6 +52,9 @@ INPUTS: tuple[Input, ...] = (
     Input("class-labels", "Class labels, comma-separated (when the model ships no config.json).", kind="list"),
     Input("sample", "Request body for /predict used by the smoke test and container check (JSON, or @file)."),
     Input("expected", "Expected /predict answer for the sample (JSON, or @file).", kind="json"),
+    Input("samples", "Golden set: a JSON Lines file (relative to the workspace) of /predict requests, one a line, "
+          "each a bare request or {\"request\": ..., \"expected\": ...}; used by the smoke test, the container check "
+          "and the optimize/quantize checks."),
     # The image
     Input("images", "Image repositories to push to, separated by newlines, commas or spaces "
           "(e.g. docker.io/me/model, ghcr.io/org/model).", kind="words"),

@@ -11,7 +11,7 @@ from . import engine
 from .base_image import BaseImage, resolve_base
 from .build import build_image, image_labels
 from .bundle import assemble_bundle
-from .check import check_container
+from .check import CONTAINER_SAMPLES, check_container
 from .context import assemble_context
 from .errors import PushError, SettingsError
 from .inspection import inspect_model
@@ -23,7 +23,8 @@ from .registry import check_ca
 from .registry_auth import RegistryAuth
 from .report import Reporter
 from .settings import Settings, check_source_inputs
-from .smoke import Probe, smoke_test
+from .samples import load_samples
+from .smoke import Probe, smoke_samples
 from .sources import check_source, fetch
 
 
@@ -36,6 +37,8 @@ class Result:
     ready_seconds: float
     image_size: int = 0  # bytes, as the engine reports it
     pushed: list[Pushed] = field(default_factory=list)
+    samples: int = 1  # golden requests answered on the runner
+    checked: int = 1  # of them, sent to the container
 
 
 def plan_targets(settings: Settings) -> TagPlan:
@@ -63,6 +66,7 @@ def run(settings: Settings, reporter: Reporter) -> Result:
     plan = plan_targets(settings)
     repos = plan.repositories
     labels, annotations = parse_labels(settings.labels), parse_annotations(settings.annotations)
+    samples = load_samples(settings)
     for skipped in annotations.skipped:
         reporter.warn(f"annotation {skipped} skipped: this single-platform image has a manifest and no index")
     auth = RegistryAuth(settings, mask=reporter.mask)  # parses registry-auth: a mistake there stops the run here
@@ -84,8 +88,10 @@ def run(settings: Settings, reporter: Reporter) -> Result:
         inspection = inspect_model(settings, model, work / "bundle", has_tokenizer)
         reporter.info(f"    task {inspection.task}; inputs "
                       + ", ".join(f"{t.name} {t.type} {list(t.shape)}" for t in inspection.inputs))
-        probe = smoke_test(settings, inspection, work / "bundle")
-        reporter.info(f"    POST {probe.path} -> {probe.answer}")
+        probes = smoke_samples(inspection, work / "bundle", samples)
+        probe = probes[0]
+        reporter.info(f"    POST {probe.path} -> {probe.answer}"
+                      + (f"; {len(probes)} samples answered" if len(probes) > 1 else ""))
     default = default_tags(settings, str(inspection.spec["version"]))
     targets = plan.targets(default)
     if settings.cache and repos:
@@ -103,9 +109,10 @@ def run(settings: Settings, reporter: Reporter) -> Result:
                 client.api.tag(image_id, repo.name, tag)
         reporter.info(f"    {image_id} tagged {local_tag}")
     with reporter.stage("Check container"):
-        ready = check_container(client, settings, image_id, probe, reporter)
+        ready = check_container(client, settings, image_id, probes, reporter)
     result = Result(spec=inspection.spec, image_id=image_id, probe=probe, base=base, ready_seconds=ready,
-                    image_size=int(client.images.get(image_id).attrs.get("Size") or 0))
+                    image_size=int(client.images.get(image_id).attrs.get("Size") or 0),
+                    samples=len(probes), checked=min(len(probes), CONTAINER_SAMPLES))
     if settings.push:
         with reporter.stage("Push"):
             try:

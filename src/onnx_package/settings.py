@@ -56,6 +56,7 @@ class Settings:
     class_labels: tuple[str, ...] = ()
     sample: Any = None
     expected: Any = None
+    samples: str = ""  # path of the golden set; read by samples.py
     images: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()  # key=value lines; parsed by metadata.py
