@@ -15,6 +15,7 @@ from .check import CONTAINER_SAMPLES, check_container
 from .context import assemble_context
 from .errors import PushError, SettingsError
 from .inspection import inspect_model
+from .optimize import Trial, improve_model
 from .outputs import output_values
 from .push import Pushed, check_credentials, pull_cache, push_all
 from .metadata import manifest_annotations, parse_annotations, parse_labels
@@ -24,7 +25,7 @@ from .registry_auth import RegistryAuth
 from .report import Reporter
 from .settings import Settings, check_source_inputs
 from .samples import load_samples
-from .smoke import Probe, smoke_samples
+from .smoke import Probe, reanswer, smoke_samples
 from .sources import check_source, fetch
 
 
@@ -39,6 +40,7 @@ class Result:
     pushed: list[Pushed] = field(default_factory=list)
     samples: int = 1  # golden requests answered on the runner
     checked: int = 1  # of them, sent to the container
+    trials: list[Trial] = field(default_factory=list)  # optimize / quantize
 
 
 def plan_targets(settings: Settings) -> TagPlan:
@@ -92,6 +94,10 @@ def run(settings: Settings, reporter: Reporter) -> Result:
         probe = probes[0]
         reporter.info(f"    POST {probe.path} -> {probe.answer}"
                       + (f"; {len(probes)} samples answered" if len(probes) > 1 else ""))
+    with reporter.stage("Optimize"):
+        trials = improve_model(settings, inspection, work / "bundle", probes, work / "optimize", reporter)
+        if any(trial.served for trial in trials):  # the container must answer as the model it serves
+            probes = reanswer(work / "bundle", probes)
     default = default_tags(settings, str(inspection.spec["version"]))
     targets = plan.targets(default)
     if settings.cache and repos:
@@ -112,7 +118,7 @@ def run(settings: Settings, reporter: Reporter) -> Result:
         ready = check_container(client, settings, image_id, probes, reporter)
     result = Result(spec=inspection.spec, image_id=image_id, probe=probe, base=base, ready_seconds=ready,
                     image_size=int(client.images.get(image_id).attrs.get("Size") or 0),
-                    samples=len(probes), checked=min(len(probes), CONTAINER_SAMPLES))
+                    samples=len(probes), checked=min(len(probes), CONTAINER_SAMPLES), trials=trials)
     if settings.push:
         with reporter.stage("Push"):
             try:

@@ -34,6 +34,7 @@ def summary_success(result: Result, outputs: Mapping[str, str], stage_seconds: M
         f"| smoke test | passed: POST {probe.path} {markdown_cell(short(probe.body))} → "
         f"{markdown_cell(short(probe.answer))}{golden_note(result)}; the container gave the same "
         f"{'answers' if result.checked > 1 else 'answer'}, ready in {result.ready_seconds:.1f} s |",
+        *[f"| {trial.kind} | {trial.describe()} |" for trial in result.trials],
         f"| image | {markdown_cell(result.image_id)}, {megabytes(result.image_size)} |",
         f"| base image | {markdown_cell(base_line(result.base))} |",
         "",
