@@ -13,7 +13,7 @@ class Input:
     name: str  # kebab-case, as in action.yml and on the CLI
     description: str
     default: str = ""
-    kind: str = "str"  # str | bool | int | float | list | words (a list that may also be space-separated) | lines | json | secret
+    kind: str = "str"  # str | bool | int | float (0-1) | list | words (space-separated too) | lines | json | secret
     choices: tuple[str, ...] = ()
 
     @property

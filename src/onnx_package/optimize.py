@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import shutil
 import statistics
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,8 +102,8 @@ def predictor_for(bundle: Path, model_path: Path) -> Any:
 def golden_jobs(predictor: Any, probes: list[Probe]) -> list[Any]:
     from onnx_serve import protocol, v2
 
-    return [(protocol.parse_predict(predictor, p.body) if p.path == "/predict" else v2.parse_infer(predictor, p.body)).job
-            for p in probes]
+    parse = {"/predict": protocol.parse_predict}
+    return [parse.get(p.path, v2.parse_infer)(predictor, p.body).job for p in probes]
 
 
 def output_arrays(result: Any) -> list[np.ndarray]:
@@ -196,8 +199,9 @@ def optimized_model(source: Path, bundle: Path, dest: Path) -> dict[str, int]:
         from onnxruntime.transformers import optimizer
 
         # opt_level 0: the fusions only; nothing tuned to this runner's CPU is saved.
-        fusion = optimizer.optimize_model(str(source), model_type=encoder_type(bundle, model), num_heads=0,
-                                          hidden_size=0, opt_level=0, use_gpu=False)
+        with quiet_root_logger():
+            fusion = optimizer.optimize_model(str(source), model_type=encoder_type(bundle, model), num_heads=0,
+                                              hidden_size=0, opt_level=0, use_gpu=False)
         fused = {op: n for op, n in fusion.get_fused_operator_statistics().items() if n}
         graph_input = dest.with_name("fused.onnx")
         fusion.save_model_to_file(str(graph_input))
@@ -209,13 +213,25 @@ def optimized_model(source: Path, bundle: Path, dest: Path) -> dict[str, int]:
     return fused
 
 
+@contextmanager
+def quiet_root_logger() -> Iterator[None]:
+    """onnxruntime's optimizer and quantizer log advice on the root logger; the stage reports its own lines."""
+    level = logging.root.level
+    logging.root.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        logging.root.setLevel(level)
+
+
 def quantized_model(source: Path, dest: Path) -> None:
     import onnx
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # The fused operators (com.microsoft) defeat the quantizer's shape inference: their outputs are float.
-    quantize_dynamic(str(source), str(dest), weight_type=QuantType.QInt8,
-                     extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+    with quiet_root_logger():
+        quantize_dynamic(str(source), str(dest), weight_type=QuantType.QInt8,
+                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
 
 
 # --- the stage -----------------------------------------------------------------------------------

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import random
 
 import numpy as np
 import onnx
 import pytest
-from onnx import TensorProto, helper, numpy_helper
 
-from models import _CLASS_WORDS, _SUBJECTS, make_tabular_classifier, make_text_classifier, tabular_rows
+from golden import golden_texts, make_tied_classifier, write_lines
+from models import make_tabular_classifier, make_text_classifier, tabular_rows
 from onnx_package.bundle import assemble_bundle
 from onnx_package.errors import QualityGateError
 from onnx_package.inspection import inspect_model
@@ -21,20 +20,6 @@ from onnx_package.samples import load_samples
 from onnx_package.settings import load_settings
 from onnx_package.smoke import reanswer, smoke_samples
 from onnx_package.sources import fetch
-
-
-def golden_texts(n: int) -> list[str]:
-    """n texts in the classifier's vocabulary, with words it was not trained on mixed in."""
-    rng = random.Random(16)
-    words = [w for group in _CLASS_WORDS[:2] for w in group]
-    extra = ["the", "deploy", "weather", "and", "but", "very", "not", "yesterday"]
-    return [" ".join([rng.choice(_SUBJECTS), rng.choice(["are", "were", "seem"]), rng.choice(words),
-                      *rng.sample(extra, rng.randint(0, 4))]) for _ in range(n)]
-
-
-def write_lines(path, requests) -> str:
-    path.write_text("".join(json.dumps(r) + "\n" for r in requests))
-    return str(path)
 
 
 def prepare(tmp_path, model, requests, **inputs):
@@ -101,22 +86,6 @@ def test_int8_of_a_text_classifier_passes_the_gate_on_200_texts(tmp_path):
     ops = {node.op_type for node in onnx.load(str(bundle / "model.onnx")).graph.node}
     assert ops & {"DynamicQuantizeMatMul", "MatMulInteger", "QAttention"}, ops
     assert inspection.spec["served_sha256"] == sha256_of(bundle / "model.onnx") != inspection.spec["sha256"]
-
-
-def make_tied_classifier(dest, features: int = 64) -> str:
-    """A linear classifier whose two logits differ by a hair: int8 weights cannot keep the difference."""
-    rng = np.random.default_rng(0)
-    first = rng.normal(size=(features, 1)).astype(np.float32)
-    weights = np.concatenate([first, first + rng.normal(scale=1e-4, size=(features, 1)).astype(np.float32)], 1)
-    graph = helper.make_graph(
-        [helper.make_node("MatMul", ["float_input", "W"], ["logits"])], "tied",
-        [helper.make_tensor_value_info("float_input", TensorProto.FLOAT, [None, features])],
-        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [None, 2])],
-        [numpy_helper.from_array(weights, "W")])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
-    dest.mkdir()
-    onnx.save(model, str(dest / "model.onnx"))
-    return str(dest / "model.onnx")
 
 
 def test_int8_that_flips_decisions_stops_the_run_with_the_numbers(tmp_path):

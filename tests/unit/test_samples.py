@@ -46,7 +46,7 @@ def test_a_bad_file_is_one_line_naming_the_line_with_the_fix(tmp_path, text, nam
 
 def test_a_missing_file_names_the_path(tmp_path):
     settings = load_settings({"samples": str(tmp_path / "nope.jsonl")}, {})
-    with pytest.raises(SettingsError, match="nope.jsonl cannot be read"):
+    with pytest.raises(SettingsError, match=r"nope\.jsonl cannot be read"):
         load_samples(settings)
 
 
