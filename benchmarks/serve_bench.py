@@ -1,6 +1,6 @@
 """Benchmark the server against raw onnxruntime and the tutorial's Flask app, on one machine, one model.
 
-    python benchmarks/serve_bench.py          # ~10 minutes on 2 cores; writes .bench/serve_bench.json
+    python benchmarks/serve_bench.py          # ~15 minutes on 2 cores; writes .bench/serve_bench.json
     python benchmarks/serve_bench.py --seconds 2 --rounds 1 --base-image python:3.11-slim --out results.json
 
 The model: RoBERTa-base-sized (12 layers, hidden 768, random weights), input_ids only (benchmarks/roberta.py).
