@@ -1,13 +1,15 @@
 """Benchmark the server against raw onnxruntime and the tutorial's Flask app, on one machine, one model.
 
-    python benchmarks/serve_bench.py          # ~10 minutes on 2 cores; writes .bench/serve_bench.json
+    python benchmarks/serve_bench.py          # ~15 minutes on 2 cores; writes .bench/serve_bench.json
     python benchmarks/serve_bench.py --seconds 2 --rounds 1 --base-image python:3.11-slim --out results.json
 
 The model: RoBERTa-base-sized (12 layers, hidden 768, random weights), input_ids only (benchmarks/roberta.py).
 Compared, at concurrency 1, 4 and 8, with a short text and a 32-token text:
   raw       onnxruntime session.run in this process, one text per call from N threads (the limit);
-  served    the image onnx-package builds from the model (or --image), run read-only on the host's
-            network, over HTTP, /predict;
+  served    the image onnx-package builds from the model with optimize: false (or --image), run read-only
+            on the host's network, over HTTP, /predict;
+  optimized the image built with optimize (the default): graph optimizations and transformer fusions;
+  int8      the image built with quantize: int8, its agreement gate run on a golden set of 240 texts;
   tutorial  Flask + slow Python tokenizer + torch tensors + onnxruntime (benchmarks/tutorial_app.py).
 The three are measured in turns, point by point, so that other load on the machine hits them alike.
 Also: container start -> ready against session creation alone, the server's RSS against the model
@@ -48,6 +50,9 @@ TARGETS = """\
 served throughput >= 0.95 x raw at concurrency 8
 served p50 <= raw p50 + 1 ms at concurrency 1
 served throughput >= 1.5 x tutorial at concurrency 4
+optimized throughput >= 1.2 x raw (original model) at 32 tokens, concurrency 8
+int8 throughput >= 2.4 x tutorial at 32 tokens, concurrency 4, agreement >= 0.99 on >= 200 texts
+optimized start -> ready <= original's
 image adds <= 60 MB compressed (excluding the model)
 start -> ready <= session creation + 0.5 s
 RSS <= 1.2 x model size + 150 MB"""
@@ -211,14 +216,30 @@ class ServedImage(Served):
         return code
 
 
-def package(model_dir: Path, base_image: str) -> str:
-    """The serving image of `model_dir`, built and checked by onnx-package (not pushed): its id."""
+def package(model_dir: Path, base_image: str, work: Path, *options: str) -> tuple[str, list[str]]:
+    """The serving image of `model_dir`, built and checked by onnx-package (not pushed): its id, and the
+    optimize/quantize lines of its log. The run's bundle stays in `work` (RUNNER_TEMP)."""
+    work.mkdir(parents=True, exist_ok=True)
     done = subprocess.run(
-        [str(Path(sys.executable).with_name("onnx-package")), "--model-source", "local", "--model-path", str(model_dir),
-         "--labels", "negative,positive", "--base-image", base_image, "--push", "false", "--tags", "bench"],
-        stdout=subprocess.PIPE, text=True, check=True)  # fmt: skip
+        [sys.executable, "-m", "onnx_package.cli", "--model-source", "local", "--model-path", str(model_dir),
+         "--class-labels", "negative,positive", "--base-image", base_image, "--push", "false", "--tags", "bench",
+         *options], env={**os.environ, "RUNNER_TEMP": str(work)}, capture_output=True, text=True)  # fmt: skip
+    if done.returncode:
+        raise RuntimeError(f"onnx-package {' '.join(options)} failed:\n{done.stderr[-3000:]}")
     outputs = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
-    return outputs["image-id"]
+    trials = [line.strip() for line in done.stderr.splitlines() if "model served" in line or "not served" in line]
+    return outputs["image-id"], trials
+
+
+def golden_set(path: Path, count: int = 240) -> Path:
+    """`count` texts from the corpus's words, one request a line: the samples input of the int8 gate."""
+    import random
+
+    rng = random.Random(16)
+    words = " ".join(roberta.SENTENCES[:6]).split()
+    lines = [json.dumps([" ".join(rng.choices(words, k=rng.randint(3, 20)))]) for _ in range(count)]
+    path.write_text("\n".join(lines) + "\n")
+    return path
 
 
 def raw_session(model_dir: Path) -> Any:
@@ -248,13 +269,13 @@ def bench_points(systems: dict[str, Callable[[str], Callable[[], None]]], texts:
     return results
 
 
-def session_creation_seconds(model_dir: Path) -> float:
+def session_creation_seconds(model_file: Path) -> float:
     """Creating the session alone, in a fresh process (median of 3)."""
     code = (
         "import time, onnxruntime as ort\n"
         "from onnx_serve.runtime import cpu_limit, session_options\n"
         "t = time.perf_counter()\n"
-        f"ort.InferenceSession({str(model_dir / 'model.onnx')!r}, session_options(cpu_limit()), "
+        f"ort.InferenceSession({str(model_file)!r}, session_options(cpu_limit()), "
         "providers=['CPUExecutionProvider'])\n"
         "print(time.perf_counter() - t)\n"
     )
@@ -329,12 +350,50 @@ def verdicts(report: dict[str, Any]) -> list[str]:
     limit = 1.2 * model_mb + 150
     lines.append(_verdict(f"RSS {rss:.0f} MB after the load, peak {peak:.0f} MB while loading "
                           f"(limit 1.2 x {model_mb:.0f} + 150 = {limit:.0f} MB)", rss <= limit))  # fmt: skip
+    lines += variant_verdicts(report)
     size = report["image_adds"]
     if "compressed_mb" in size:
         lines.append(_verdict(f"image adds {size['compressed_mb']:.1f} MB compressed", size["compressed_mb"] <= 60))
     lines.append(_verdict(f"served exits {served['exit_code_after_sigterm']} on SIGTERM",
                           served["exit_code_after_sigterm"] == 0))  # fmt: skip
     return lines
+
+
+def variant_verdicts(report: dict[str, Any]) -> list[str]:
+    raw, optimized, int8, tutorial = report["raw"], report["optimized"], report["int8"], report["tutorial"]
+    lines = []
+    for length in report["texts"]:
+        for c in CONCURRENCY:
+            point = f"{length} c{c}"
+
+            def per(system: dict[str, Any], other: dict[str, Any], at: str = point) -> float:
+                return float(system[at]["throughput"] / other[at]["throughput"])
+
+            lines.append(f"INFO  {point}: optimized / raw {per(optimized, raw):.2f}, int8 / raw {per(int8, raw):.2f}, "
+                         f"int8 / tutorial {per(int8, tutorial):.2f}")
+    ratio = optimized["32 tokens c8"]["throughput"] / raw["32 tokens c8"]["throughput"]
+    lines.append(_verdict(f"32 tokens: optimized / raw (original) throughput at c8 = {ratio:.2f}", ratio >= 1.2))
+    ratio = int8["32 tokens c4"]["throughput"] / tutorial["32 tokens c4"]["throughput"]
+    lines.append(_verdict(f"32 tokens: int8 / tutorial throughput at c4 = {ratio:.2f}", ratio >= 2.4))
+    agreement = report["int8_agreement"]
+    lines.append(_verdict(f"int8 agreement with fp32 on the golden set: {agreement['equal']} of "
+                          f"{agreement['decisions']} = {agreement['share']:.4f}",
+                          agreement["share"] >= 0.99 and agreement["decisions"] >= 200))  # fmt: skip
+    ready, original = optimized["start_to_ready_s"], report["served"]["start_to_ready_s"]
+    lines.append(_verdict(f"optimized start -> ready {ready:.2f} s vs original {original:.2f} s (session creation "
+                          f"{report['session_creation_optimized_s']:.2f} s vs {report['session_creation_s']:.2f} s)",
+                          ready <= original))  # fmt: skip
+    return lines
+
+
+def agreement_of(trials: list[str]) -> dict[str, Any]:
+    """From the int8 line of the packaging log: '..., 99.58% of 240 class decisions equal, ...'."""
+    import re
+
+    line = next(t for t in trials if t.startswith("int8"))
+    share, decisions = re.search(r"([0-9.]+)% of (\d+) class decisions", line).groups()  # type: ignore[union-attr]
+    return {"share": float(share) / 100, "decisions": int(decisions),
+            "equal": round(float(share) / 100 * int(decisions)), "line": line}  # fmt: skip
 
 
 def _verdict(text: str, ok: bool) -> str:
@@ -380,10 +439,23 @@ def main() -> None:
         "texts": {length: {"text": text, "tokens": len(ids[length])} for length, text in texts.items()},
     }
     print(f"model {report['model_mb']:.0f} MB; texts {report['texts']}", flush=True)
-    report["session_creation_s"] = session_creation_seconds(model_dir)
-    image = args.image or package(model_dir, args.base_image)
-    print(f"image {image}", flush=True)
+    report["session_creation_s"] = session_creation_seconds(model_dir / "model.onnx")
+    work = args.out.parent / "packaging"
+    image = args.image or package(model_dir, args.base_image, work / "fp32", "--optimize", "false")[0]
+    golden = golden_set(work / "golden.jsonl")
+    # The gate is lowered here so that the run goes on: the agreement measured is a verdict of its own.
+    optimized_image, trials = package(model_dir, args.base_image, work / "optimized", "--samples", str(golden))
+    int8_image, int8_trials = package(model_dir, args.base_image, work / "int8", "--samples", str(golden),
+                                      "--quantize", "int8", "--min-agreement", "0.5")
+    report["packaging"] = trials + int8_trials
+    report["int8_agreement"] = agreement_of(int8_trials)
+    print("\n".join(report["packaging"]), flush=True)
+    report["session_creation_optimized_s"] = session_creation_seconds(
+        work / "optimized" / ".onnx-package" / "bundle" / "model.onnx")
+    print(f"images: fp32 {image}, optimized {optimized_image}, int8 {int8_image}", flush=True)
     served = ServedImage(image, free_port())
+    optimized = ServedImage(optimized_image, free_port())
+    int8 = ServedImage(int8_image, free_port())
     port = free_port()
     tutorial = Served([sys.executable, str(HERE / "tutorial_app.py"), str(model_dir), str(port)], {}, "/ready", port)
     session = raw_session(model_dir)
@@ -392,7 +464,8 @@ def main() -> None:
         feeds = {"input_ids": np.array([tokenizer.encode(text).ids], dtype=np.int64)}
         return lambda: session.run(None, feeds)
 
-    systems = {"raw": raw_call, "served": served.client, "tutorial": tutorial.client}
+    systems = {"raw": raw_call, "served": served.client, "optimized": optimized.client, "int8": int8.client,
+               "tutorial": tutorial.client}
     report.update(bench_points(systems, texts, args.seconds, args.rounds))
     report["paired_c1"] = {length: paired_latency(raw_call(text), served.client(text), args.seconds * args.rounds)
                            for length, text in texts.items()}  # fmt: skip
@@ -403,6 +476,8 @@ def main() -> None:
             flush=True,
         )
     report["served"].update(served.finish())
+    report["optimized"].update(optimized.finish())
+    report["int8"].update(int8.finish())
     report["tutorial"].update(tutorial.finish())
     report["image_adds"] = added_size_mb(image, args.base_image)
     report["targets"] = TARGETS.splitlines()

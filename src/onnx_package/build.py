@@ -61,6 +61,7 @@ def image_labels(settings: Settings, spec: dict[str, Any], base: BaseImage, give
         f"{LABEL_PREFIX}.model.name": str(spec["name"]),
         f"{LABEL_PREFIX}.model.version": str(spec["version"]),
         f"{LABEL_PREFIX}.model.sha256": str(spec["sha256"]),
+        f"{LABEL_PREFIX}.model.served-sha256": str(spec.get("served_sha256") or ""),  # after optimize/quantize
         f"{LABEL_PREFIX}.model.task": str(spec["task"]),
     }
     return {key: value for key, value in labels.items() if value}

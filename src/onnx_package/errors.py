@@ -40,6 +40,10 @@ class SmokeTestError(PackageError):
     title = "Smoke test failed"
 
 
+class QualityGateError(PackageError):
+    title = "Quality gate failed"
+
+
 class BuildError(PackageError):
     title = "Image build failed"
 

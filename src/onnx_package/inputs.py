@@ -13,7 +13,7 @@ class Input:
     name: str  # kebab-case, as in action.yml and on the CLI
     description: str
     default: str = ""
-    # str | bool | int | list | words (a list that may also be space-separated) | lines | json | secret
+    # str | bool | int | float (0-1) | list | words (space-separated too) | lines | json | secret
     kind: str = "str"
     choices: tuple[str, ...] = ()
 
@@ -53,6 +53,18 @@ INPUTS: tuple[Input, ...] = (
     Input("class-labels", "Class labels, comma-separated (when the model ships no config.json).", kind="list"),
     Input("sample", "Request body for /predict used by the smoke test and container check (JSON, or @file)."),
     Input("expected", "Expected /predict answer for the sample (JSON, or @file).", kind="json"),
+    Input("samples", "Golden set: a JSON Lines file (relative to the workspace) of /predict requests, one a line, "
+          "each a bare request or {\"request\": ..., \"expected\": ...}; used by the smoke test, the container check "
+          "and the optimize/quantize checks."),
+    # A faster model, with a proven answer
+    Input("optimize", "Save onnxruntime's graph optimizations (extended level, portable across CPUs; attention, layer "
+          "norm and GELU fusions for transformer encoders) into the image; served only if every sample's outputs "
+          "match the original's and no class decision changes, else the original is served.", "true", kind="bool"),
+    Input("quantize", "none, or int8: dynamic int8 weights (onnxruntime.quantization), served only if at least "
+          "min-agreement of the samples' class decisions equal the original's; below it the run fails.", "none",
+          choices=("none", "int8")),
+    Input("min-agreement", "quantize: the share of class decisions (0-1) that must equal the fp32 model's.", "0.99",
+          kind="float"),
     # The image
     Input("images", "Image repositories to push to, separated by newlines, commas or spaces "
           "(e.g. docker.io/me/model, ghcr.io/org/model).", kind="words"),

@@ -16,12 +16,13 @@ from . import engine
 from .base_image import BaseImage, resolve_base
 from .build import build_image, image_labels, timestamp
 from .bundle import assemble_bundle
-from .check import check_container
+from .check import CONTAINER_SAMPLES, check_container
 from .context import assemble_context, installed_report
 from .disk import Needs, disk_full, folder_bytes, is_full
 from .errors import DiskFullError, PackageError, PushError, SettingsError
 from .inspection import inspect_model
 from .metadata import Annotations, manifest_annotations, parse_annotations, parse_labels
+from .optimize import Trial, improve_model
 from .outputs import output_values
 from .push import Pushed, Pusher, check_credentials, pull_cache, push_all
 from .referrers import Attached, attach_everywhere
@@ -29,9 +30,10 @@ from .refs import TagPlan, plan_tags, tag_from
 from .registry import check_ca
 from .registry_auth import RegistryAuth
 from .report import Reporter
+from .samples import Sample, load_samples
 from .sbom import MEDIA_TYPE, SBOM_FILE, bom_bytes, installed_packages, ml_bom, summary_line, write_bom
 from .settings import Settings, check_source_inputs
-from .smoke import Probe, smoke_test
+from .smoke import Probe, reanswer, smoke_samples
 from .sources import check_source, fetch
 
 
@@ -47,15 +49,20 @@ class Result:
     sbom: Path | None = None  # the ML-BOM written for this image
     sbom_line: str = ""  # what it holds, in short
     attached: list[Attached] = field(default_factory=list)  # where the ML-BOM went
+    samples: int = 1  # golden requests answered on the runner
+    checked: int = 1  # of them, sent to the container
+    trials: list[Trial] = field(default_factory=list)  # optimize / quantize
 
 
 @dataclass(frozen=True)
 class Checked:
-    """What the inputs say, checked before any work: where each tag goes, what to write on the image."""
+    """What the inputs say, checked before any work: where each tag goes, what to write on the image, the
+    golden set."""
 
     plan: TagPlan
     labels: dict[str, str]
     annotations: Annotations
+    samples: list[Sample]
 
 
 def plan_targets(settings: Settings) -> TagPlan:
@@ -80,7 +87,8 @@ def local_name(model_name: str) -> str:
 def run(settings: Settings, reporter: Reporter) -> Result:
     check_source_inputs(settings)
     check_source(settings)
-    checked = Checked(plan_targets(settings), parse_labels(settings.labels), parse_annotations(settings.annotations))
+    checked = Checked(plan_targets(settings), parse_labels(settings.labels), parse_annotations(settings.annotations),
+                      load_samples(settings))
     repos = checked.plan.repositories
     for skipped in checked.annotations.skipped:
         reporter.warn(f"annotation {skipped} skipped: this single-platform image has a manifest and no index")
@@ -132,8 +140,14 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
         inspection = inspect_model(settings, model, work / "bundle", has_tokenizer)
         reporter.info(f"    task {inspection.task}; inputs "
                       + ", ".join(f"{t.name} {t.type} {list(t.shape)}" for t in inspection.inputs))
-        probe = smoke_test(settings, inspection, work / "bundle")
-        reporter.info(f"    POST {probe.path} -> {probe.answer}")
+        probes = smoke_samples(inspection, work / "bundle", checked.samples)
+        probe = probes[0]
+        reporter.info(f"    POST {probe.path} -> {probe.answer}"
+                      + (f"; {len(probes)} samples answered" if len(probes) > 1 else ""))
+    with reporter.stage("Optimize"):
+        trials = improve_model(settings, inspection, work / "bundle", probes, work / "optimize", reporter)
+        if any(trial.served for trial in trials):  # the container must answer as the model it serves
+            probes = reanswer(work / "bundle", probes)
     default = default_tags(settings, str(inspection.spec["version"]))
     targets = checked.plan.targets(default)
     if settings.cache and repos:
@@ -153,9 +167,10 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
                 client.api.tag(image_id, repo.name, tag)
         reporter.info(f"    {image_id} tagged {local_tag}")
     with reporter.stage("Check container"):
-        ready = check_container(client, settings, image_id, probe, reporter)
+        ready = check_container(client, settings, image_id, probes, reporter)
     result = Result(spec=inspection.spec, image_id=image_id, probe=probe, base=base, ready_seconds=ready,
-                    image_size=int(client.images.get(image_id).attrs.get("Size") or 0))
+                    image_size=int(client.images.get(image_id).attrs.get("Size") or 0),
+                    samples=len(probes), checked=min(len(probes), CONTAINER_SAMPLES), trials=trials)
     if settings.push:
         with reporter.stage("Push"):
             try:

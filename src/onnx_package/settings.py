@@ -57,6 +57,10 @@ class Settings:
     class_labels: tuple[str, ...] = ()
     sample: Any = None
     expected: Any = None
+    samples: str = ""  # path of the golden set; read by samples.py
+    optimize: bool = True
+    quantize: str = "none"
+    min_agreement: float = 0.99
     images: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()  # key=value lines; parsed by metadata.py
@@ -123,6 +127,15 @@ def convert(spec: Input, raw: str) -> Any:
         if not raw.isdigit():
             raise SettingsError(f"{spec.name} is {raw!r}, not a whole number", f"set {spec.name} to e.g. 120")
         return int(raw)
+    if spec.kind == "float":  # a share, 0 to 1
+        try:
+            share = float(raw)
+        except ValueError:
+            share = -1.0
+        if not 0 <= share <= 1:
+            raise SettingsError(f"{spec.name} is {raw!r}, not a number from 0 to 1",
+                                f"set {spec.name} to e.g. {spec.default}")
+        return share
     if spec.kind in ("list", "words"):
         return split_list(raw, on_spaces=spec.kind == "words")
     if spec.kind == "lines":  # values such as an OCI description may hold commas and spaces

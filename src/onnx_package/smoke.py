@@ -10,6 +10,7 @@ from typing import Any
 
 from .errors import ModelError, SmokeTestError
 from .inspection import Inspection, zero_feeds
+from .samples import Sample
 from .settings import Settings
 
 DEFAULT_TEXT_SAMPLE = ["Containers are good"]
@@ -65,23 +66,31 @@ def finite(value: Any) -> bool:
     return True
 
 
-def answer_locally(bundle: Path, path: str, body: Any) -> Any:
-    from onnx_serve import protocol, v2
-    from onnx_serve.errors import RequestError
+def load_predictor(bundle: Path) -> Any:
     from onnx_serve.predictor import Predictor
     from onnx_serve.spec import ModelError as ServeModelError
 
     try:
-        predictor = Predictor.load(bundle)
+        return Predictor.load(bundle)
     except ServeModelError as err:
         raise ModelError(f"the server cannot load the model: {err}",
                          "check the model folder (model, tokenizer.json, config.json) is complete") from err
+
+
+def answer(predictor: Any, path: str, body: Any, where: str = "sample") -> Any:
+    from onnx_serve import protocol, v2
+    from onnx_serve.errors import RequestError
+
     try:
         return protocol.predict(predictor, body) if path == "/predict" else v2.infer(predictor, body)
     except RequestError as err:
-        raise SmokeTestError(f"the model rejects the sample {short(body)}: {err}",
+        raise SmokeTestError(f"the model rejects the {where} {short(body)}: {err}",
                              "give a sample that fits the model's inputs "
                              "(text models: a JSON list of strings; tabular: {\"data\": [[...]]})") from err
+
+
+def answer_locally(bundle: Path, path: str, body: Any) -> Any:
+    return answer(load_predictor(bundle), path, body)
 
 
 def short(value: Any, limit: int = 120) -> str:
@@ -90,20 +99,39 @@ def short(value: Any, limit: int = 120) -> str:
 
 
 def smoke_test(settings: Settings, inspection: Inspection, bundle: Path) -> Probe:
-    body = settings.sample if settings.sample is not None else default_sample(inspection)
-    if inspection.task != "text-classification" and is_text(body):
-        raise SmokeTestError(f"the sample {short(body)} is text but no tokenizer came with the model",
-                             "place tokenizer.json beside the model, or set the tokenizer input (a path or Hub id)")
+    """The sample input (or the default one) answered on the runner."""
+    return smoke_samples(inspection, bundle, [Sample(0, settings.sample, settings.expected)])[0]
+
+
+def smoke_samples(inspection: Inspection, bundle: Path, samples: list[Sample]) -> list[Probe]:
+    """Every sample (the default one when none is given) answered on the runner, checked against its expected."""
+    samples = samples or [Sample(0, None)]
     path = probe_path(inspection)
-    answer = answer_locally(bundle, path, body)
-    if not finite(answer):
-        raise SmokeTestError(f"the model answers {short(answer)}, which holds NaN or infinity",
+    predictor = load_predictor(bundle)
+    return [check_sample(inspection, predictor, path, sample) for sample in samples]
+
+
+def check_sample(inspection: Inspection, predictor: Any, path: str, sample: Sample) -> Probe:
+    body = sample.body if sample.body is not None else default_sample(inspection)
+    where = sample.where
+    if inspection.task != "text-classification" and is_text(body):
+        raise SmokeTestError(f"the {where} {short(body)} is text but no tokenizer came with the model",
+                             "place tokenizer.json beside the model, or set the tokenizer input (a path or Hub id)")
+    got = answer(predictor, path, body, where)
+    if not finite(got):
+        raise SmokeTestError(f"the model answers {short(got)} to the {where}, which holds NaN or infinity",
                              "check the exported weights and the sample's values")
-    if settings.expected is not None and not same_answer(answer, settings.expected):
-        raise SmokeTestError(f"the model answers {short(answer)} to {short(body)}, expected "
-                             f"{short(settings.expected)}",
+    if sample.expected is not None and not same_answer(got, sample.expected):
+        raise SmokeTestError(f"the model answers {short(got)} to the {where} {short(body)}, expected "
+                             f"{short(sample.expected)}",
                              "check that this is the right model version, or update expected")
-    return Probe(path=path, body=body, answer=answer)
+    return Probe(path=path, body=body, answer=got)
+
+
+def reanswer(bundle: Path, probes: list[Probe]) -> list[Probe]:
+    """The same requests answered by the model now in the bundle (after optimize/quantize replaced it)."""
+    predictor = load_predictor(bundle)
+    return [Probe(p.path, p.body, answer(predictor, p.path, p.body)) for p in probes]
 
 
 def is_text(body: Any) -> bool:

@@ -32,8 +32,9 @@ def summary_success(result: Result, outputs: Mapping[str, str], stage_seconds: M
         f"| version | {markdown_cell(spec['version'])} |",
         f"| sha256 | {markdown_cell(spec['sha256'])} |",
         f"| smoke test | passed: POST {probe.path} {markdown_cell(short(probe.body))} → "
-        f"{markdown_cell(short(probe.answer))}; the container gave the same answer, "
-        f"ready in {result.ready_seconds:.1f} s |",
+        f"{markdown_cell(short(probe.answer))}{golden_note(result)}; the container gave the same "
+        f"{'answers' if result.checked > 1 else 'answer'}, ready in {result.ready_seconds:.1f} s |",
+        *[f"| {trial.kind} | {trial.describe()} |" for trial in result.trials],
         f"| image | {markdown_cell(result.image_id)}, {megabytes(result.image_size)} |",
         f"| base image | {markdown_cell(base_line(result.base))} |",
         f"| ML-BOM | {markdown_cell(sbom_cell(result))} |",
@@ -48,6 +49,13 @@ def summary_success(result: Result, outputs: Mapping[str, str], stage_seconds: M
 def sbom_cell(result: Result) -> str:
     where = ", ".join(attached.ref for attached in result.attached)
     return f"{result.sbom_line}; attached: {where}" if where else result.sbom_line
+
+
+def golden_note(result: Result) -> str:
+    if result.samples <= 1:
+        return ""
+    sent = "all sent" if result.checked == result.samples else f"the first {result.checked} sent"
+    return f", and {result.samples - 1} more samples ({sent} to the container)"
 
 
 def base_line(base: BaseImage) -> str:
