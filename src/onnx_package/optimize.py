@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import shutil
+import os
 import statistics
 import time
 from collections.abc import Iterator
@@ -258,7 +258,8 @@ def improve_model(settings: Settings, inspection: Inspection, bundle: Path, prob
         trials.append(trial)
         served = work / "int8.onnx"
     if served != model:
-        shutil.copyfile(served, model)
+        # Renamed over the bundle's entry, never written into it: that entry may be a hard link to the user's file.
+        os.replace(served, model)
     record_served(inspection, bundle, sha256_of(model))
     return trials
 

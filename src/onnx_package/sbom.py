@@ -59,6 +59,8 @@ def model_component(inspection: Inspection, origin: str, tokenizer: str) -> dict
         component["externalReferences"] = [{"type": "distribution", "url": origin}]
     if tokenizer:
         component["properties"].append({"name": "onnx-package:tokenizer", "value": tokenizer})
+    if spec.get("served_sha256") and spec["served_sha256"] != spec["sha256"]:  # optimize / quantize served another
+        component["properties"].append({"name": "onnx-package:served-sha256", "value": str(spec["served_sha256"])})
     if spec.get("labels"):
         component["properties"].append({"name": "onnx-package:class-labels", "value": ",".join(spec["labels"])})
     return component

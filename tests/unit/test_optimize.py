@@ -40,9 +40,12 @@ def improve(tmp_path, settings, inspection, bundle, probes):
 
 def test_a_text_encoder_is_fused_checked_and_served_with_its_own_sha256(tmp_path):
     model = make_text_classifier(tmp_path / "m")
+    users_file = sha256_of(model / "model.onnx")
     texts = golden_texts(40)
     settings, inspection, bundle, probes = prepare(tmp_path, model, [[t] for t in texts])
+    assert os.stat(bundle / "model.onnx").st_ino == os.stat(model / "model.onnx").st_ino  # linked, not copied
     [trial] = improve(tmp_path, settings, inspection, bundle, probes)
+    assert sha256_of(model / "model.onnx") == users_file  # the optimized file replaced the link, not its bytes
     assert trial.kind == "optimize" and trial.served, trial.describe()
     assert trial.fused.get("SkipLayerNormalization") and trial.fused.get("BiasGelu"), trial.fused
     assert trial.decisions == 40 and trial.agreement == 1.0 and trial.max_abs_diff < 1e-4
