@@ -44,6 +44,10 @@ class QualityGateError(PackageError):
     title = "Quality gate failed"
 
 
+class ReleaseGateError(PackageError):
+    title = "Release gate failed"
+
+
 class BuildError(PackageError):
     title = "Image build failed"
 

@@ -13,7 +13,8 @@ class Input:
     name: str  # kebab-case, as in action.yml and on the CLI
     description: str
     default: str = ""
-    # str | bool | int | float (0-1) | list | words (space-separated too) | lines | json | secret
+    # str | bool | int | count (an int, or empty: none) | float (0-1) | list | words (space-separated too) | lines |
+    # json | secret
     kind: str = "str"
     choices: tuple[str, ...] = ()
 
@@ -65,6 +66,9 @@ INPUTS: tuple[Input, ...] = (
           choices=("none", "int8")),
     Input("min-agreement", "quantize: the share of class decisions (0-1) that must equal the fp32 model's.", "0.99",
           kind="float"),
+    Input("max-changed-answers", "Release gate: when the first repository holds a previous image, the golden set is "
+          "answered by it and by the new image (see the diff output); more changed answers than this stop the run "
+          "before the push (empty: report only).", kind="count"),
     # The image
     Input("images", "Image repositories to push to, separated by newlines, commas or spaces "
           "(e.g. docker.io/me/model, ghcr.io/org/model).", kind="words"),

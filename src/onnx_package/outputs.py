@@ -28,6 +28,8 @@ OUTPUTS: tuple[Output, ...] = (
     Output("model-name", "The model's name."),
     Output("model-version", "The model version packaged (latest resolved to a number)."),
     Output("model-sha256", "sha256 of the model's .onnx file."),
+    Output("diff", "JSON: the new image against the previous one on the golden set (changed answers, p50/p95, time "
+           "to ready, memory, size); empty when there was no previous image."),
     Output("sbom", "Path of the image's ML-BOM (CycloneDX 1.6 JSON), also attached to the image in each registry."),
 )
 
@@ -38,7 +40,7 @@ def variable_name(output: str) -> str:
 
 
 def output_values(pushed: list[Pushed], image_id: str, spec: Mapping[str, object],
-                  sbom: Path | None = None) -> dict[str, str]:
+                  sbom: Path | None = None, diff: str = "") -> dict[str, str]:
     digests = {p.ref: p.digest for p in pushed}
     by_repo = {p.repository.name: p.digest for p in pushed}
     distinct = set(digests.values())
@@ -50,6 +52,7 @@ def output_values(pushed: list[Pushed], image_id: str, spec: Mapping[str, object
         "model-name": str(spec["name"]),
         "model-version": str(spec["version"]),
         "model-sha256": str(spec["sha256"]),
+        "diff": diff,
         "sbom": str(sbom or ""),
     }
 

@@ -19,7 +19,7 @@ from .bundle import assemble_bundle
 from .check import CONTAINER_SAMPLES, check_container
 from .context import assemble_context, installed_report
 from .disk import Needs, disk_full, folder_bytes, is_full
-from .errors import DiskFullError, PackageError, PushError, SettingsError
+from .errors import DiskFullError, PackageError, PushError, ReleaseGateError, SettingsError
 from .inspection import inspect_model
 from .metadata import Annotations, manifest_annotations, parse_annotations, parse_labels
 from .optimize import Trial, improve_model
@@ -29,6 +29,7 @@ from .referrers import Attached, attach_everywhere
 from .refs import TagPlan, plan_tags, tag_from
 from .registry import check_ca
 from .registry_auth import RegistryAuth
+from .release_gate import Diff, compare_images, enforce
 from .report import Reporter
 from .samples import Sample, load_samples
 from .sbom import MEDIA_TYPE, SBOM_FILE, bom_bytes, installed_packages, ml_bom, summary_line, write_bom
@@ -52,6 +53,7 @@ class Result:
     samples: int = 1  # golden requests answered on the runner
     checked: int = 1  # of them, sent to the container
     trials: list[Trial] = field(default_factory=list)  # optimize / quantize
+    diff: Diff | None = None  # against the previous image, when there was one
 
 
 @dataclass(frozen=True)
@@ -149,10 +151,11 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
         if any(trial.served for trial in trials):  # the container must answer as the model it serves
             probes = reanswer(work / "bundle", probes)
     default = default_tags(settings, str(inspection.spec["version"]))
-    targets = checked.plan.targets(default)
+    targets, previous = checked.plan.targets(default), ""
     if settings.cache and repos:
         with reporter.stage("Pull build cache"):
-            pull_cache(client, settings, repos[0], targets[repos[0]], auth, reporter)
+            cached = pull_cache(client, settings, repos[0], targets[repos[0]], auth, reporter)
+            previous = client.images.get(cached[0]).id if cached else ""  # before this build's tags move
     with reporter.stage("Build image"):
         context = assemble_context(client, settings, work / "bundle", base, work / "context")
         needs.deps = folder_bytes(context.deps)
@@ -171,6 +174,14 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
     result = Result(spec=inspection.spec, image_id=image_id, probe=probe, base=base, ready_seconds=ready,
                     image_size=int(client.images.get(image_id).attrs.get("Size") or 0),
                     samples=len(probes), checked=min(len(probes), CONTAINER_SAMPLES), trials=trials)
+    if previous and previous != image_id:
+        with reporter.stage("Compare with the previous image"):
+            result.diff = compare_images(client, settings, previous, image_id, probes, reporter)
+            try:
+                enforce(result.diff, settings.max_changed_answers)
+            except ReleaseGateError as err:
+                err.outputs = {"diff": result.diff.to_json(), "image-id": image_id}
+                raise
     if settings.push:
         with reporter.stage("Push"):
             try:

@@ -61,6 +61,7 @@ class Settings:
     optimize: bool = True
     quantize: str = "none"
     min_agreement: float = 0.99
+    max_changed_answers: int | None = None  # None: the release gate reports only
     images: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     labels: tuple[str, ...] = ()  # key=value lines; parsed by metadata.py
@@ -123,9 +124,12 @@ def convert(spec: Input, raw: str) -> Any:
         if raw.lower() not in ("true", "false", "1", "0", "yes", "no"):
             raise SettingsError(f"{spec.name} is {raw!r}, not a boolean", f"set {spec.name} to true or false")
         return raw.lower() in ("true", "1", "yes")
-    if spec.kind == "int":
+    if spec.kind == "count" and not raw:
+        return None
+    if spec.kind in ("int", "count"):
         if not raw.isdigit():
-            raise SettingsError(f"{spec.name} is {raw!r}, not a whole number", f"set {spec.name} to e.g. 120")
+            raise SettingsError(f"{spec.name} is {raw!r}, not a whole number",
+                                f"set {spec.name} to a whole number, e.g. {spec.default or 0}")
         return int(raw)
     if spec.kind == "float":  # a share, 0 to 1
         try:

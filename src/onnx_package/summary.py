@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
+from .release_gate import summary_rows
 from .smoke import short
 
 if TYPE_CHECKING:
@@ -40,6 +41,8 @@ def summary_success(result: Result, outputs: Mapping[str, str], stage_seconds: M
         f"| ML-BOM | {markdown_cell(sbom_cell(result))} |",
         "",
     ]
+    if result.diff:
+        lines += [*summary_rows(result.diff), ""]
     lines += [*summary_pushed(result), "", *summary_times(stage_seconds)]
     if outputs.get("digest"):
         lines += ["", f"Deploy by digest: {markdown_cell(outputs['digest'])}"]
