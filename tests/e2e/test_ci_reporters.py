@@ -23,7 +23,7 @@ pytestmark = pytest.mark.engine
 
 EXAMPLE = ROOT / "examples" / "sentiment"
 VARIABLES = {"DIGEST", "DIGESTS", "IMAGES", "IMAGE_ID", "MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256", "SBOM"}
-STAGES = ["Resolve base image", "Check registry credentials", "Fetch model", "Inspect and smoke test",
+STAGES = ["Resolve base image", "Check registry credentials", "Fetch model", "Inspect and smoke test", "Optimize",
           "Pull build cache", "Build image", "Check container", "Push", "ML-BOM"]
 
 

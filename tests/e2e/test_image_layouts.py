@@ -78,5 +78,5 @@ def test_layout_is_served_by_its_image(tmp_path, layout, base_image, docker_clie
     args, env = layout(tmp_path)
     run = run_cli(tmp_path, "--model-source", "local", *args, "--push", "false", "--base-image", base_image, env=env)
     assert run.code == 0, run.stderr
-    assert "matches the runner" in run.stderr
+    assert "answers match the runner's" in run.stderr
     docker_client.images.remove(run.outputs["image-id"], force=True)
