@@ -15,6 +15,7 @@ import pytest
 
 from action.act_helpers import ROOT
 from onnx_package.gitlab import GitLabReporter
+from onnx_package.outputs import OUTPUTS, variable_name
 
 if TYPE_CHECKING:
     from conftest import DockerCleanup, Registry
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.engine
 
 EXAMPLE = ROOT / "examples" / "sentiment"
-VARIABLES = {"DIGEST", "DIGESTS", "IMAGES", "IMAGE_ID", "MODEL_NAME", "MODEL_VERSION", "MODEL_SHA256", "SBOM"}
+VARIABLES = {variable_name(output.name) for output in OUTPUTS}  # every output, as a CI variable
 STAGES = ["Resolve base image", "Check registry credentials", "Fetch model", "Inspect and smoke test", "Optimize",
           "Pull build cache", "Build image", "Check container", "Push", "ML-BOM"]
 
