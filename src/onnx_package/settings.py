@@ -61,6 +61,7 @@ class Settings:
     labels: tuple[str, ...] = ()  # key=value lines; parsed by metadata.py
     annotations: tuple[str, ...] = ()
     base_image: str = "python:3.11-slim"
+    platforms: tuple[str, ...] = ("linux/amd64",)
     push: bool = True
     cache: bool = True
     registry_auth: Secret = field(default_factory=lambda: Secret(""))
