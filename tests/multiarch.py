@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import urllib.parse
 from pathlib import Path
@@ -21,7 +20,7 @@ OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_LAYER = "application/vnd.oci.image.layer.v1.tar"
-PACKAGES = "python3-minimal,libpython3.11-stdlib,ca-certificates"
+PACKAGES = "python3-minimal,libpython3.11-stdlib,ca-certificates,libstdc++6"  # numpy and onnxruntime need libstdc++
 PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 BINFMT = Path("/proc/sys/fs/binfmt_misc")
 AARCH64 = BINFMT / "qemu-aarch64"
@@ -110,15 +109,3 @@ def emulation_registered() -> bool:
 def set_emulation(enabled: bool) -> None:
     """Enable or disable the registered aarch64 emulator (root; the registration itself stays)."""
     AARCH64.write_text("1" if enabled else "0")
-
-
-def elf_machine(path: Path) -> int | None:
-    with path.open("rb") as stream:
-        head = stream.read(20)
-    if len(head) < 20 or head[:4] != b"\x7fELF":
-        return None
-    return int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
-
-
-def os_environ_with(**values: str) -> dict[str, str]:
-    return {**os.environ, **values}
