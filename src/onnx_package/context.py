@@ -95,6 +95,7 @@ def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage) 
         return ready
     building = ready.with_name(f"{key}.{os.getpid()}")
     shutil.rmtree(building, ignore_errors=True)
+    building.parent.mkdir(parents=True, exist_ok=True)  # pip writes its report there before it makes --target
     try:
         pip_install(building, base.python, base.arch)
         drop_console_scripts(building)

@@ -60,6 +60,9 @@ def attach(session: Session, repo: Repository, subject: Manifest, document: byte
     blob = session.upload_blob(repo, document)
     body = artifact_manifest(subject, blob, len(document), media_type, title, created)
     digest = digest_of(body)
+    tagged = session.manifest(repo, fallback_tag(subject.digest, suffix))
+    if tagged and tagged.digest == digest:  # a rerun: the same document is already attached
+        return Attached(repo, digest, fallback_tag(subject.digest, suffix))
     answer = session.put_manifest(repo, digest, body, OCI_MANIFEST)
     if answer.headers.get("OCI-Subject") == subject.digest:
         return Attached(repo, digest, "")
