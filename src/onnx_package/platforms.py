@@ -47,7 +47,8 @@ FIX = (f"use {' or '.join(SUPPORTED)}, or both comma-separated as docker/build-p
 
 def parse_platforms(given: tuple[str, ...]) -> tuple[Platform, ...]:
     """`linux/amd64,linux/arm64` (commas, spaces or lines), in the order given, each once."""
-    names = [ALIASES.get(item.strip().lower(), item.strip().lower()) for item in given if item.strip()]
+    items = [item.strip().lower() for item in ",".join(given).split(",") if item.strip()]
+    names = [ALIASES.get(item, item) for item in items]
     if not names:
         raise SettingsError("platforms is empty", FIX)
     for name in names:

@@ -13,10 +13,20 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cyclonedx.schema import SchemaVersion
+from cyclonedx.validation.json import JsonStrictValidator
 
 from e2e.helpers import TEST_LABEL, run_cli
 from models import make_tabular_classifier, make_text_classifier, tabular_rows
-from multiarch import OCI_INDEX, arm64_rootfs, emulation_registered, publish_amd64_only, publish_base, set_emulation
+from multiarch import (
+    OCI_INDEX,
+    OCI_MANIFEST,
+    arm64_rootfs,
+    emulation_registered,
+    publish_amd64_only,
+    publish_base,
+    set_emulation,
+)
 
 pytestmark = pytest.mark.engine
 
@@ -128,8 +138,14 @@ def test_two_platforms_give_an_index_in_every_registry_and_each_image_answers(
             bom = http.get(f"/v2/{repo}/manifests/{digest.replace(':', '-')}.sbom",
                            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).raise_for_status().json()
             assert bom["subject"] == {"mediaType": OCI_INDEX, "digest": digest, "size": bom["subject"]["size"]}
-    bom_document = json.loads(Path(run.outputs["sbom"]).read_text())
+    bom_text = Path(run.outputs["sbom"]).read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(bom_text) is None
+    bom_document = json.loads(bom_text)
     assert bom_document["metadata"]["component"]["version"] == run.outputs["digest"]
+    onnxruntime = next(c for c in bom_document["components"] if c["name"] == "onnxruntime")
+    wheels = {p["name"]: p["value"] for p in onnxruntime["properties"]}  # a compiled package: one wheel per platform
+    assert sorted(wheels) == ["onnx-package:wheel-sha256:linux/amd64", "onnx-package:wheel-sha256:linux/arm64"]
+    assert len(set(wheels.values())) == 2
     assert json.loads(run.outputs["digests"]) == {f"{r.host}/{repo}:v1": run.outputs["digest"]
                                                  for r in (registry, auth_registry)}
 
@@ -158,3 +174,23 @@ def test_a_platform_the_base_lacks_is_refused_before_the_build(
     assert "Traceback" not in run.stderr and "Build image" not in run.stderr
     with registry.http() as http:
         assert http.get(f"/v2/{repo}/tags/list").status_code == 404  # nothing pushed
+
+
+def test_one_foreign_platform_gives_a_plain_manifest_and_no_index(
+        tmp_path, registry, two_platform_base, docker_cleanup, no_emulation):
+    repo = f"{docker_cleanup.prefix}/arm64"
+    model = make_text_classifier(tmp_path / "text")
+    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--tags", "v1",
+                  "--images", f"{registry.host}/{repo}", "--platforms", "linux/arm64",
+                  "--base-image", two_platform_base)
+    assert run.code == 0, run.stderr
+    assert "linux/arm64: inspected, not run" in run.stderr
+    with registry.http() as http:
+        answer = http.get(f"/v2/{repo}/manifests/v1", headers={"Accept": f"{OCI_INDEX}, {OCI_MANIFEST}"})
+        manifest = answer.raise_for_status().json()
+        assert manifest["mediaType"] == OCI_MANIFEST  # no index for one platform
+        config = http.get(f"/v2/{repo}/blobs/{manifest['config']['digest']}").raise_for_status().json()
+    assert (config["os"], config["architecture"]) == ("linux", "arm64")
+    assert answer.headers["Docker-Content-Digest"] == run.outputs["digest"]
+    assert json.loads(run.outputs["platform-digests"]) == {"linux/arm64": run.outputs["digest"]}
+    docker_cleanup.image(f"onnx-package/text:{run.outputs['model-version']}-arm64")
