@@ -22,7 +22,7 @@ from .base_image import BaseImage, parse_base
 from .build import Assembled, assemble, load
 from .check import check_container
 from .context import Context, assemble_context, installed_report
-from .errors import BuildError, PushError
+from .errors import BuildError, ContainerCheckError, PushError
 from .foreign import Binary, check_statically
 from .layers import CHUNK, sent
 from .platforms import Platform, emulated
@@ -95,7 +95,7 @@ def check_platforms(client: docker.DockerClient, settings: Settings, images: lis
         if image.base.native or emulated(image.platform):
             how = "run" if image.base.native else "run under QEMU emulation"
             reporter.info(f"    {name}: {how}")
-            seconds = check_container(client, settings, image.image_id, probe, reporter)
+            seconds = checked_under(client, settings, image, probe, reporter)
             ready = ready or seconds
             image.checked = f"{name}: {how}, answered as the runner did"
         else:
@@ -104,6 +104,21 @@ def check_platforms(client: docker.DockerClient, settings: Settings, images: lis
                                              installed_report(image.context.deps)).line(image.platform)
         reporter.info(f"    {image.checked}")
     return ready
+
+
+def checked_under(client: docker.DockerClient, settings: Settings, image: PlatformImage, probe: Probe,
+                  reporter: Reporter) -> float:
+    """The container check; under emulation a failure may be the emulator's, and the fix says what to do then."""
+    try:
+        return check_container(client, settings, image.image_id, probe, reporter)
+    except ContainerCheckError as err:
+        if image.base.native:
+            raise
+        machine = image.platform.machine
+        raise ContainerCheckError(f"{image.platform.name}, run under QEMU emulation: {err.cause}",
+                                  f"{err.fix}; if the emulator is at fault (qemu: uncaught target signal, or no answer "
+                                  f"in time), have {image.platform.name} inspected instead: echo 0 > "
+                                  f"/proc/sys/fs/binfmt_misc/qemu-{machine}, or run on a {machine} runner") from err
 
 
 # ---------------------------------------------------------------- the push, through the registry API

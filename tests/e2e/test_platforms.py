@@ -194,3 +194,29 @@ def test_one_foreign_platform_gives_a_plain_manifest_and_no_index(
     assert answer.headers["Docker-Content-Digest"] == run.outputs["digest"]
     assert json.loads(run.outputs["platform-digests"]) == {"linux/arm64": run.outputs["digest"]}
     docker_cleanup.image(f"onnx-package/text:{run.outputs['model-version']}-arm64")
+
+
+def test_with_emulation_registered_the_arm64_image_is_run_and_nothing_is_pushed_unless_it_answers(
+        tmp_path, registry, two_platform_base, docker_cleanup):
+    """The arm64 image runs under QEMU: it answers as the runner did, or the run stops before any push with a fix
+    that names the emulator. (Debian 12's QEMU 7.2 crashes in onnxruntime 1.31's import: the second, here.)"""
+    if not emulation_registered():
+        pytest.fail("QEMU aarch64 emulation is not registered: run scripts/setup-machine.sh (as root)", pytrace=False)
+    repo = f"{docker_cleanup.prefix}/emulated"
+    model = make_text_classifier(tmp_path / "text")
+    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--tags", "v1",
+                  "--images", f"{registry.host}/{repo}", "--platforms", PLATFORMS, "--base-image", two_platform_base,
+                  "--check-timeout", "60")
+    docker_cleanup.image(f"onnx-package/text:{run.outputs.get('model-version', 'none')}-arm64")
+    assert "linux/arm64: run under QEMU emulation" in run.stderr
+    assert "inspected, not run" not in run.stderr
+    if run.code == 0:
+        assert "linux/arm64: run under QEMU emulation, answered as the runner did" in run.stderr
+        assert index_of(registry, repo, "v1")[0] == run.outputs["digest"]
+    else:
+        last = run.stderr.strip().splitlines()[-1]
+        assert "linux/arm64, run under QEMU emulation:" in last
+        assert "echo 0 > /proc/sys/fs/binfmt_misc/qemu-aarch64" in last
+        assert "Traceback" not in run.stderr and "==> Push" not in run.stderr
+        with registry.http() as http:
+            assert http.get(f"/v2/{repo}/tags/list").status_code == 404  # nothing pushed
