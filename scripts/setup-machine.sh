@@ -12,7 +12,8 @@ VENV="${VENV:-$REPO/.venv}"
 KSERVE_VENV="${KSERVE_VENV:-$REPO/.venv-kserve}"
 BASE_IMAGE="onnx-package-test/base:bookworm"
 TRIXIE_IMAGE="onnx-package-test/base:trixie"  # Python 3.13: the tests of a base with another Python
-APT_PACKAGES=(docker.io docker-registry debootstrap apache2-utils curl)
+# qemu-user-static and mmdebstrap: the multi-platform tests (an arm64 base made without running arm64 code).
+APT_PACKAGES=(docker.io docker-registry debootstrap apache2-utils curl qemu-user-static mmdebstrap)
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/onnx-package-dockerd.log}"
 export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -193,9 +194,24 @@ azurite_npm() {
     echo "$want" >"$stamp"
 }
 
+# QEMU user emulation of aarch64 in binfmt_misc, as docker/setup-qemu-action registers it (needs root).
+qemu_binfmt() {
+    local dir=/proc/sys/fs/binfmt_misc conf=/usr/lib/binfmt.d/qemu-aarch64.conf
+    if [ -e "$dir/qemu-aarch64" ]; then
+        log "aarch64 emulation is registered ($(head -n 1 "$dir/qemu-aarch64"))"
+        return
+    fi
+    [ -e "$dir/register" ] || mount -t binfmt_misc binfmt_misc "$dir" || {
+        log "cannot mount binfmt_misc: the arm64 image is inspected, not run"
+        return
+    }
+    cat "$conf" >"$dir/register" || log "cannot register $conf: the arm64 image is inspected, not run"
+}
+
 total_start=$(date +%s)
 step "apt packages" apt_packages
 step "docker engine" docker_engine
+step "qemu binfmt" qemu_binfmt
 step "base image" base_image
 step "trixie base image" trixie_image
 step "python venv" python_venv

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from dataclasses import dataclass
+from typing import Any
 
 import docker
 import requests
@@ -19,9 +21,11 @@ from docker.models.images import Image
 from . import retry
 from .engine import stream_error
 from .errors import BuildError, PackageError, SettingsError
+from .foreign import Binary, base_python
+from .platforms import SUPPORTED, Platform
 from .push import FINAL, RETRYABLE
 from .refs import DOCKER_HUB, Repository, check_tag, parse_repository
-from .registry import MANIFEST_TYPES, Credentials, RegistryError, Session, endpoints
+from .registry import MANIFEST_TYPES, Credentials, Manifest, RegistryError, Session, endpoints
 from .registry_auth import RegistryAuth
 from .report import Reporter
 from .settings import Settings
@@ -50,6 +54,12 @@ class BaseImage:
     image_id: str  # the engine's id of the base
     python: str  # the base's python3, major.minor
     arch: str  # pip's name of the base's architecture: x86_64, aarch64
+    # With several platforms (or one the engine does not run), one base per platform:
+    platform: str = ""  # linux/arm64; "" for the engine's own platform resolved as a single image
+    layers: tuple[dict[str, Any], ...] = ()  # the platform manifest's layer descriptors, for the registry push
+    native: bool = True  # the engine's platform: its python3 runs here
+    binary: Binary | None = None  # a foreign base's python3, read from its files
+    compiler: str = ""  # whose python3 writes the byte code: "" its own; an image id; RUNNER; NO_BYTECODE
 
     def labels(self) -> dict[str, str]:
         labels = {"org.opencontainers.image.base.name": parse_base(self.name).full_name}
@@ -131,15 +141,19 @@ def parse_base(text: str) -> BaseRef:
 
 def by_tag(client: docker.DockerClient, settings: Settings, wanted: BaseRef, auth: RegistryAuth,
            reporter: Reporter, policy: retry.Policy) -> tuple[str, Image]:
-    registry = wanted.repository.registry
-    session = Session(endpoints(registry, client.info().get("RegistryConfig") or {}, settings.registry_ca),
-                      credentials(auth, registry), policy,
-                      on_retry=lambda err, delay, n: reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"))
+    session = base_session(client, settings, wanted.repository.registry, auth, reporter, policy)
     try:
         digest = registry_digest(session, wanted)
     except RegistryError as err:
         return local_fallback(client, wanted, err, session.credentials is None, reporter)
     return digest, pull(client, wanted, auth, reporter, policy, digest)
+
+
+def base_session(client: docker.DockerClient, settings: Settings, registry: str, auth: RegistryAuth,
+                 reporter: Reporter, policy: retry.Policy) -> Session:
+    return Session(endpoints(registry, client.info().get("RegistryConfig") or {}, settings.registry_ca),
+                   credentials(auth, registry), policy,
+                   on_retry=lambda err, delay, n: reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"))
 
 
 def credentials(auth: RegistryAuth, registry: str) -> Credentials | None:
@@ -329,3 +343,92 @@ def architecture(image: Image, probe: Probe, name: str) -> str:
         raise BuildError(f"base-image {name} is built for {arch} but its python3 runs on {probe.machine}",
                          "use a base image built for one platform, this engine's")
     return arch
+
+
+# ---------------------------------------------------------------- one base per platform
+
+RUNNER = "runner"  # the byte code of a foreign platform written by the runner's own Python
+NO_BYTECODE = "none"
+
+
+def resolve_platforms(client: docker.DockerClient, settings: Settings, auth: RegistryAuth, reporter: Reporter,
+                      platforms: tuple[Platform, ...], native: Platform,
+                      policy: retry.Policy = retry.API) -> list[BaseImage]:
+    """One base per platform, each pulled by its own manifest's digest; the engine's platform alone as ever.
+
+    Every platform asked for must be in the base's index, or the run stops here, before anything is built."""
+    if platforms == (native,):
+        return [resolve_base(client, settings, auth, reporter, policy)]
+    wanted = parse_base(settings.base_image)
+    session = base_session(client, settings, wanted.repository.registry, auth, reporter, policy)
+    top, manifests = platform_manifests(session, wanted, platforms)
+    missing = [platform.name for platform in platforms if platform.name not in manifests]
+    if missing:
+        raise BuildError(f"base-image {wanted.full_name} has no {', '.join(missing)} image (it has "
+                         f"{', '.join(manifests) or 'no platform this tool builds'})",
+                         f"use a base image published for {', '.join(p.name for p in platforms)} (e.g. "
+                         "python:3.12-slim), or remove " + ", ".join(missing) + " from platforms")
+    bases = [platform_base(client, wanted, auth, reporter, policy, platform, top.digest, manifests[platform.name],
+                           platform == native) for platform in platforms]
+    return [with_compiler(base, bases, reporter) for base in bases]
+
+
+def platform_manifests(session: Session, wanted: BaseRef,
+                       platforms: tuple[Platform, ...]) -> tuple[Manifest, dict[str, Manifest]]:
+    """The tag's (or pin's) manifest, and the image manifest of each platform asked for that it has."""
+    repo = wanted.repository
+    try:
+        top = session.manifest(repo, wanted.digest or wanted.tag)
+        if top is None:
+            raise RegistryError(f"{repo.registry} has no {wanted.full_name}", 404)
+        if "manifests" not in top.content:  # a single image: its config says its platform
+            config = session.request("GET", f"{repo.path}/blobs/{top.content['config']['digest']}",
+                                     f"repository:{repo.path}:pull")
+            found = json.loads(config.body or b"{}")
+            return top, {f"{found.get('os')}/{found.get('architecture')}": top}
+        wanted_names = {platform.name for platform in platforms}
+        manifests = {}
+        for entry in top.content["manifests"]:
+            name = "{os}/{architecture}".format(**{"os": "", "architecture": "", **(entry.get("platform") or {})})
+            if name in SUPPORTED and name not in manifests:
+                manifests[name] = session.manifest(repo, entry["digest"]) if name in wanted_names else top
+        return top, manifests
+    except (RegistryError, KeyError, TypeError, ValueError) as err:
+        status = err.status if isinstance(err, RegistryError) else 0
+        raise registry_error(wanted, RegistryError(str(err), status)) from None
+
+
+def platform_base(client: docker.DockerClient, wanted: BaseRef, auth: RegistryAuth, reporter: Reporter,
+                  policy: retry.Policy, platform: Platform, digest: str, manifest: Manifest, native: bool) -> BaseImage:
+    """The platform's image pulled by its digest; its python3 asked (native) or read from its files."""
+    image = pull(client, wanted, auth, reporter, policy, manifest.digest)
+    name = wanted.full_name
+    if native:
+        probe = probe_python(client, image, name)
+        python, binary = probe.python, None
+        architecture(image, probe, name)
+    else:
+        python, binary = base_python(client, image)
+        if not python:
+            raise BuildError(f"base-image {name} for {platform.name} has no python3 whose name or PYTHON_VERSION "
+                             "says its version", PYTHON_FIX)
+        check_probe(Probe(python, platform.machine, "" if "musl" in binary.interpreter else "glibc"), name)
+    base = BaseImage(name, f"{wanted.repository.name}@{manifest.digest}", digest, image.id, python, platform.machine,
+                     platform.name, tuple(manifest.content.get("layers") or ()), native, binary)
+    how = "its python3 run" if native else "its python3 read from its files"
+    reporter.info(f"    base image {platform.name}: {base.reference} (Python {python}, {how})")
+    return base
+
+
+def with_compiler(base: BaseImage, bases: list[BaseImage], reporter: Reporter) -> BaseImage:
+    """Who writes a foreign platform's byte code: .pyc do not depend on the CPU, only on Python's minor version.
+    A native base of the same Python first (the same bytes on every runner), else the runner's Python."""
+    if base.native:
+        return base
+    same = next((other.image_id for other in bases if other.native and other.python == base.python), "")
+    if not same and f"{sys.version_info[0]}.{sys.version_info[1]}" == base.python:
+        same = RUNNER
+    if not same:
+        reporter.warn(f"{base.platform}: no Python {base.python} here to write the byte code, so the image has none: "
+                      "its server compiles its modules in memory at every start (a slower start)")
+    return BaseImage(**{**base.__dict__, "compiler": same or NO_BYTECODE})

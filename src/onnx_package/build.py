@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tarfile
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -123,10 +124,24 @@ def load(client: docker.DockerClient, config: bytes, base_layers: int, layers: l
     return image_id
 
 
+@dataclass(frozen=True)
+class Assembled:
+    """An image as written here: its config and the tool's layers over the base's."""
+
+    config: bytes
+    base_layers: int
+    layers: list[Layer]
+
+
+def assemble(client: docker.DockerClient, base_image_id: str, context: Context, labels: dict[str, str],
+             created: int, grpc: bool = False) -> Assembled:
+    base = base_config(client, base_image_id)
+    layers = measure_layers(context)
+    return Assembled(image_config(base, layers, labels, created, grpc), len(base["rootfs"]["diff_ids"]), layers)
+
+
 def build_image(client: docker.DockerClient, base_image_id: str, context: Context, tag: str,
                 labels: dict[str, str], created: int, grpc: bool = False) -> str:
     """Assemble, load and return the image id (the sha256 of the config written here)."""
-    base = base_config(client, base_image_id)
-    layers = measure_layers(context)
-    config = image_config(base, layers, labels, created, grpc)
-    return load(client, config, len(base["rootfs"]["diff_ids"]), layers, tag)
+    image = assemble(client, base_image_id, context, labels, created, grpc)
+    return load(client, image.config, image.base_layers, image.layers, tag)

@@ -8,14 +8,20 @@ archive API, not a bind mount, so this works with a remote engine and from insid
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import tarfile
 from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 import docker
 import requests
 
 from .errors import BuildError
 from .layers import ChunkReader, tar_stream
+
+if TYPE_CHECKING:
+    from .base_image import BaseImage
 
 # Unchecked-hash .pyc are valid whatever the file times; 1 means some file did not compile (a package's
 # Python 2 example, say): that module is then compiled in memory on import, as without a .pyc.
@@ -60,3 +66,26 @@ def copy_bytecode(container: docker.models.containers.Container, image_path: str
                     target = folder.joinpath(*parts)
                     target.parent.mkdir(parents=True, exist_ok=True)
                     target.write_bytes(content.read())
+
+
+def compile_for(client: docker.DockerClient, base: BaseImage, folder: Path, image_path: str) -> None:
+    """The byte code for `base`'s image: by its own python3 (its platform runs here), by another base's of the same
+    Python (a foreign platform: .pyc do not depend on the CPU), by the runner's Python of that version, or none."""
+    from .base_image import NO_BYTECODE, RUNNER
+
+    if base.compiler == NO_BYTECODE:
+        return
+    if base.compiler == RUNNER:
+        compile_on_runner(folder, image_path)
+        return
+    compile_in_base(client, base.compiler or base.image_id, folder, image_path)
+
+
+def compile_on_runner(folder: Path, image_path: str) -> None:
+    """The runner's Python compiles `folder` as if it were at `image_path` (the path its tracebacks name)."""
+    done = subprocess.run([sys.executable, *COMPILE[1:], "-s", str(folder), "-p", image_path, str(folder)],
+                          capture_output=True, text=True, timeout=SECONDS)
+    if done.returncode not in COMPILED:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BuildError(f"compiling the image's byte code with the runner's Python failed: {last}",
+                         "check the runner's Python installation (python3 -m compileall)")

@@ -37,7 +37,7 @@ def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
         settings = load()
         reporter.start(settings)
         result: Result = run(settings, reporter)
-        values = output_values(result.pushed, result.image_id, result.spec, result.sbom,
+        values = output_values(result.pushed, result.image_id, result.spec, result.sbom, result.platform_digests,
                                result.diff.to_json() if result.diff else "")
         reporter.write_outputs(values, settings.environ)
         reporter.finish(result, values)

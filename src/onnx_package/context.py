@@ -20,7 +20,7 @@ import docker
 import onnx_serve
 
 from .base_image import BaseImage
-from .bytecode import compile_in_base
+from .bytecode import compile_for
 from .disk import first_failure
 from .errors import BuildError
 from .settings import Settings
@@ -89,7 +89,8 @@ def pip_install(target: Path, python: str, arch: str, locks: list[Path]) -> None
 def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage, grpc: bool = False) -> Path:
     """The installed serving dependencies with their byte code, cached by lock files and base image."""
     locks = [LOCK_FILE, GRPC_LOCK_FILE] if grpc else [LOCK_FILE]
-    recipe = f"{DEPS_FORMAT}{''.join(lock.read_text() for lock in locks)}{base.image_id}"  # the image fixes Python, CPU
+    # The image fixes its Python and CPU; a foreign platform's byte code is written by another base's python3.
+    recipe = f"{DEPS_FORMAT}{''.join(lock.read_text() for lock in locks)}{base.image_id}{base.compiler}"
     key = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     ready = cache_dir / "deps" / key
     if (ready / ".complete").is_file():
@@ -101,7 +102,7 @@ def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage, 
         pip_install(building, base.python, base.arch, locks)
         drop_console_scripts(building)
         prune(building)
-        compile_in_base(client, base.image_id, building, f"{IMAGE_ROOT}/deps")
+        compile_for(client, base, building, f"{IMAGE_ROOT}/deps")
         installed_report(building).replace(installed_report(ready))
         (building / ".complete").touch()
     except BaseException:
@@ -133,5 +134,5 @@ def server_code(client: docker.DockerClient, dest: Path, base: BaseImage) -> Pat
     shutil.rmtree(dest, ignore_errors=True)
     shutil.copytree(SERVER_CODE, dest / "onnx_serve",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements*.txt", "*.proto", "*.pyi"))
-    compile_in_base(client, base.image_id, dest, f"{IMAGE_ROOT}/app")
+    compile_for(client, base, dest, f"{IMAGE_ROOT}/app")
     return dest

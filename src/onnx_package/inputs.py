@@ -81,6 +81,9 @@ INPUTS: tuple[Input, ...] = (
           "(docker/metadata-action's annotations output works as is); they override the tool's own.", kind="lines"),
     Input("base-image", "Base image for the serving image, with python3 3.11-3.14 (glibc); a tag is resolved to its "
           "digest, a name@sha256:... pin is used as is.", "python:3.11-slim"),
+    Input("platforms", "Platforms to build, comma-separated as docker/build-push-action takes them: linux/amd64, "
+          "linux/arm64 or both. Several give an OCI image index over one image per platform.", "linux/amd64",
+          kind="words"),
     Input("grpc", "Also serve the Open Inference Protocol over gRPC on port 8081 (adds grpcio and protobuf to the "
           "image).", "false", kind="bool"),
     Input("push", "Push the image after every check passed.", "true", kind="bool"),

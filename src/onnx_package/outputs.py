@@ -23,6 +23,8 @@ class Output:
 OUTPUTS: tuple[Output, ...] = (
     Output("digest", "The image digest, when every registry serves the same one (deploy by digest)."),
     Output("digests", "JSON object: each pushed image reference -> the digest its registry serves."),
+    Output("platform-digests", "JSON object: each platform (linux/amd64, ...) -> its image manifest's digest; with "
+           "several platforms, digest is the index over them."),
     Output("images", "One repo@digest per line, for every repository pushed to."),
     Output("image-id", "The local image id that was built and checked."),
     Output("model-name", "The model's name."),
@@ -40,13 +42,15 @@ def variable_name(output: str) -> str:
 
 
 def output_values(pushed: list[Pushed], image_id: str, spec: Mapping[str, object],
-                  sbom: Path | None = None, diff: str = "") -> dict[str, str]:
+                  sbom: Path | None = None, platform_digests: Mapping[str, str] | None = None,
+                  diff: str = "") -> dict[str, str]:
     digests = {p.ref: p.digest for p in pushed}
     by_repo = {p.repository.name: p.digest for p in pushed}
     distinct = set(digests.values())
     return {
         "digest": distinct.pop() if len(distinct) == 1 else "",
         "digests": json.dumps(digests, sort_keys=True),
+        "platform-digests": json.dumps(dict(platform_digests or {})),
         "images": "\n".join(f"{repo}@{digest}" for repo, digest in by_repo.items()),
         "image-id": image_id,
         "model-name": str(spec["name"]),

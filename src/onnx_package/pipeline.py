@@ -13,29 +13,41 @@ from typing import Any
 import docker
 
 from . import engine
-from .base_image import BaseImage, resolve_base
+from .base_image import BaseImage, resolve_platforms
 from .build import build_image, image_labels, timestamp
 from .bundle import assemble_bundle
 from .check import CONTAINER_SAMPLES, check_container
 from .context import assemble_context, installed_report
 from .disk import Needs, disk_full, folder_bytes, is_full
 from .errors import DiskFullError, PackageError, PushError, ReleaseGateError, SettingsError
-from .inspection import inspect_model
+from .inspection import Inspection, inspect_model
 from .metadata import Annotations, manifest_annotations, parse_annotations, parse_labels
+from .multiplatform import PlatformImage, build_platforms, check_platforms, push_platforms
 from .optimize import Trial, improve_model
 from .outputs import output_values
+from .platforms import Platform, engine_platform, parse_platforms
 from .push import Pushed, Pusher, check_credentials, pull_cache, push_all
 from .referrers import Attached, attach_everywhere
-from .refs import TagPlan, plan_tags, tag_from
+from .refs import Repository, TagPlan, plan_tags, tag_from
 from .registry import check_ca
 from .registry_auth import RegistryAuth
 from .release_gate import Diff, compare_images, enforce
 from .report import Reporter
 from .samples import Sample, load_samples
-from .sbom import MEDIA_TYPE, SBOM_FILE, bom_bytes, installed_packages, ml_bom, summary_line, write_bom
+from .sbom import (
+    MEDIA_TYPE,
+    SBOM_FILE,
+    Package,
+    bom_bytes,
+    installed_packages,
+    ml_bom,
+    platform_packages,
+    summary_line,
+    write_bom,
+)
 from .settings import Settings, check_source_inputs
 from .smoke import Probe, reanswer, smoke_samples
-from .sources import check_source, fetch
+from .sources import FetchedModel, check_source, fetch
 
 
 @dataclass
@@ -50,6 +62,8 @@ class Result:
     sbom: Path | None = None  # the ML-BOM written for this image
     sbom_line: str = ""  # what it holds, in short
     attached: list[Attached] = field(default_factory=list)  # where the ML-BOM went
+    platforms: list[PlatformImage] = field(default_factory=list)  # one per platform, unless the engine's alone
+    platform_digests: dict[str, str] = field(default_factory=dict)  # platform -> its image manifest's digest
     samples: int = 1  # golden requests answered on the runner
     checked: int = 1  # of them, sent to the container
     trials: list[Trial] = field(default_factory=list)  # optimize / quantize
@@ -59,11 +73,12 @@ class Result:
 @dataclass(frozen=True)
 class Checked:
     """What the inputs say, checked before any work: where each tag goes, what to write on the image, the
-    golden set."""
+    platforms, the golden set."""
 
     plan: TagPlan
     labels: dict[str, str]
     annotations: Annotations
+    platforms: tuple[Platform, ...]
     samples: list[Sample]
 
 
@@ -90,7 +105,7 @@ def run(settings: Settings, reporter: Reporter) -> Result:
     check_source_inputs(settings)
     check_source(settings)
     checked = Checked(plan_targets(settings), parse_labels(settings.labels), parse_annotations(settings.annotations),
-                      load_samples(settings))
+                      parse_platforms(settings.platforms), load_samples(settings))
     repos = checked.plan.repositories
     for skipped in checked.annotations.skipped:
         reporter.warn(f"annotation {skipped} skipped: this single-platform image has a manifest and no index")
@@ -98,12 +113,12 @@ def run(settings: Settings, reporter: Reporter) -> Result:
     # What can fail cheaply comes before the model download, which may be gigabytes.
     client = engine.connect(settings)
     with reporter.stage("Resolve base image"):
-        base = resolve_base(client, settings, auth, reporter)
+        bases = resolve_platforms(client, settings, auth, reporter, checked.platforms, engine_platform(client))
     if settings.push and repos:
         with reporter.stage("Check registry credentials"):
             check_credentials(client, settings, repos, auth, reporter)
     with work_folder(settings, reporter) as needs:
-        return package(settings, reporter, client, base, checked, auth, needs)
+        return package(settings, reporter, client, bases, checked, auth, needs)
 
 
 @contextmanager
@@ -127,10 +142,11 @@ def work_folder(settings: Settings, reporter: Reporter) -> Iterator[Needs]:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def package(settings: Settings, reporter: Reporter, client: docker.DockerClient, base: BaseImage,
+def package(settings: Settings, reporter: Reporter, client: docker.DockerClient, bases: list[BaseImage],
             checked: Checked, auth: RegistryAuth, needs: Needs) -> Result:
     """Fetch, inspect, build, check and push, in the work folder."""
-    work, repos = settings.workdir, checked.plan.repositories
+    work, repos, base = settings.workdir, checked.plan.repositories, bases[0]
+    engine_only = not base.platform  # the engine's own platform alone: built, checked and pushed by the engine
     if settings.model_source == "local":
         needs.model = folder_bytes(Path(settings.model_path).expanduser())
     with reporter.stage("Fetch model"):
@@ -152,17 +168,20 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
             probes = reanswer(work / "bundle", probes)
     default = default_tags(settings, str(inspection.spec["version"]))
     targets, previous = checked.plan.targets(default), ""
-    if settings.cache and repos:
+    if settings.cache and repos and engine_only:
         with reporter.stage("Pull build cache"):
             cached = pull_cache(client, settings, repos[0], targets[repos[0]], auth, reporter)
             previous = client.images.get(cached[0]).id if cached else ""  # before this build's tags move
+    local_tag = (repos[0].ref(targets[repos[0]][0]) if repos and engine_only
+                 else f"onnx-package/{local_name(model.name)}:{default[0]}")
+    config_labels = image_labels(settings, inspection.spec, base, checked.labels)
+    if not engine_only:
+        return package_platforms(settings, reporter, client, bases, checked, auth, targets, inspection, model,
+                                 has_tokenizer, local_tag, probes, trials)
     with reporter.stage("Build image"):
         context = assemble_context(client, settings, work / "bundle", base, work / "context")
         needs.deps = folder_bytes(context.deps)
         packages = installed_packages(installed_report(context.deps))
-        local_tag = (repos[0].ref(targets[repos[0]][0]) if repos
-                     else f"onnx-package/{local_name(model.name)}:{default[0]}")
-        config_labels = image_labels(settings, inspection.spec, base, checked.labels)
         image_id = build_image(client, base.image_id, context, local_tag, config_labels, settings.source_date_epoch,
                                settings.grpc)
         for repo, tags in targets.items():
@@ -175,28 +194,74 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
                     image_size=int(client.images.get(image_id).attrs.get("Size") or 0),
                     samples=len(probes), checked=min(len(probes), CONTAINER_SAMPLES), trials=trials)
     if previous and previous != image_id:
-        with reporter.stage("Compare with the previous image"):
-            result.diff = compare_images(client, settings, previous, image_id, probes, reporter)
-            try:
-                enforce(result.diff, settings.max_changed_answers)
-            except ReleaseGateError as err:
-                err.outputs = {"diff": result.diff.to_json(), "image-id": image_id}
-                raise
+        release_gate(client, settings, reporter, result, previous, probes)
     if settings.push:
         with reporter.stage("Push"):
             try:
                 result.pushed = push_all(client, settings, targets, reporter, auth,
                                          manifest_annotations(config_labels, checked.annotations))
+                if len({pushed.digest for pushed in result.pushed}) == 1:
+                    result.platform_digests = {checked.platforms[0].name: result.pushed[0].digest}
             except PushError as err:  # the registries that got the image still count in the outputs
                 err.outputs = output_values(err.pushed, image_id, inspection.spec) if err.pushed else {}
                 raise
+    bom_stage(settings, reporter, client, auth, result, repos, local_tag, inspection, model, has_tokenizer, packages)
+    return result
+
+
+def release_gate(client: docker.DockerClient, settings: Settings, reporter: Reporter, result: Result, previous: str,
+                 probes: list[Probe]) -> None:
+    """The new image against the previous one on the golden set; max-changed-answers may stop the run here."""
+    with reporter.stage("Compare with the previous image"):
+        result.diff = compare_images(client, settings, previous, result.image_id, probes, reporter)
+        try:
+            enforce(result.diff, settings.max_changed_answers)
+        except ReleaseGateError as err:
+            err.outputs = {"diff": result.diff.to_json(), "image-id": result.image_id}
+            raise
+
+
+def bom_stage(settings: Settings, reporter: Reporter, client: docker.DockerClient, auth: RegistryAuth, result: Result,
+              repos: list[Repository], local_tag: str, inspection: Inspection, model: FetchedModel, has_tokenizer: bool,
+              packages: list[Package]) -> None:
+    """The ML-BOM of what the tags name: the image, or with several platforms the index over them."""
     with reporter.stage("ML-BOM"):
         name = repos[0].name if repos else local_tag.rsplit(":", 1)[0]
         tokenizer = settings.tokenizer or ("bundled with the model" if has_tokenizer else "")
-        document = ml_bom(image_name=name, image_digest=result.pushed[0].digest if result.pushed else image_id,
-                          inspection=inspection, origin=model.origin, tokenizer=tokenizer, base=base,
+        document = ml_bom(image_name=name, image_digest=result.pushed[0].digest if result.pushed else result.image_id,
+                          inspection=inspection, origin=model.origin, tokenizer=tokenizer, base=result.base,
                           packages=packages, created=settings.source_date_epoch)
         record_bom(client, settings, auth, reporter, result, document)
+
+
+def package_platforms(settings: Settings, reporter: Reporter, client: docker.DockerClient, bases: list[BaseImage],
+                      checked: Checked, auth: RegistryAuth, targets: dict[Repository, list[str]],
+                      inspection: Inspection, model: FetchedModel, has_tokenizer: bool, local_tag: str,
+                      probes: list[Probe], trials: list[Trial]) -> Result:
+    """One image per platform, each run or inspected, pushed with an index over them through the registry API."""
+    with reporter.stage("Build image"):
+        images = build_platforms(client, settings, bases, settings.workdir / "bundle",
+                                 lambda base: image_labels(settings, inspection.spec, base, checked.labels),
+                                 local_tag, reporter)
+    with reporter.stage("Check container"):
+        ready = check_platforms(client, settings, images, probes, reporter)
+    result = Result(spec=inspection.spec, image_id=images[0].image_id, probe=probes[0], base=bases[0],
+                    ready_seconds=ready, image_size=int(client.images.get(images[0].image_id).attrs.get("Size") or 0),
+                    platforms=images, samples=len(probes), checked=min(len(probes), CONTAINER_SAMPLES),
+                    trials=trials)
+    if settings.push:
+        with reporter.stage("Push"):
+            annotations = manifest_annotations(image_labels(settings, inspection.spec, bases[0], checked.labels),
+                                               checked.annotations)
+            try:
+                result.pushed, result.platform_digests = push_platforms(Pusher(client, settings, auth, reporter),
+                                                                        targets, images, annotations)
+            except PushError as err:
+                err.outputs = output_values(err.pushed, result.image_id, inspection.spec) if err.pushed else {}
+                raise
+    packages = platform_packages({image.platform.name: installed_report(image.context.deps) for image in images})
+    bom_stage(settings, reporter, client, auth, result, checked.plan.repositories, local_tag, inspection, model,
+              has_tokenizer, packages)
     return result
 
 
@@ -212,5 +277,5 @@ def record_bom(client: docker.DockerClient, settings: Settings, auth: RegistryAu
                                             bom_bytes(document), MEDIA_TYPE, SBOM_FILE,
                                             timestamp(settings.source_date_epoch), "sbom", reporter)
     except PushError as err:  # the image is in every registry: the outputs say so
-        err.outputs = output_values(result.pushed, result.image_id, result.spec, result.sbom)
+        err.outputs = output_values(result.pushed, result.image_id, result.spec, result.sbom, result.platform_digests)
         raise

@@ -17,7 +17,7 @@ import ssl
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path
@@ -274,7 +274,7 @@ class Session:
                     self.on_retry)
 
     def request(self, method: str, path: str, scope: str, headers: Mapping[str, str] | None = None,
-                data: bytes | None = None) -> Answer:
+                data: bytes | Body | None = None) -> Answer:
         """`path` under /v2/, authenticated for `scope` (e.g. repository:org/model:pull)."""
         endpoint = self.open()
         for fresh in (False, True):
@@ -366,9 +366,16 @@ class Session:
 
     def upload_blob(self, repo: Repository, data: bytes) -> str:
         """Store a small blob in one request (the monolithic upload); its digest. Skipped when it is there."""
-        digest, scope = digest_of(data), f"repository:{repo.path}:push,pull"
+        digest = digest_of(data)
+        self.upload_stream(repo, digest, len(data), lambda: iter([data]))
+        return digest
+
+    def upload_stream(self, repo: Repository, digest: str, size: int, chunks: Callable[[], Iterator[bytes]]) -> bool:
+        """Store a blob in one PUT whose body is streamed (made again by `chunks` on a retry); False when the
+        registry has it already."""
+        scope = f"repository:{repo.path}:push,pull"
         if self.request("HEAD", f"{repo.path}/blobs/{digest}", scope).status == 200:
-            return digest
+            return False
         started = self.request("POST", f"{repo.path}/blobs/uploads/", scope)
         location = started.headers.get("Location", "")
         if started.status != 202 or not location:
@@ -377,10 +384,42 @@ class Session:
         path = urllib.parse.urlsplit(location)
         query = "&".join(filter(None, [path.query, urllib.parse.urlencode({"digest": digest})]))
         done = self.request("PUT", f"{path.path.removeprefix('/v2/')}?{query}", scope,
-                            {"Content-Type": "application/octet-stream"}, data)
+                            {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+                            Body(chunks))
         if done.status not in (201, 204):
             raise RegistryError(f"uploading a blob to {repo.name} answered {done.status}: {detail(done)}", done.status)
-        return digest
+        return True
+
+    def download_blob(self, repo: Repository, digest: str, dest: Path) -> None:
+        """A blob streamed into `dest`, checked against its digest."""
+        scope = f"repository:{repo.path}:pull"
+        self.request("HEAD", f"{repo.path}/blobs/{digest}", scope)  # a token for the scope, when it takes one
+        endpoint = self.open()
+        request = urllib.request.Request(f"{endpoint.base_url}/v2/{repo.path}/blobs/{digest}")
+        if authorization := self.authorization(scope, False):  # not passed on to a storage service's redirect
+            request.add_unredirected_header("Authorization", authorization)
+        sha256 = hashlib.sha256()
+        try:
+            with urllib.request.urlopen(request, timeout=TIMEOUT, context=endpoint.ssl_context) as response, \
+                    dest.open("wb") as out:
+                while chunk := response.read(1 << 20):
+                    sha256.update(chunk)
+                    out.write(chunk)
+        except (urllib.error.URLError, http.client.HTTPException) as err:
+            raise RegistryError(f"downloading {repo.name}@{digest} failed ({describe(err)})",
+                                getattr(err, "code", 0)) from err
+        if f"sha256:{sha256.hexdigest()}" != digest:
+            raise RegistryError(f"{repo.registry} served content for {repo.name}@{digest} that hashes otherwise")
+
+
+class Body:
+    """A request body made anew each time it is sent: a retry sends it again from its first byte."""
+
+    def __init__(self, chunks: Callable[[], Iterator[bytes]]) -> None:
+        self.chunks = chunks
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self.chunks()
 
 
 def digest_of(data: bytes) -> str:

@@ -30,6 +30,7 @@ class Package:
     name: str
     version: str
     sha256: str  # of the wheel installed ("" when unknown)
+    wheels: tuple[tuple[str, str], ...] = ()  # (platform, sha256) when the platforms' wheels differ
 
 
 def installed_packages(report: Path) -> list[Package]:
@@ -39,6 +40,21 @@ def installed_packages(report: Path) -> list[Package]:
         hashes = (item.get("download_info", {}).get("archive_info", {}) or {}).get("hashes", {}) or {}
         meta = item.get("metadata", {})
         packages.append(Package(str(meta.get("name")), str(meta.get("version")), str(hashes.get("sha256", ""))))
+    return sorted(packages, key=lambda package: package.name.lower())
+
+
+def platform_packages(reports: dict[str, Path]) -> list[Package]:
+    """The packages of several platforms' images: the same names and versions (one lock), each listed once; a
+    compiled package's wheel differs per platform, so then each platform's wheel hash is named instead."""
+    found: dict[tuple[str, str], dict[str, str]] = {}
+    for platform, report in reports.items():
+        for package in installed_packages(report):
+            found.setdefault((package.name, package.version), {})[platform] = package.sha256
+    packages = []
+    for (name, version), hashes in found.items():
+        one = set(hashes.values())
+        packages.append(Package(name, version, one.pop(), ()) if len(one) == 1
+                        else Package(name, version, "", tuple(sorted(hashes.items()))))
     return sorted(packages, key=lambda package: package.name.lower())
 
 
@@ -87,6 +103,9 @@ def package_component(package: Package) -> dict[str, Any]:
                                  "version": package.version, "purl": purl}
     if package.sha256:
         component["hashes"] = [{"alg": "SHA-256", "content": package.sha256}]
+    if package.wheels:
+        component["properties"] = [{"name": f"onnx-package:wheel-sha256:{platform}", "value": sha256}
+                                   for platform, sha256 in package.wheels]
     return component
 
 

@@ -68,6 +68,7 @@ class Settings:
     annotations: tuple[str, ...] = ()
     base_image: str = "python:3.11-slim"
     grpc: bool = False
+    platforms: tuple[str, ...] = ("linux/amd64",)
     push: bool = True
     cache: bool = True
     registry_auth: Secret = field(default_factory=lambda: Secret(""))

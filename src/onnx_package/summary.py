@@ -39,6 +39,7 @@ def summary_success(result: Result, outputs: Mapping[str, str], stage_seconds: M
         f"| image | {markdown_cell(result.image_id)}, {megabytes(result.image_size)} |",
         f"| base image | {markdown_cell(base_line(result.base))} |",
         f"| ML-BOM | {markdown_cell(sbom_cell(result))} |",
+        *(f"| platform | {markdown_cell(image.checked)} |" for image in result.platforms),  # run or inspected
         "",
     ]
     if result.diff:
