@@ -13,7 +13,6 @@ sha256 (the model's identity) and records the served file's as `served_sha256`.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -34,6 +33,7 @@ from .inspection import Inspection
 from .report import Reporter
 from .settings import Settings
 from .smoke import Probe
+from .sources.base import sha256_of
 
 TOLERANCE = 1e-4  # |optimized - original| <= TOLERANCE * (1 + |original|), on every output value
 SPEED_RUNS = 30  # the timed loop: at most this many runs of each model, alternating
@@ -69,14 +69,6 @@ class Trial:
 
 def mb(size: int) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --- answering the golden set --------------------------------------------------------------------
