@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import docker
@@ -22,7 +22,7 @@ from . import retry
 from .engine import stream_error
 from .errors import BuildError, PackageError, SettingsError
 from .foreign import Binary, base_python
-from .platforms import SUPPORTED, Platform
+from .platforms import MACHINES, SUPPORTED, Platform
 from .push import FINAL, RETRYABLE
 from .refs import DOCKER_HUB, Repository, check_tag, parse_repository
 from .registry import MANIFEST_TYPES, Credentials, Manifest, RegistryError, Session, endpoints
@@ -31,7 +31,6 @@ from .report import Reporter
 from .settings import Settings
 
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13", "3.14")
-PIP_ARCHES = {"amd64": "x86_64", "arm64": "aarch64"}  # the engine's name -> pip's
 PROBE_SECONDS = 60
 PROBE = ("import json, platform, sys; print(json.dumps({'python': list(sys.version_info[:2]), "
          "'machine': platform.machine(), 'libc': list(platform.libc_ver())}))")
@@ -338,7 +337,7 @@ def supported() -> str:
 def architecture(image: Image, probe: Probe, name: str) -> str:
     """pip's name for the image's Architecture; it must be the CPU its python3 runs on."""
     arch = str(image.attrs.get("Architecture") or probe.machine)
-    arch = PIP_ARCHES.get(arch, arch)
+    arch = MACHINES.get(arch, arch)  # the engine's name -> pip's
     if probe.machine and probe.machine != arch:
         raise BuildError(f"base-image {name} is built for {arch} but its python3 runs on {probe.machine}",
                          "use a base image built for one platform, this engine's")
@@ -431,4 +430,4 @@ def with_compiler(base: BaseImage, bases: list[BaseImage], reporter: Reporter) -
     if not same:
         reporter.warn(f"{base.platform}: no Python {base.python} here to write the byte code, so the image has none: "
                       "its server compiles its modules in memory at every start (a slower start)")
-    return BaseImage(**{**base.__dict__, "compiler": same or NO_BYTECODE})
+    return replace(base, compiler=same or NO_BYTECODE)

@@ -219,15 +219,25 @@ def ask(container: Container, route: Route, probe: Probe) -> tuple[int, Any]:
 CONTAINER_SAMPLES = 100
 
 
+def start_ready(client: docker.DockerClient, image_id: str, timeout: float) -> tuple[Container, Route, float]:
+    """Start the image read-only and wait until it is ready: (the container, the route to it, seconds to ready).
+    One that never gets ready is removed; the caller removes the others."""
+    container = start_container(client, image_id)
+    started = time.monotonic()
+    try:
+        route = first_route(container)
+        wait_ready(container, route, timeout)
+    except BaseException:
+        container.remove(force=True)
+        raise
+    return container, route, time.monotonic() - started
+
+
 def check_container(client: docker.DockerClient, settings: Settings, image_id: str, probes: list[Probe],
                     reporter: Reporter) -> float:
     """Start the image read-only, wait for ready, compare its answers; return seconds to ready."""
-    container = start_container(client, image_id)
+    container, route, ready_seconds = start_ready(client, image_id, settings.check_timeout)
     try:
-        started = time.monotonic()
-        route = first_route(container)
-        wait_ready(container, route, settings.check_timeout)
-        ready_seconds = time.monotonic() - started
         sent = probes[:CONTAINER_SAMPLES]
         reporter.info(f"    ready in {ready_seconds:.1f} s through {route.name}; POST {sent[0].path} "
                       f"{short(sent[0].body)}" + (f" and {len(sent) - 1} more samples" if len(sent) > 1 else ""))

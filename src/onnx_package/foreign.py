@@ -17,7 +17,7 @@ from pathlib import Path
 import docker
 from docker.models.images import Image
 
-from .errors import BuildError, ContainerCheckError
+from .errors import ContainerCheckError
 from .layers import ChunkReader
 from .platforms import Platform
 
@@ -153,10 +153,5 @@ def check_statically(platform: Platform, base_binary: Binary, folders: list[Path
             raise ContainerCheckError(f"the wheel {name} in the {platform.name} image is not for {platform.machine}",
                                       fix)
     return Inspected(len(binaries), len(wheels))
-
-
-def describe_missing(name: str) -> BuildError:
-    return BuildError(f"base-image {name} has no python3 in {' or '.join(PYTHONS)} that names its version",
-                      "use a glibc image with python3 3.11-3.14 (e.g. python:3.12-slim)")
 
 

@@ -28,12 +28,11 @@ from .layers import CHUNK, sent
 from .platforms import Platform, emulated
 from .push import Pushed, Pusher, RepositoryReport, confirm, partial_failure, push_fix, report_lines
 from .refs import Repository
-from .registry import OCI_MANIFEST, OCI_TYPES, RegistryError, Session, digest_of
+from .registry import OCI_INDEX, OCI_MANIFEST, RegistryError, Session, digest_of, oci_descriptor
 from .report import Reporter
 from .settings import Settings
 from .smoke import Probe
 
-OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
 OCI_TAR = "application/vnd.oci.image.layer.v1.tar"
 
@@ -53,8 +52,7 @@ class PlatformImage:
             raise BuildError(f"the {self.platform.name} base image's manifest lists {len(self.base.layers)} layers but "
                              f"its config {self.image.base_layers}", "use another base-image (or tag) and rerun")
         config = self.image.config
-        layers = [{**layer, "mediaType": OCI_TYPES.get(layer["mediaType"], layer["mediaType"])}
-                  for layer in self.base.layers]
+        layers = [oci_descriptor(layer) for layer in self.base.layers]
         layers += [{"mediaType": OCI_TAR, "digest": layer.diff_id, "size": layer.size} for layer in self.image.layers]
         content = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": layers,
                    "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)}}
@@ -151,11 +149,9 @@ def file_chunks(path: Path) -> Iterator[bytes]:
 def push_image(session: Session, repo: Repository, image: PlatformImage, manifest: bytes, blobs: Blobs) -> int:
     """The platform's blobs and manifest (by digest, untagged) in `repo`; the bytes sent."""
     count = 0
-    for layer in image.base.layers:
+    for layer in image.base.layers:  # downloaded from the base's registry only when this registry lacks it
         digest, size = str(layer["digest"]), int(layer["size"])
-        if session.request("HEAD", f"{repo.path}/blobs/{digest}", f"repository:{repo.path}:pull").status != 200:
-            path = blobs.file(digest)
-            count += size * session.upload_stream(repo, digest, size, lambda path=path: file_chunks(path))
+        count += size * session.upload_stream(repo, digest, size, lambda digest=digest: file_chunks(blobs.file(digest)))
     for own in image.image.layers:
         count += own.size * session.upload_stream(repo, own.diff_id, own.size, lambda own=own: sent(own))
     session.upload_blob(repo, image.image.config)

@@ -177,7 +177,7 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
     config_labels = image_labels(settings, inspection.spec, base, checked.labels)
     if not engine_only:
         return package_platforms(settings, reporter, client, bases, checked, auth, targets, inspection, model,
-                                 has_tokenizer, local_tag, probes, trials)
+                                 has_tokenizer, local_tag, config_labels, probes, trials)
     with reporter.stage("Build image"):
         context = assemble_context(client, settings, work / "bundle", base, work / "context")
         needs.deps = folder_bytes(context.deps)
@@ -237,7 +237,7 @@ def bom_stage(settings: Settings, reporter: Reporter, client: docker.DockerClien
 def package_platforms(settings: Settings, reporter: Reporter, client: docker.DockerClient, bases: list[BaseImage],
                       checked: Checked, auth: RegistryAuth, targets: dict[Repository, list[str]],
                       inspection: Inspection, model: FetchedModel, has_tokenizer: bool, local_tag: str,
-                      probes: list[Probe], trials: list[Trial]) -> Result:
+                      config_labels: dict[str, str], probes: list[Probe], trials: list[Trial]) -> Result:
     """One image per platform, each run or inspected, pushed with an index over them through the registry API."""
     with reporter.stage("Build image"):
         images = build_platforms(client, settings, bases, settings.workdir / "bundle",
@@ -251,8 +251,7 @@ def package_platforms(settings: Settings, reporter: Reporter, client: docker.Doc
                     trials=trials)
     if settings.push:
         with reporter.stage("Push"):
-            annotations = manifest_annotations(image_labels(settings, inspection.spec, bases[0], checked.labels),
-                                               checked.annotations)
+            annotations = manifest_annotations(config_labels, checked.annotations)
             try:
                 result.pushed, result.platform_digests = push_platforms(Pusher(client, settings, auth, reporter),
                                                                         targets, images, annotations)

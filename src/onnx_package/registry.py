@@ -27,8 +27,9 @@ from . import retry
 from .errors import SettingsError
 from .refs import DOCKER_HUB, Repository
 
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 MANIFEST_TYPES = ", ".join((
-    "application/vnd.oci.image.index.v1+json",
+    OCI_INDEX,
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
     "application/vnd.docker.distribution.manifest.v2+json",
@@ -108,17 +109,18 @@ class Manifest:
         return int(self.content.get("config", {}).get("size", 0))
 
 
+def oci_descriptor(descriptor: dict[str, Any]) -> dict[str, Any]:
+    """A descriptor with Docker's media type replaced by its OCI equivalent (the same blob)."""
+    return {**descriptor, "mediaType": OCI_TYPES.get(descriptor["mediaType"], descriptor["mediaType"])}
+
+
 def annotated(manifest: Manifest, annotations: Mapping[str, str]) -> bytes:
     """The image manifest in OCI form (Docker's has no annotations) with these annotations; same config and layers."""
     content = manifest.content
     if OCI_TYPES.get(content.get("mediaType", ""), content.get("mediaType")) != OCI_MANIFEST:
         raise RegistryError(f"cannot annotate a {content.get('mediaType')!r} manifest: only an image manifest")
-
-    def oci(descriptor: dict[str, Any]) -> dict[str, Any]:
-        return {**descriptor, "mediaType": OCI_TYPES.get(descriptor["mediaType"], descriptor["mediaType"])}
-
-    rewritten = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": oci(content["config"]),
-                 "layers": [oci(layer) for layer in content["layers"]], "annotations": dict(annotations)}
+    rewritten = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": oci_descriptor(content["config"]),
+                 "layers": [oci_descriptor(layer) for layer in content["layers"]], "annotations": dict(annotations)}
     return json.dumps(rewritten, indent=3).encode()
 
 
@@ -339,7 +341,7 @@ class Session:
             return None
         if answer.status != 200:
             raise RegistryError(f"GET manifest {repo.ref(reference)} answered {answer.status}", answer.status)
-        served = "sha256:" + hashlib.sha256(answer.body).hexdigest()
+        served = digest_of(answer.body)
         digest = answer.headers.get("Docker-Content-Digest") or served
         if digest != served:
             raise RegistryError(f"{repo.registry} says {repo.ref(reference)} is {digest} but serves content "
@@ -349,7 +351,7 @@ class Session:
     def referrers(self, repo: Repository, digest: str) -> list[str]:
         """The digests of the artifacts whose subject is `digest` (the referrers API); [] where it has none."""
         answer = self.request("GET", f"{repo.path}/referrers/{digest}", f"repository:{repo.path}:pull",
-                              {"Accept": "application/vnd.oci.image.index.v1+json"})
+                              {"Accept": OCI_INDEX})
         if answer.status != 200:
             return []  # no referrers API (distribution 2.x answers 404): the fallback tag says it
         manifests = json.loads(answer.body or b"{}").get("manifests") or []

@@ -17,7 +17,7 @@ from typing import Any
 import docker
 from docker.models.containers import Container
 
-from .check import CONTAINER_SAMPLES, ask, first_route, start_container, wait_ready
+from .check import CONTAINER_SAMPLES, ask, start_ready
 from .errors import ReleaseGateError
 from .report import Reporter
 from .settings import Settings
@@ -53,18 +53,6 @@ class Diff:
                            "changes": self.changed}, sort_keys=True)
 
 
-def running(client: docker.DockerClient, image: str, timeout: float) -> tuple[Container, Any, float]:
-    container = start_container(client, image)
-    started = time.monotonic()
-    try:
-        route = first_route(container)
-        wait_ready(container, route, timeout)
-    except BaseException:
-        container.remove(force=True)
-        raise
-    return container, route, time.monotonic() - started
-
-
 def memory_mb(container: Container) -> float:
     stats = container.stats(stream=False).get("memory_stats") or {}
     return round(float(stats.get("usage") or 0) / 1e6, 1)
@@ -80,7 +68,7 @@ def compare_images(client: docker.DockerClient, settings: Settings, previous: st
     sides, containers = [Side(previous), Side(new)], []
     try:
         for side in sides:
-            container, route, side.ready_seconds = running(client, side.image, settings.check_timeout)
+            container, route, side.ready_seconds = start_ready(client, side.image, settings.check_timeout)
             containers.append((container, route))
         sent = probes[:CONTAINER_SAMPLES]
         calls = max(len(sent), MIN_CALLS)
