@@ -65,9 +65,13 @@ class Result:
     platforms: list[PlatformImage] = field(default_factory=list)  # one per platform, unless the engine's alone
     platform_digests: dict[str, str] = field(default_factory=dict)  # platform -> its image manifest's digest
     samples: int = 1  # golden requests answered on the runner
-    checked: int = 1  # of them, sent to the container
     trials: list[Trial] = field(default_factory=list)  # optimize / quantize
     diff: Diff | None = None  # against the previous image, when there was one
+
+    @property
+    def checked(self) -> int:
+        """Of the golden requests, those sent to the container."""
+        return min(self.samples, CONTAINER_SAMPLES)
 
 
 @dataclass(frozen=True)
@@ -192,7 +196,7 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
         ready = check_container(client, settings, image_id, probes, reporter)
     result = Result(spec=inspection.spec, image_id=image_id, probe=probe, base=base, ready_seconds=ready,
                     image_size=int(client.images.get(image_id).attrs.get("Size") or 0),
-                    samples=len(probes), checked=min(len(probes), CONTAINER_SAMPLES), trials=trials)
+                    samples=len(probes), trials=trials)
     if previous and previous != image_id:
         release_gate(client, settings, reporter, result, previous, probes)
     if settings.push:
@@ -247,8 +251,7 @@ def package_platforms(settings: Settings, reporter: Reporter, client: docker.Doc
         ready = check_platforms(client, settings, images, probes, reporter)
     result = Result(spec=inspection.spec, image_id=images[0].image_id, probe=probes[0], base=bases[0],
                     ready_seconds=ready, image_size=int(client.images.get(images[0].image_id).attrs.get("Size") or 0),
-                    platforms=images, samples=len(probes), checked=min(len(probes), CONTAINER_SAMPLES),
-                    trials=trials)
+                    platforms=images, samples=len(probes), trials=trials)
     if settings.push:
         with reporter.stage("Push"):
             annotations = manifest_annotations(config_labels, checked.annotations)
