@@ -1,5 +1,5 @@
 # The tool's own image: the onnx-package CLI with its hash-locked dependencies (the serving image it
-# builds needs no Dockerfile: see src/onnx_package/build.py). Run it with the engine's socket:
+# builds needs no Dockerfile: see src/onnx_package/image/build.py). Run it with the engine's socket:
 #
 #   docker run --rm --network host -v /var/run/docker.sock:/var/run/docker.sock -v "$PWD:/work" -w /work \
 #     ghcr.io/<owner>/onnx-package-action:<version> --model-source local --model-path models/sentiment ...

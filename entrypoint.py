@@ -9,8 +9,8 @@ import sys
 # package the cached venv (keyed by dependencies only, see scripts/install-action.sh) was built with.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src"))
 
+from onnx_package.ci.github import GitHubReporter
 from onnx_package.cli import execute
-from onnx_package.github import GitHubReporter
 from onnx_package.settings import load_settings
 
 if __name__ == "__main__":

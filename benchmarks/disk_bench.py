@@ -39,7 +39,7 @@ import roberta  # noqa: E402
 from push_bench import start_registry  # noqa: E402
 
 from disk_usage import unique_bytes  # noqa: E402
-from onnx_package.context import DEPS_FORMAT, LOCK_FILE  # noqa: E402
+from onnx_package.image.context import DEPS_FORMAT, LOCK_FILE  # noqa: E402
 
 BASE_IMAGE = "onnx-package-test/base:bookworm"
 ENGINE_TMP = Path("/var/lib/docker/tmp")

@@ -9,12 +9,12 @@ import traceback
 from collections.abc import Callable, Mapping, Sequence
 
 from . import __version__
+from .ci.reporters import reporter_for
 from .errors import PackageError
 from .inputs import INPUTS
 from .outputs import output_values
 from .pipeline import Result, run
 from .report import Reporter
-from .reporters import reporter_for
 from .settings import Settings, debugging, load_settings
 
 

@@ -1,7 +1,7 @@
 """The runner's disk: model files placed by hard link (a copy only when that cannot be), and a full disk.
 
 A 4 GB model must not cost 20 GB: the model's bytes exist on the runner once (the user's file itself
-for a local model, the download otherwise), the layers are streamed to the engine (layers.py), and the
+for a local model, the download otherwise), the layers are streamed to the engine (image/layers.py), and the
 work folder goes when the run ends (pipeline.py).
 """
 

@@ -12,29 +12,16 @@ from typing import Any
 
 import docker
 
-from . import engine
-from .base_image import BaseImage, resolve_platforms
-from .build import build_image, image_labels, timestamp
-from .bundle import assemble_bundle
-from .check import CONTAINER_SAMPLES, check_container
-from .context import assemble_context, installed_report
 from .disk import Needs, disk_full, folder_bytes, is_full
 from .errors import DiskFullError, PackageError, PushError, ReleaseGateError, SettingsError
-from .inspection import Inspection, inspect_model
-from .metadata import Annotations, manifest_annotations, parse_annotations, parse_labels
-from .multiplatform import PlatformImage, build_platforms, check_platforms, push_platforms
-from .optimize import Trial, improve_model
-from .outputs import output_values
-from .platforms import Platform, engine_platform, parse_platforms
-from .push import Pushed, Pusher, check_credentials, pull_cache, push_all
-from .referrers import Attached, attach_everywhere
-from .refs import Repository, TagPlan, plan_tags, tag_from
-from .registry import check_ca
-from .registry_auth import RegistryAuth
-from .release_gate import Diff, compare_images, enforce
-from .report import Reporter
-from .samples import Sample, load_samples
-from .sbom import (
+from .image import engine
+from .image.base_image import BaseImage, resolve_platforms
+from .image.build import build_image, image_labels, timestamp
+from .image.check import CONTAINER_SAMPLES, check_container
+from .image.context import assemble_context, installed_report
+from .image.metadata import Annotations, manifest_annotations, parse_annotations, parse_labels
+from .image.release_gate import Diff, compare_images, enforce
+from .image.sbom import (
     MEDIA_TYPE,
     SBOM_FILE,
     Package,
@@ -45,8 +32,21 @@ from .sbom import (
     summary_line,
     write_bom,
 )
+from .model.bundle import assemble_bundle
+from .model.inspection import Inspection, inspect_model
+from .model.optimize import Trial, improve_model
+from .model.samples import Sample, load_samples
+from .model.smoke import Probe, reanswer, smoke_samples
+from .multiarch.images import PlatformImage, build_platforms, check_platforms, push_platforms
+from .multiarch.platforms import Platform, engine_platform, parse_platforms
+from .outputs import output_values
+from .registry.auth import RegistryAuth
+from .registry.distribution import check_ca
+from .registry.push import Pushed, Pusher, check_credentials, pull_cache, push_all
+from .registry.referrers import Attached, attach_everywhere
+from .registry.refs import Repository, TagPlan, plan_tags, tag_from
+from .report import Reporter
 from .settings import Settings, check_source_inputs
-from .smoke import Probe, reanswer, smoke_samples
 from .sources import FetchedModel, check_source, fetch
 
 

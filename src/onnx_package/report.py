@@ -1,6 +1,6 @@
 """How the pipeline tells the user what it is doing: plain lines, stage by stage, with times.
 
-Each CI system's reporter (github.py, azure_devops.py, gitlab.py; chosen in reporters.py) subclasses
+Each CI system's reporter (ci/github.py, ci/azure_devops.py, ci/gitlab.py; chosen in ci/reporters.py) subclasses
 Reporter for its groups, masks, annotations, outputs and summary; stages only call it.
 """
 
@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
+from .ci.secret_values import values_to_mask
 from .outputs import write_outputs
-from .secret_values import values_to_mask
 
 if TYPE_CHECKING:
     from .settings import Settings

@@ -57,14 +57,14 @@ class Settings:
     class_labels: tuple[str, ...] = ()
     sample: Any = None
     expected: Any = None
-    samples: str = ""  # path of the golden set; read by samples.py
+    samples: str = ""  # path of the golden set; read by model/samples.py
     optimize: bool = True
     quantize: str = "none"
     min_agreement: float = 0.99
     max_changed_answers: int | None = None  # None: the release gate reports only
     images: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()  # key=value lines; parsed by metadata.py
+    labels: tuple[str, ...] = ()  # key=value lines; parsed by image/metadata.py
     annotations: tuple[str, ...] = ()
     base_image: str = "python:3.11-slim"
     grpc: bool = False

@@ -10,13 +10,13 @@ import sys
 
 from action.act_helpers import ROOT
 from e2e.helpers import parse_github_output
-from onnx_package.base_image import BaseImage
-from onnx_package.github import GitHubReporter, escape_data, escape_property, summary_success, values_to_mask
+from onnx_package.ci.github import GitHubReporter, escape_data, escape_property, summary_success, values_to_mask
+from onnx_package.image.base_image import BaseImage
+from onnx_package.model.smoke import Probe
 from onnx_package.pipeline import Result
-from onnx_package.push import Pushed
-from onnx_package.refs import parse_repository
+from onnx_package.registry.push import Pushed
+from onnx_package.registry.refs import parse_repository
 from onnx_package.settings import load_settings
-from onnx_package.smoke import Probe
 
 AZURE_CREDENTIALS = """{
   "clientId": "11111111-2222-3333-4444-555555555555",

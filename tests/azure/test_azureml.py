@@ -10,9 +10,8 @@ import pytest
 from amlstub.helpers import model_folder, sdk_auth, settings_for, workspace_settings
 from amlstub.world import TENANT, AzureWorld
 
-from onnx_package import azure_auth
 from onnx_package.errors import ModelError, ModelSourceError, PackageError, SettingsError
-from onnx_package.sources import fetch
+from onnx_package.sources import azure_auth, fetch
 from onnx_package.sources.base import sha256_of
 
 CLIENT, SECRET = "6f1c2d3e-0000-4000-8000-00000000c1e1", "s3cr3t-Value~xyz"

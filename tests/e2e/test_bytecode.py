@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from onnx_package import bytecode
 from onnx_package.errors import BuildError
+from onnx_package.image import bytecode
 
 pytestmark = pytest.mark.engine
 

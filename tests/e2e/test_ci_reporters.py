@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from action.act_helpers import ROOT
-from onnx_package.gitlab import GitLabReporter
+from onnx_package.ci.gitlab import GitLabReporter
 from onnx_package.outputs import OUTPUTS, variable_name
 
 if TYPE_CHECKING:

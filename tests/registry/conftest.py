@@ -18,8 +18,8 @@ import docker
 import pytest
 
 from onnx_package import retry
-from onnx_package.build import build_image
-from onnx_package.context import Context
+from onnx_package.image.build import build_image
+from onnx_package.image.context import Context
 from registry.fault_proxy import FaultProxy
 
 # Not conftest's TEST_LABEL: the cleanup of tests running at the same time removes images carrying that.

@@ -9,8 +9,7 @@ import pytest
 
 from onnx_package import retry
 from onnx_package.errors import SettingsError
-from onnx_package.refs import parse_repository
-from onnx_package.registry import (
+from onnx_package.registry.distribution import (
     Credentials,
     Endpoint,
     RegistryError,
@@ -20,6 +19,7 @@ from onnx_package.registry import (
     is_insecure,
     ssl_context,
 )
+from onnx_package.registry.refs import parse_repository
 from registry.stubs import StubRegistry, manifest_body
 
 FAST = retry.Policy(attempts=4, first_delay=0.01, max_delay=5.0, budget=20.0)
@@ -200,7 +200,7 @@ def test_a_bad_registry_ca_stops_before_the_build(tmp_path):
 
 
 def test_the_docker_certs_d_layout_is_trusted(test_ca, tmp_path, monkeypatch):
-    import onnx_package.registry as registry_module
+    import onnx_package.registry.distribution as registry_module
 
     folder = tmp_path / "certs.d" / "myreg.example:5000"
     folder.mkdir(parents=True)

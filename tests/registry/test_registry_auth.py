@@ -10,10 +10,8 @@ import pytest
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
-from onnx_package import azure_auth
 from onnx_package.errors import PushError, SettingsError
-from onnx_package.registry import Credentials
-from onnx_package.registry_auth import (
+from onnx_package.registry.auth import (
     ACR_USERNAME,
     Entry,
     RegistryAuth,
@@ -24,7 +22,9 @@ from onnx_package.registry_auth import (
     normalize_registry,
     parse_registry_auth,
 )
+from onnx_package.registry.distribution import Credentials
 from onnx_package.settings import Secret, Settings
+from onnx_package.sources import azure_auth
 from registry.acr_standin import AcrStandIn, b64url
 
 GOOD = """

@@ -14,9 +14,9 @@ import pytest
 from docker.errors import NotFound
 
 from onnx_package import retry
-from onnx_package.base_image import BaseImage, resolve_base
 from onnx_package.errors import BuildError
-from onnx_package.registry_auth import RegistryAuth
+from onnx_package.image.base_image import BaseImage, resolve_base
+from onnx_package.registry.auth import RegistryAuth
 from onnx_package.report import Reporter
 from onnx_package.settings import Settings
 from registry.fault_proxy import FaultProxy

@@ -9,13 +9,13 @@ import time
 
 import pytest
 
-from onnx_package import azure_auth
 from onnx_package.errors import PushError
-from onnx_package.push import check_credentials, pull_cache, push_all
-from onnx_package.refs import parse_repository
-from onnx_package.registry_auth import RegistryAuth
+from onnx_package.registry.auth import RegistryAuth
+from onnx_package.registry.push import check_credentials, pull_cache, push_all
+from onnx_package.registry.refs import parse_repository
 from onnx_package.report import Reporter
 from onnx_package.settings import Secret, Settings
+from onnx_package.sources import azure_auth
 from registry.acr_standin import ACR_USERNAME, AcrStandIn, TokenSigner, free_port, start_token_registry
 from registry.conftest import FAST_PUSH, make_context
 

@@ -8,7 +8,8 @@ import pytest
 
 from onnx_package import retry
 from onnx_package.errors import PushError
-from onnx_package.push import (
+from onnx_package.registry.distribution import Endpoint, Manifest, Session
+from onnx_package.registry.push import (
     Pushed,
     PushStream,
     RepositoryReport,
@@ -20,8 +21,7 @@ from onnx_package.push import (
     uploaded_bytes,
     version_tags,
 )
-from onnx_package.refs import parse_repository
-from onnx_package.registry import Endpoint, Manifest, Session
+from onnx_package.registry.refs import parse_repository
 from onnx_package.report import Reporter
 from registry.stubs import StubRegistry, manifest_body
 

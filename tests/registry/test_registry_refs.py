@@ -6,7 +6,7 @@ import pytest
 
 from onnx_package.errors import SettingsError
 from onnx_package.pipeline import default_tags, plan_targets
-from onnx_package.refs import parse_repositories, parse_repository, plan_tags, tag_from
+from onnx_package.registry.refs import parse_repositories, parse_repository, plan_tags, tag_from
 from onnx_package.settings import Settings
 
 

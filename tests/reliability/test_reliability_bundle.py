@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from models import make_hub_cache, make_text_classifier
-from onnx_package.bundle import assemble_bundle
-from onnx_package.inspection import inspect_model
+from onnx_package.model.bundle import assemble_bundle
+from onnx_package.model.inspection import inspect_model
+from onnx_package.model.smoke import smoke_test
 from onnx_package.settings import load_settings
-from onnx_package.smoke import smoke_test
 from onnx_package.sources import fetch
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")

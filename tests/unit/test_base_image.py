@@ -6,7 +6,8 @@ import pytest
 from docker.models.images import Image
 
 from onnx_package import retry
-from onnx_package.base_image import (
+from onnx_package.errors import BuildError, SettingsError
+from onnx_package.image.base_image import (
     SUPPORTED_PYTHONS,
     BaseImage,
     Probe,
@@ -19,8 +20,7 @@ from onnx_package.base_image import (
     pull_failure,
     rate_limit_error,
 )
-from onnx_package.errors import BuildError, SettingsError
-from onnx_package.registry import RegistryError
+from onnx_package.registry.distribution import RegistryError
 
 DIGEST = "sha256:" + "ab" * 32
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from onnx_package.context import drop_console_scripts
+from onnx_package.image.context import drop_console_scripts
 
 
 def test_console_scripts_and_their_record_lines_are_dropped(tmp_path):

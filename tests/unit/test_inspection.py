@@ -17,11 +17,11 @@ from models import (
     make_text_classifier,
     tabular_rows,
 )
-from onnx_package.bundle import assemble_bundle
 from onnx_package.errors import ModelError, SmokeTestError
-from onnx_package.inspection import inspect_model
+from onnx_package.model.bundle import assemble_bundle
+from onnx_package.model.inspection import inspect_model
+from onnx_package.model.smoke import smoke_test
 from onnx_package.settings import load_settings
-from onnx_package.smoke import smoke_test
 from onnx_package.sources import fetch
 
 

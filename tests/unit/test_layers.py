@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from onnx_package.build import ENV, image_config
 from onnx_package.errors import BuildError
-from onnx_package.layers import Layer, entries, measure_layer, sent, tar_stream
+from onnx_package.image.build import ENV, image_config
+from onnx_package.image.layers import Layer, entries, measure_layer, sent, tar_stream
 
 
 def tar_bytes(folder: Path) -> bytes:

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from onnx_package.errors import SettingsError
-from onnx_package.metadata import manifest_annotations, parse_annotations, parse_labels
-from onnx_package.registry import OCI_MANIFEST, Manifest, RegistryError, annotated
+from onnx_package.image.metadata import manifest_annotations, parse_annotations, parse_labels
+from onnx_package.registry.distribution import OCI_MANIFEST, Manifest, RegistryError, annotated
 from onnx_package.settings import load_settings
 
 DOCKER_MANIFEST = {

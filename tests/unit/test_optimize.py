@@ -11,14 +11,14 @@ import pytest
 
 from golden import golden_texts, make_tied_classifier, write_lines
 from models import make_tabular_classifier, make_text_classifier, tabular_rows
-from onnx_package.bundle import assemble_bundle
 from onnx_package.errors import QualityGateError
-from onnx_package.inspection import inspect_model
-from onnx_package.optimize import improve_model, sha256_of
+from onnx_package.model.bundle import assemble_bundle
+from onnx_package.model.inspection import inspect_model
+from onnx_package.model.optimize import improve_model, sha256_of
+from onnx_package.model.samples import load_samples
+from onnx_package.model.smoke import reanswer, smoke_samples
 from onnx_package.report import Reporter
-from onnx_package.samples import load_samples
 from onnx_package.settings import load_settings
-from onnx_package.smoke import reanswer, smoke_samples
 from onnx_package.sources import fetch
 
 

@@ -1,8 +1,8 @@
 import json
 
 from onnx_package.outputs import output_values, write_outputs
-from onnx_package.push import Pushed
-from onnx_package.refs import parse_repository
+from onnx_package.registry.push import Pushed
+from onnx_package.registry.refs import parse_repository
 
 SPEC = {"name": "wine", "version": "3", "sha256": "ab" * 32}
 

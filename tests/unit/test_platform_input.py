@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from onnx_package.errors import SettingsError
-from onnx_package.foreign import elf_header, interpreter
-from onnx_package.platforms import Platform, parse_platforms
-from onnx_package.sbom import platform_packages
+from onnx_package.image.sbom import platform_packages
+from onnx_package.multiarch.foreign import elf_header, interpreter
+from onnx_package.multiarch.platforms import Platform, parse_platforms
 
 
 def test_platforms_take_build_push_actions_syntax():

@@ -1,7 +1,7 @@
 import pytest
 
 from onnx_package.errors import SettingsError
-from onnx_package.refs import check_tag, parse_repository
+from onnx_package.registry.refs import check_tag, parse_repository
 
 
 @pytest.mark.parametrize(("text", "registry", "path"), [

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from onnx_package.errors import ReleaseGateError, SettingsError
-from onnx_package.release_gate import Diff, Side, enforce, summary_rows
+from onnx_package.image.release_gate import Diff, Side, enforce, summary_rows
 from onnx_package.settings import load_settings
 
 

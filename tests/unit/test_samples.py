@@ -8,12 +8,12 @@ import os
 import pytest
 
 from models import make_text_classifier
-from onnx_package.bundle import assemble_bundle
 from onnx_package.errors import SettingsError, SmokeTestError
-from onnx_package.inspection import inspect_model
-from onnx_package.samples import Sample, load_samples
+from onnx_package.model.bundle import assemble_bundle
+from onnx_package.model.inspection import inspect_model
+from onnx_package.model.samples import Sample, load_samples
+from onnx_package.model.smoke import smoke_samples
 from onnx_package.settings import load_settings
-from onnx_package.smoke import smoke_samples
 from onnx_package.sources import fetch
 
 

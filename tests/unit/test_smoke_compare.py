@@ -1,4 +1,4 @@
-from onnx_package.smoke import finite, is_text, same_answer
+from onnx_package.model.smoke import finite, is_text, same_answer
 
 
 def test_same_answer_compares_floats_within_tolerance_and_the_rest_exactly():

@@ -32,10 +32,10 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import ContainerClient, ExponentialRetry
 
-from .. import azure_auth
 from ..errors import ModelSourceError, PackageError, SettingsError
 from ..report import Mask, ignore
 from ..settings import Settings, require
+from . import azure_auth
 from .base import FetchedModel, check_sha256, pick_model_file, sha256_of
 
 log = logging.getLogger(__name__)

@@ -13,7 +13,7 @@ from .base import COMPANION_FILES, FetchedModel, check_sha256, pick_model_file, 
 
 def place_companions(model_file: Path, dest: Path, place: Placer) -> None:
     """A single .onnx brings the files beside it that belong to it: tokenizer, config, external data."""
-    from ..bundle import external_data_files
+    from ..model.bundle import external_data_files
 
     names = [*COMPANION_FILES, *external_data_files(model_file)]
     for name in names:

@@ -1,0 +1,164 @@
+"""Load the model with onnxruntime, read its signature, detect the task and write serve.json."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from ..disk import replace
+from ..errors import ModelError
+from ..settings import Settings
+from ..sources import FetchedModel
+
+TEXT_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
+FLOAT_TYPES = {"tensor(float)", "tensor(double)", "tensor(float16)"}
+NUMPY_TYPES = {
+    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
+    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int16)": np.int16, "tensor(int8)": np.int8,
+    "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
+}
+# Models whose position ids start after the padding index use two fewer positions than declared.
+OFFSET_POSITION_MODELS = {"roberta", "xlm-roberta", "camembert", "longformer", "bart", "mbart"}
+
+
+@dataclass(frozen=True)
+class Tensor:
+    name: str
+    type: str  # onnxruntime's spelling, e.g. tensor(float)
+    shape: tuple[int | str | None, ...]
+
+    @property
+    def fixed_dims(self) -> list[int | None]:
+        return [d if isinstance(d, int) and d > 0 else None for d in self.shape]
+
+
+@dataclass(frozen=True)
+class Inspection:
+    task: str  # text-classification | tabular | tensor
+    inputs: tuple[Tensor, ...]
+    outputs: tuple[Tensor, ...]
+    spec: dict[str, Any]  # what serve.json holds
+
+
+def open_session(model_path: Path) -> ort.InferenceSession:
+    ort.disable_telemetry_events()  # onnxruntime would otherwise phone home from the runner
+    try:
+        return ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
+    except Exception as err:  # onnxruntime raises its own untyped errors for every kind of bad model
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+        raise ModelError(f"onnxruntime cannot load {model_path.name}: {first_line}",
+                         "check the model was exported for an opset and operators onnxruntime supports, "
+                         "and that the upload is complete") from err
+
+
+def signature(args: list[Any]) -> tuple[Tensor, ...]:
+    return tuple(Tensor(a.name, a.type, tuple(a.shape or ())) for a in args)
+
+
+def detect_task(inputs: tuple[Tensor, ...], has_tokenizer: bool) -> str:
+    names = {t.name for t in inputs}
+    if has_tokenizer:
+        if "input_ids" in names and names <= TEXT_INPUTS and all("int" in t.type for t in inputs):
+            return "text-classification"
+        raise ModelError(f"a tokenizer came with the model but its inputs are {sorted(names)}",
+                         "export the model with integer inputs input_ids (and attention_mask/token_type_ids), "
+                         "or remove the tokenizer files to serve raw tensors")
+    if "input_ids" in names and names <= TEXT_INPUTS:
+        raise ModelError(f"the model takes {', '.join(sorted(names))} (a text model) but no tokenizer came with it",
+                         "set the tokenizer input (a folder, or a Hub id such as roberta-base), or place "
+                         "tokenizer.json beside the model")
+    strings = [t.name for t in inputs if t.type == "tensor(string)"]
+    if strings:
+        raise ModelError(f"the model takes string inputs {strings} and no tokenizer came with it",
+                         "place tokenizer.json beside the model or set the tokenizer input")
+    if len(inputs) == 1 and inputs[0].type in FLOAT_TYPES and len(inputs[0].shape) == 2:
+        return "tabular"
+    return "tensor"
+
+
+def read_json_file(path: Path) -> dict[str, Any]:
+    try:
+        loaded = json.loads(path.read_text()) if path.is_file() else {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ModelError(f"{path.name} beside the model is not valid JSON ({err})",
+                         f"fix or remove {path.name}") from err
+    return loaded if isinstance(loaded, dict) else {}
+
+
+def class_labels(settings: Settings, config: dict[str, Any], outputs: tuple[Tensor, ...]) -> list[str] | None:
+    labels = list(settings.class_labels)
+    if not labels and isinstance(config.get("id2label"), dict):
+        labels = [str(v) for _, v in sorted(config["id2label"].items(), key=lambda item: int(item[0]))]
+    n_classes = outputs[0].fixed_dims[-1] if outputs and outputs[0].shape else None
+    if labels and n_classes and len(labels) != n_classes:
+        raise ModelError(f"{len(labels)} labels {labels} for a model with {n_classes} output classes",
+                         f"give exactly {n_classes} class-labels, comma-separated")
+    return labels or None
+
+
+def max_length(inputs: tuple[Tensor, ...], bundle: Path) -> int:
+    ids = next(t for t in inputs if t.name == "input_ids")
+    if len(ids.fixed_dims) > 1 and ids.fixed_dims[1]:
+        return int(ids.fixed_dims[1])
+    limits = [512]
+    declared = read_json_file(bundle / "tokenizer_config.json").get("model_max_length")
+    if isinstance(declared, int) and 0 < declared < 100_000:
+        limits.append(declared)
+    config = read_json_file(bundle / "config.json")
+    positions = config.get("max_position_embeddings")
+    if isinstance(positions, int) and positions > 2:
+        limits.append(positions - 2 if config.get("model_type") in OFFSET_POSITION_MODELS else positions)
+    return min(limits) if len(limits) > 1 else limits[0]
+
+
+def zero_feeds(inputs: tuple[Tensor, ...]) -> dict[str, np.ndarray]:
+    """A batch of one, from the signature: dynamic dims become 1."""
+    feeds = {}
+    for tensor in inputs:
+        if tensor.type not in NUMPY_TYPES:
+            raise ModelError(f"input {tensor.name} has type {tensor.type}, which the server cannot feed",
+                             "export the model with numeric tensor inputs")
+        shape = [d or 1 for d in tensor.fixed_dims]
+        feeds[tensor.name] = np.zeros(shape, dtype=NUMPY_TYPES[tensor.type])
+    return feeds
+
+
+def probe_outputs(session: ort.InferenceSession, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]) -> None:
+    """Run once on zeros: every output must be finite and shaped as declared."""
+    try:
+        results = session.run(None, zero_feeds(inputs))
+    except Exception as err:  # onnxruntime's errors carry no useful type
+        raise ModelError(f"the model fails on an input built from its own signature ({str(err).splitlines()[0]})",
+                         "check the exported graph runs in onnxruntime, e.g. with a fixed opset") from err
+    for declared, value in zip(outputs, results, strict=True):
+        if not isinstance(value, np.ndarray) or value.dtype.kind not in "fc":
+            continue  # labels, strings, ZipMap sequences
+        if not np.isfinite(value).all():
+            raise ModelError(f"output {declared.name} holds NaN or infinity on a plain input",
+                             "check the exported weights (a failed conversion or fp16 overflow)")
+        if declared.shape and (len(declared.shape) != value.ndim or any(
+                d is not None and d != got for d, got in zip(declared.fixed_dims, value.shape, strict=True))):
+            raise ModelError(f"output {declared.name} has shape {list(value.shape)}, not the declared "
+                             f"{list(declared.shape)}", "re-export the model so its declared output shapes hold")
+
+
+def inspect_model(settings: Settings, model: FetchedModel, bundle: Path, has_tokenizer: bool) -> Inspection:
+    """Check the bundled model runs and write serve.json beside it."""
+    session = open_session(bundle / model.model_path.name)
+    inputs, outputs = signature(session.get_inputs()), signature(session.get_outputs())
+    task = detect_task(inputs, has_tokenizer)
+    probe_outputs(session, inputs, outputs)
+    config = read_json_file(bundle / "config.json")
+    spec: dict[str, Any] = {
+        "schema": 1, "name": model.name, "version": model.version, "sha256": model.sha256,
+        "model_file": model.model_path.name, "task": task,
+        "labels": class_labels(settings, config, outputs) if task == "text-classification" else None,
+        "max_length": max_length(inputs, bundle) if task == "text-classification" else None,
+    }
+    replace(bundle / "serve.json", json.dumps(spec, indent=2) + "\n")  # the bundle holds links to the user's files
+    return Inspection(task=task, inputs=inputs, outputs=outputs, spec=spec)

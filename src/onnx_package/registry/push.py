@@ -1,0 +1,417 @@
+"""Push every tag to every repository, confirm each digest on the registry itself, report per registry.
+
+A registry's failure does not stop the others; the step fails afterwards if any failed. Pushes are
+retried (exponential backoff with jitter) when the engine reports a 5xx, 429 or a dropped connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import time
+import urllib.parse
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import docker
+
+from .. import retry
+from ..errors import PushError
+from ..image.engine import stream_error
+from ..report import Reporter
+from ..settings import Settings
+from .auth import RegistryAuth
+from .distribution import OCI_MANIFEST, Answer, Manifest, RegistryError, Session, annotated, digest_of, endpoints
+from .refs import Repository
+
+# What the engine says when a push may succeed if tried again, and when it never will.
+RETRYABLE = re.compile(r"\b(?:status:?|http) (?:5\d\d|429)\b|toomanyrequests|too many requests"
+                       r"|connection reset|broken pipe|\beof\b|i/o timeout|handshake timeout|server closed"
+                       r"|request canceled|closed network connection|service unavailable|bad gateway", re.IGNORECASE)
+FINAL = re.compile(r"unauthorized|authentication required|denied|forbidden|\b40[134]\b|not found|name unknown"
+                   r"|no basic auth credentials|x509|certificate", re.IGNORECASE)
+VERSION_TAG = re.compile(r"^v?(\d{1,6}(?:\.\d{1,6})*)$")  # 3, v2, 1.4.0: a model version
+
+
+@dataclass(frozen=True)
+class Pushed:
+    repository: Repository
+    tag: str
+    digest: str
+
+    @property
+    def ref(self) -> str:
+        return self.repository.ref(self.tag)
+
+
+@dataclass
+class RepositoryReport:
+    """What happened for one repository: the refs pushed, the bytes sent, the time, or the failure."""
+
+    repository: Repository
+    pushed: list[Pushed] = field(default_factory=list)
+    bytes_pushed: int = 0
+    seconds: float = 0.0
+    credentials: str = ""
+    error: PushError | None = None
+    already_there: int = 0  # tags that already served this very image: nothing sent
+
+
+@dataclass
+class PushStream:
+    """Reads the engine's push stream: the digest, and which layers were really uploaded."""
+
+    ref: str
+    reporter: Reporter
+    digest: str = ""
+    uploaded: set[str] = field(default_factory=set)  # short layer ids (the first 12 hex of the diff id)
+    retrying: set[str] = field(default_factory=set)
+
+    def read(self, chunks: Iterable[dict[str, Any]]) -> None:
+        for chunk in chunks:
+            if message := stream_error(chunk):
+                raise stream_failure(message, self.ref)
+            self.note(str(chunk.get("id", "")), str(chunk.get("status", "")))
+            self.digest = (chunk.get("aux") or {}).get("Digest", self.digest)
+
+    def note(self, layer: str, status: str) -> None:
+        if status == "Pushed":
+            self.uploaded.add(layer)
+        if not status.startswith("Retrying"):
+            self.retrying.discard(layer)
+        elif layer not in self.retrying:  # the engine counts down each second: say it once
+            self.retrying.add(layer)
+            self.reporter.info(f"    {self.ref}: the engine retries layer {layer} ({status})")
+
+
+def stream_failure(message: str, ref: str) -> Exception:
+    """A Retry for transient failures, else a PushError with the fix."""
+    if RETRYABLE.search(message) and not FINAL.search(message):
+        return retry.Retry(f"pushing {ref}: {message}")
+    return PushError(f"pushing {ref} failed: {message}", push_fix(message, ref))
+
+
+def push_fix(message: str, ref: str) -> str:
+    registry = ref.split("/")[0]
+    lowered = message.lower()
+    if any(word in lowered for word in ("unauthorized", "authentication required", "denied", "forbidden",
+                                        "no basic auth")):
+        return (f"log in to {registry} with an account that may push there: docker/login-action, or a "
+                f"registry-auth entry (- registry: {registry} / username: ... / password: ...)")
+    if "x509" in lowered or "certificate" in lowered:
+        return (f"make the engine trust {registry}'s CA: sudo mkdir -p /etc/docker/certs.d/{registry} && "
+                f"sudo cp <ca.pem> /etc/docker/certs.d/{registry}/ca.crt (and give it as registry-ca)")
+    if any(word in lowered for word in ("connection refused", "no such host", "dial tcp", "timeout")):
+        return f"check that {registry} is up and reachable from the runner (host, port, firewall)"
+    if any(word in lowered for word in ("toomanyrequests", "too many requests", " 429")):
+        return (f"{registry} rate-limits this runner: push with an account (registry-auth or docker/login-action) "
+                "to get a higher limit, or rerun later")
+    if RETRYABLE.search(message):
+        return f"{registry} kept failing; check its status page or logs, then rerun"
+    return f"check the registry {registry} and the image reference {ref}"
+
+
+def push_tag(client: docker.DockerClient, repo: Repository, tag: str, auth_config: dict[str, str] | None,
+             reporter: Reporter, policy: retry.Policy = retry.PUSH) -> PushStream:
+    """Push one tag; retried on transient failures. The digest comes from the stream's aux record."""
+    ref = repo.ref(tag)
+    stream = PushStream(ref, reporter)
+
+    def attempt() -> PushStream:
+        stream.digest = ""
+        try:
+            stream.read(client.api.push(repo.name, tag=tag, stream=True, decode=True, auth_config=auth_config))
+        except docker.errors.APIError as err:
+            raise stream_failure(str(err.explanation or err), ref) from err
+        return stream
+
+    try:
+        retry.call(attempt, policy, on_retry=lambda err, delay, n: reporter.info(
+            f"    {err.reason}; retrying in {delay:.1f} s (attempt {n + 1} of {policy.attempts})"))
+    except retry.GaveUp as err:
+        raise PushError(str(err), push_fix(err.reason, ref)) from err
+    if not stream.digest:
+        raise PushError(f"pushing {ref} reported no digest", f"check the logs of {repo.registry}")
+    return stream
+
+
+def uploaded_bytes(manifest: Manifest, diff_ids: list[str], uploaded: set[str]) -> tuple[int, int]:
+    """(bytes, layers) really sent: uploaded layers (compressed), plus config and manifest.
+
+    The stream names layers by their diff id; the manifest lists their compressed sizes in the same order.
+    The config counts when any layer was sent (the engine uploads it only when the registry lacks it).
+    """
+    sizes = manifest.layer_sizes()
+    if len(sizes) != len(diff_ids):
+        return len(manifest.body), 0
+    sent = [size for diff_id, size in zip(diff_ids, sizes, strict=True) if diff_id.split(":")[-1][:12] in uploaded]
+    layer_bytes = sum(sent)
+    return layer_bytes + (manifest.config_size() if sent else 0) + len(manifest.body), len(sent)
+
+
+def confirm(session: Session, pushed: Pushed) -> Manifest:
+    """The registry must serve, for the tag, exactly the digest the push reported."""
+    repo = pushed.repository
+    try:
+        manifest = session.manifest(repo, pushed.tag)
+    except RegistryError as err:
+        raise PushError(f"cannot ask {repo.registry} for {pushed.ref}: {err}",
+                        f"check that {repo.registry} is reachable, its credentials may read {repo.path}, and "
+                        "registry-ca trusts its certificate") from None
+    if not manifest or manifest.digest != pushed.digest:
+        raise PushError(f"{repo.registry} serves {manifest.digest if manifest else 'nothing'} for {pushed.ref}, "
+                        f"but the push reported {pushed.digest}",
+                        "another push may have raced this one; rerun, and deploy by digest")
+    return manifest
+
+
+@dataclass
+class Pusher:
+    """Pushes one local image to repositories; one API session per registry."""
+
+    client: docker.DockerClient
+    settings: Settings
+    auth: RegistryAuth
+    reporter: Reporter
+    policy: retry.Policy = retry.PUSH
+    annotations: dict[str, str] = field(default_factory=dict)  # for the manifest; none: the engine's manifest
+    sessions: dict[str, Session] = field(default_factory=dict)
+
+    def session(self, registry: str) -> Session:
+        if registry not in self.sessions:
+            config = self.client.info().get("RegistryConfig") or {}
+            self.sessions[registry] = Session(
+                endpoints(registry, config, self.settings.registry_ca), self.auth.credentials(registry),
+                on_retry=lambda err, delay, n: self.reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"))
+        return self.sessions[registry]
+
+    def push(self, repo: Repository, tags: list[str]) -> RepositoryReport:
+        report = RepositoryReport(repo)
+        start = time.monotonic()
+        try:
+            self.push_tags(repo, tags, report)
+        except PushError as err:
+            report.error = err
+        report.credentials = self.auth.source(repo.registry)
+        report.seconds = time.monotonic() - start
+        return report
+
+    def held(self, repo: Repository, tag: str, image_id: str) -> Manifest | None:
+        """The tag's manifest when it is already this very image (its config digest is our image id) with the
+        annotations asked for."""
+        try:
+            manifest = self.session(repo.registry).manifest(repo, tag)
+        except RegistryError:
+            return None  # the push says what is wrong
+        content = manifest.content if manifest else {}
+        config = content.get("config")
+        same = isinstance(config, dict) and config.get("digest") == image_id
+        return manifest if same and content.get("annotations", {}) == self.annotations else None
+
+    def annotate(self, pushed: Pushed, manifest: Manifest) -> tuple[Pushed, int]:
+        """Store the pushed manifest again, in OCI form with the annotations; the new ref and the bytes sent."""
+        repo, body = pushed.repository, annotated(manifest, self.annotations)
+        try:
+            self.session(repo.registry).put_manifest(repo, pushed.tag, body, OCI_MANIFEST)
+        except RegistryError as err:
+            raise PushError(f"{repo.registry} did not take the annotated manifest of {pushed.ref}: {err}",
+                            f"check that {repo.registry} accepts OCI image manifests, or remove annotations") from None
+        done = Pushed(repo, pushed.tag, digest_of(body))
+        confirm(self.session(repo.registry), done)
+        return done, len(body)
+
+    def push_tags(self, repo: Repository, tags: list[str], report: RepositoryReport) -> None:
+        auth_config = self.auth.auth_config(repo.registry)
+        image = self.client.api.inspect_image(repo.ref(tags[0]))
+        diff_ids = list(image["RootFS"]["Layers"])
+        for tag in tags:
+            if held := self.held(repo, tag, str(image["Id"])):
+                report.pushed.append(Pushed(repo, tag, held.digest))
+                report.already_there += 1
+                self.reporter.info(f"    {repo.ref(tag)} -> {held.digest} (already there: nothing sent)")
+                continue
+            stream = push_tag(self.client, repo, tag, auth_config, self.reporter, self.policy)
+            done = Pushed(repo, tag, stream.digest)
+            manifest = confirm(self.session(repo.registry), done)
+            sent, layers = uploaded_bytes(manifest, diff_ids, stream.uploaded)
+            if self.annotations:
+                done, body_bytes = self.annotate(done, manifest)
+                sent += body_bytes
+            report.bytes_pushed += sent
+            report.pushed.append(done)
+            self.reporter.info(f"    {done.ref} -> {done.digest} ({layers} of {len(diff_ids)} layers, "
+                               f"{human_bytes(sent)} sent)")
+
+
+def check_credentials(client: docker.DockerClient, settings: Settings, repos: list[Repository], auth: RegistryAuth,
+                      reporter: Reporter) -> None:
+    """Before the build: every repository accepts the credentials the push will use, and lets them push.
+
+    A login is not enough: Docker Hub, GHCR and ACR answer a token request for push scope with a token
+    that may only pull (a job without `packages: write`, an AcrPull identity, a read-only token). So
+    each repository is also asked to open a blob upload, which only push rights may do. A refusal stops
+    the run while nothing is pushed anywhere; a registry that does not answer is left to the push, where
+    the others still get the image and the report says which failed.
+    """
+    pusher = Pusher(client, settings, auth, reporter)
+    for repo in repos:
+        credentials = auth.credentials(repo.registry)
+        if credentials:  # anonymous: nothing to check before the push
+            who = f"{credentials.username or 'the token'!r} (from {auth.source(repo.registry)})"
+            check_repository(pusher.session(repo.registry), repo, who, reporter)
+
+
+def check_repository(session: Session, repo: Repository, who: str, reporter: Reporter) -> None:
+    if status_of(lambda: session.request("GET", "", f"repository:{repo.path}:push,pull")) in (401, 403):
+        raise PushError(f"{repo.registry} refused the credentials of {who}, so nothing was built or pushed",
+                        push_fix("unauthorized", repo.ref("")))
+    upload = status_of(lambda: upload_probe(session, repo))
+    if upload in (401, 403):
+        raise PushError(f"{repo.registry} does not let {who} push to {repo.path} ({upload} to a blob upload), so "
+                        "nothing was built or pushed", push_rights_fix(repo))
+    if upload:
+        reporter.info(f"    {repo.name}: push allowed ({who})")
+
+
+def status_of(call: Callable[[], Answer]) -> int:
+    """The registry's answer to `call`; 401/403 also when its token service refused; 0 when nothing answered."""
+    try:
+        return call().status
+    except RegistryError as err:
+        return err.status if err.status in (401, 403) else 0
+
+
+def push_rights_fix(repo: Repository) -> str:
+    return (f"use credentials that may push to {repo.path} on {repo.registry} (ghcr.io: the job's `permissions: "
+            "packages: write`; ACR: the AcrPush role; Docker Hub: an access token with Read & Write), given "
+            "with docker/login-action or a registry-auth entry")
+
+
+def upload_probe(session: Session, repo: Repository) -> Answer:
+    """Open a blob upload in `repo` (202 when push is allowed) and cancel it.
+
+    Cancelling needs the delete right on most registries; without it the empty upload is left to the
+    registry's own clean-up of stale uploads (distribution: after 7 days)."""
+    answer = session.request("POST", f"{repo.path}/blobs/uploads/", f"repository:{repo.path}:push,pull")
+    location = urllib.parse.urlsplit(answer.headers.get("Location") or "")
+    if answer.status == 202 and location.path.startswith("/v2/"):
+        upload = location.path.removeprefix("/v2/") + (f"?{location.query}" if location.query else "")
+        with contextlib.suppress(RegistryError):  # an upload left open expires on its own
+            session.request("DELETE", upload, f"repository:{repo.path}:push,pull,delete")
+    return answer
+
+
+def human_bytes(count: int) -> str:
+    if count < 1000:
+        return f"{count} B"
+    size = float(count)
+    for unit in ("kB", "MB", "GB"):
+        size /= 1000
+        if size < 1000 or unit == "GB":
+            break
+    return f"{size:.1f} {unit}"
+
+
+def report_lines(reports: list[RepositoryReport]) -> Iterator[str]:
+    """The per-registry table: pushed ref -> digest, bytes sent, time; then each failure, cause and fix."""
+    rows = [("reference", "digest", "sent", "time", "credentials")]
+    for report in reports:
+        for index, pushed in enumerate(report.pushed):
+            first = index == 0
+            sent = "already there" if report.already_there == len(report.pushed) else human_bytes(report.bytes_pushed)
+            rows.append((pushed.ref, pushed.digest, sent if first else "",
+                         f"{report.seconds:.1f} s" if first else "", report.credentials if first else ""))
+        if report.error:
+            rows.append((report.repository.name, "FAILED", "", f"{report.seconds:.1f} s", report.credentials))
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    for row in rows:
+        yield "    " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+    for report in reports:
+        if report.error:
+            yield f"    FAILED {report.repository.name}: {report.error}"
+
+
+def push_all(client: docker.DockerClient, settings: Settings, targets: Mapping[Repository, list[str]],
+             reporter: Reporter, auth: RegistryAuth | None = None, annotations: Mapping[str, str] | None = None,
+             policy: retry.Policy = retry.PUSH) -> list[Pushed]:
+    """Every repository is tried with its tags; a report follows; PushError afterwards if any failed."""
+    pusher = Pusher(client, settings, auth or RegistryAuth(settings), reporter, policy, dict(annotations or {}))
+    reports = [pusher.push(repo, tags) for repo, tags in targets.items()]
+    for line in report_lines(reports):
+        reporter.info(line)
+    failed = [report for report in reports if report.error]
+    if failed:
+        raise partial_failure(failed, [report for report in reports if not report.error])
+    return [pushed for report in reports for pushed in report.pushed]
+
+
+def partial_failure(failed: list[RepositoryReport], held: list[RepositoryReport]) -> PushError:
+    """One line: which failed, which hold the image, and the first failure's cause and fix."""
+    first = failed[0].error or PushError("unknown failure", "rerun")
+    names = ", ".join(report.repository.name for report in failed)
+    holding = ", ".join(report.repository.name for report in held)
+    verb = "holds" if len(held) == 1 else "hold"
+    return PushError(f"{len(failed)} of {len(failed) + len(held)} repositories failed ({names})"
+                     + (f"; {holding} {verb} the image" if held else "") + f"; first: {first.cause}", first.fix,
+                     pushed=[pushed for report in held for pushed in report.pushed])
+
+
+def pull(client: docker.DockerClient, repo: Repository, tag: str, auth_config: dict[str, str] | None,
+         reporter: Reporter) -> None:
+    """Pull repo:tag through the engine; retried on transient failures."""
+    ref = repo.ref(tag)
+
+    def attempt() -> None:
+        try:
+            for chunk in client.api.pull(repo.name, tag=tag, stream=True, decode=True, auth_config=auth_config):
+                if message := stream_error(chunk):
+                    raise stream_failure(message, ref)
+        except docker.errors.APIError as err:
+            raise stream_failure(str(err.explanation or err), ref) from err
+
+    try:
+        retry.call(attempt, retry.API, on_retry=lambda err, delay, n: reporter.info(
+            f"    {err.reason}; retrying in {delay:.1f} s"))
+    except retry.GaveUp as err:
+        raise PushError(str(err), push_fix(err.reason, ref)) from err
+
+
+def version_tags(tags: list[str]) -> list[str]:
+    """Tags that look like model versions (3, v2, 1.4.0), highest first. Seven digits or more look like a
+    short git SHA, not a version."""
+    found = [(tuple(int(part) for part in match.group(1).split(".")), tag)
+             for tag in tags if (match := VERSION_TAG.match(tag))]
+    return [tag for _, tag in sorted(found, reverse=True)]
+
+
+def previous_tag(session: Session, repo: Repository, tags: list[str]) -> str:
+    """The tag of the previous image: one of this run's tags or latest if the registry has it, else the
+    highest version-like tag it lists (the previous model version); '' when there is none."""
+    for tag in dict.fromkeys([*tags, "latest"]):
+        if session.manifest(repo, tag):
+            return tag
+    listed = version_tags(session.tags(repo))
+    return listed[0] if listed else ""
+
+
+def pull_cache(client: docker.DockerClient, settings: Settings, repo: Repository, tags: list[str],
+               auth: RegistryAuth, reporter: Reporter) -> list[str]:
+    """The previous image of `repo`, pulled so that the engine knows which of its layers the registry
+    holds: the layers this build shares with it (same bytes, same diff ids) are then not pushed again.
+
+    Never fails the run: without a previous image every layer is simply pushed.
+    """
+    try:
+        tag = previous_tag(Pusher(client, settings, auth, reporter).session(repo.registry), repo, tags)
+        if tag:
+            pull(client, repo, tag, auth.auth_config(repo.registry), reporter)
+    except (PushError, RegistryError) as err:
+        reporter.info(f"    no build cache from {repo.name}: {err}")
+        return []
+    if not tag:
+        reporter.info(f"    no build cache: {repo.name} has none of the tags {', '.join(tags)}, latest, "
+                      "nor a version-like tag")
+        return []
+    reporter.info(f"    build cache: {repo.ref(tag)}")
+    return [repo.ref(tag)]
