@@ -1,5 +1,7 @@
 """The built image speaks the Open Inference Protocol as tritonclient does by default (binary tensors), at the
-model's real version, behind API keys given at run time; compared with onnxruntime run on the runner."""
+model's real version, behind API keys given at run time; compared with onnxruntime run on the runner. Its JSON
+answers on every path of the protocol's OpenAPI document (tests/server/oip_openapi/) are held to the document,
+as tests/server/test_oip_spec.py holds the server's in process."""
 
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import tritonclient.http as triton
 from client_venv import drive_grpc
 from e2e.helpers import run_cli, serve
 from models import make_text_classifier
+from server.oip_spec import PATHS, calls, check
 from server.server_models import reference_probabilities
 
 pytestmark = pytest.mark.engine
@@ -40,8 +43,25 @@ def test_the_image_answers_tritonclient_binary_at_its_version_behind_a_key(
                                    rtol=1e-4, atol=1e-5)
         assert result.get_response()["model_version"] == "7"
         assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
+        assert_the_openapi_document_holds(url, "sentiment", "7")
     finally:
         container.remove(force=True)
+
+
+def assert_the_openapi_document_holds(url: str, name: str, version: str) -> None:
+    """Every path of the document, as in tests/server/test_oip_spec.py: the served ones answer 200 in their
+    schema, and 404 (unknown model or version) and 400 (bad body) in the document's error schema; the
+    unsupported ones 404."""
+    body = {"id": "e2e-1", "inputs": [{"name": "text", "datatype": "BYTES", "shape": [len(TEXTS)], "data": TEXTS}]}
+    made = calls(name, version, body)
+    assert {(c.method, c.template) for c in made} == set(PATHS)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10) as http:
+        for call in made:
+            response = http.request(call.method, call.path, **call.body)
+            check(call, response.status_code, response.headers["content-type"], response.json())
+        answer = http.post(f"/v2/models/{name}/versions/{version}/infer", json=body).json()
+    assert answer["model_version"] == version and answer["id"] == "e2e-1"
+    assert {output["name"] for output in answer["outputs"]} >= {"label", "probabilities"}
 
 
 def test_grpc_true_serves_the_protocol_over_grpc_on_8081_and_only_then_carries_grpcio(
