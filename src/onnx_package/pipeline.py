@@ -161,7 +161,7 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
         needs.model = folder_bytes(work / "bundle")
         inspection = inspect_model(settings, model, work / "bundle", has_tokenizer)
         reporter.info(f"    task {inspection.task}; inputs "
-                      + ", ".join(f"{t.name} {t.type} {list(t.shape)}" for t in inspection.inputs))
+                      + ", ".join(f"{t.name} {t.type} {list(t.declared_shape)}" for t in inspection.inputs))
         probes = smoke_samples(inspection, work / "bundle", checked.samples)
         probe = probes[0]
         reporter.info(f"    POST {probe.path} -> {probe.answer}"

@@ -2,7 +2,8 @@
 
     TensorSpec.of(session.get_inputs()[0])  # name, ONNX type string, shape with None for symbolic dims
 
-Symbolic and unknown dimensions are None; `dtype` is None for sequences and maps (ZipMap).
+Symbolic and unknown dimensions are None in `shape`; `declared_shape` keeps them as the model names them
+(what the packager reports). `dtype` is None for sequences and maps (ZipMap).
 """
 
 from __future__ import annotations
@@ -34,18 +35,25 @@ class TensorSpec:
     name: str
     type: str  # the ONNX type string: "tensor(float)", "seq(map(int64,tensor(float)))", ...
     shape: tuple[int | None, ...]
+    declared_shape: tuple[int | str | None, ...] = ()  # onnxruntime's: symbolic dims by name, e.g. ("batch", 4)
 
     @classmethod
     def of(cls, node: Any) -> TensorSpec:
         """From an onnxruntime NodeArg; symbolic and unknown dims become None."""
         shape = node.shape if isinstance(node.shape, list) else []
-        return cls(node.name, node.type, tuple(d if isinstance(d, int) and d >= 0 else None for d in shape))
+        return cls(node.name, node.type, tuple(d if isinstance(d, int) and d >= 0 else None for d in shape),
+                   tuple(shape))
 
     @property
     def dtype(self) -> np.dtype | None:
         """The numpy dtype of a tensor, None for sequences and maps."""
         numpy_type = ONNX_TO_NUMPY.get(self.type)
         return np.dtype(numpy_type) if numpy_type is not None else None
+
+    @property
+    def fixed_dims(self) -> list[int | None]:
+        """Each dim's size when the model fixes it (> 0), else None."""
+        return [d if d else None for d in self.shape]
 
     @property
     def batch_dim(self) -> int | None:

@@ -10,7 +10,7 @@ without `attention_mask` cannot ignore padding, so its texts are grouped by toke
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ class TextEncoder:
 
     @classmethod
     def load(cls, path: Path, model_inputs: Sequence[TensorSpec], max_length: int) -> TextEncoder:
-        inputs = _text_inputs(model_inputs)
+        inputs = text_inputs(model_inputs)
         try:
             tokenizer = Tokenizer.from_file(str(path))
         except Exception as e:  # tokenizers raises bare Exception on bad files
@@ -65,10 +65,15 @@ class TextEncoder:
         }
 
 
-def _text_inputs(model_inputs: Sequence[TensorSpec]) -> dict[str, np.dtype]:
+def takes_token_ids(names: Collection[str]) -> bool:
+    """input_ids and optionally attention_mask / token_type_ids, nothing else: the inputs of a text model."""
+    return "input_ids" in names and all(n in TEXT_INPUTS for n in names)
+
+
+def text_inputs(model_inputs: Sequence[TensorSpec]) -> dict[str, np.dtype]:
+    """The text inputs the model takes, with their integer dtype; ModelError if it is not a text model."""
     names = [t.name for t in model_inputs]
-    unknown = [n for n in names if n not in TEXT_INPUTS]
-    if "input_ids" not in names or unknown:
+    if not takes_token_ids(names):
         raise ModelError(
             f"a text-classification model takes input_ids and optionally attention_mask / token_type_ids, "
             f"this one takes {names}"

@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from models import make_tabular_classifier, make_tabular_regressor, make_text_classifier
+from onnx_serve.spec import ServeSpec
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -31,9 +32,8 @@ def free_port() -> int:
 
 def write_spec(folder: Path, name: str, task: str, labels: list[str] | None = None) -> Path:
     """serve.json as the packager writes it (docs/ARCHITECTURE.md)."""
-    spec = {"schema": 1, "name": name, "version": "1", "sha256": "0" * 64, "model_file": "model.onnx",
-            "task": task, "labels": labels, "max_length": 128 if task == "text-classification" else None}
-    (folder / "serve.json").write_text(json.dumps(spec))
+    ServeSpec(name=name, version="1", task=task, sha256="0" * 64, labels=tuple(labels) if labels else None,
+              max_length=128).write(folder)  # max_length is written for text models only
     return folder
 
 

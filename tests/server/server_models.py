@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -18,14 +18,16 @@ from tokenizers import Tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/models.py
 import models
+from onnx_serve.spec import ServeSpec
 
 WINE_ROWS = models.tabular_rows("wine", 3)
 DIABETES_ROWS = models.tabular_rows("diabetes", 2)
 
 
-def write_spec(model_dir: Path, **fields: object) -> Path:
-    spec = {"schema": 1, "name": "model", "version": "1", "model_file": "model.onnx", "labels": None, **fields}
-    (model_dir / "serve.json").write_text(json.dumps(spec))
+def write_spec(model_dir: Path, **fields: Any) -> Path:
+    """serve.json written by the server's own ServeSpec, as the packager writes it."""
+    labels = fields.pop("labels", None)
+    ServeSpec(**{"name": "model", "version": "1", **fields}, labels=tuple(labels) if labels else None).write(model_dir)
     return model_dir
 
 

@@ -7,11 +7,11 @@ through kserve_driver.py. Every answer is compared with onnxruntime run directly
 
 from __future__ import annotations
 
-import json
 import shutil
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,7 @@ from tritonclient.utils import InferenceServerException
 from client_venv import run_driver
 from onnx_serve.app import create_app
 from onnx_serve.settings import Settings
+from onnx_serve.spec import read_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY, VERSION = "test-key-5f1c9a", "3"
@@ -47,8 +48,7 @@ def served(model_dir: Callable[[str], Path], tmp_path_factory: pytest.TempPathFa
         if kind not in running:
             folder = tmp_path_factory.mktemp(f"versioned-{kind}")
             shutil.copytree(model_dir(kind), folder, dirs_exist_ok=True)
-            spec = json.loads((folder / "serve.json").read_text())
-            (folder / "serve.json").write_text(json.dumps({**spec, "version": VERSION}))
+            replace(read_spec(folder), version=VERSION).write(folder)
             port = free_port()
             processes.append(start(folder, port, ONNX_SERVE_API_KEYS=f"other-key,{KEY}"))
             wait_ready(processes[-1], port)

@@ -14,8 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from onnx_serve.tensors import TensorSpec
+
 from .. import __version__
-from ..model.inspection import Inspection, Tensor
+from ..model.inspection import Inspection
 from .base_image import BaseImage, parse_base
 from .build import timestamp
 
@@ -58,8 +60,9 @@ def platform_packages(reports: dict[str, Path]) -> list[Package]:
     return sorted(packages, key=lambda package: package.name.lower())
 
 
-def signature(tensors: tuple[Tensor, ...]) -> list[dict[str, str]]:
-    return [{"format": f"{t.name}: {t.type} {[d if d is not None else '?' for d in t.shape]}"} for t in tensors]
+def signature(tensors: tuple[TensorSpec, ...]) -> list[dict[str, str]]:
+    return [{"format": f"{t.name}: {t.type} {[d if d is not None else '?' for d in t.declared_shape]}"}
+            for t in tensors]
 
 
 def model_component(inspection: Inspection, origin: str, tokenizer: str) -> dict[str, Any]:

@@ -10,39 +10,33 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from ..disk import replace
+from onnx_serve.spec import TEXT_TASK, ServeSpec
+from onnx_serve.spec import ModelError as ServeModelError
+from onnx_serve.tensors import TensorSpec
+from onnx_serve.text import takes_token_ids, text_inputs
+
 from ..errors import ModelError
 from ..settings import Settings
 from ..sources import FetchedModel
 
-TEXT_INPUTS = {"input_ids", "attention_mask", "token_type_ids"}
-FLOAT_TYPES = {"tensor(float)", "tensor(double)", "tensor(float16)"}
-NUMPY_TYPES = {
-    "tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(float16)": np.float16,
-    "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int16)": np.int16, "tensor(int8)": np.int8,
-    "tensor(uint8)": np.uint8, "tensor(bool)": np.bool_,
-}
 # Models whose position ids start after the padding index use two fewer positions than declared.
 OFFSET_POSITION_MODELS = {"roberta", "xlm-roberta", "camembert", "longformer", "bart", "mbart"}
 
 
-@dataclass(frozen=True)
-class Tensor:
-    name: str
-    type: str  # onnxruntime's spelling, e.g. tensor(float)
-    shape: tuple[int | str | None, ...]
+@dataclass
+class Inspection:
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    serve: ServeSpec  # what serve.json holds (optimize records served_sha256 in it)
 
     @property
-    def fixed_dims(self) -> list[int | None]:
-        return [d if isinstance(d, int) and d > 0 else None for d in self.shape]
+    def task(self) -> str:  # text-classification | tabular | tensor
+        return self.serve.task
 
-
-@dataclass(frozen=True)
-class Inspection:
-    task: str  # text-classification | tabular | tensor
-    inputs: tuple[Tensor, ...]
-    outputs: tuple[Tensor, ...]
-    spec: dict[str, Any]  # what serve.json holds
+    @property
+    def spec(self) -> dict[str, Any]:
+        """serve.json's content."""
+        return self.serve.to_json()
 
 
 def open_session(model_path: Path) -> ort.InferenceSession:
@@ -56,19 +50,22 @@ def open_session(model_path: Path) -> ort.InferenceSession:
                          "and that the upload is complete") from err
 
 
-def signature(args: list[Any]) -> tuple[Tensor, ...]:
-    return tuple(Tensor(a.name, a.type, tuple(a.shape or ())) for a in args)
+def signature(args: list[Any]) -> tuple[TensorSpec, ...]:
+    return tuple(TensorSpec.of(a) for a in args)
 
 
-def detect_task(inputs: tuple[Tensor, ...], has_tokenizer: bool) -> str:
+def detect_task(inputs: tuple[TensorSpec, ...], has_tokenizer: bool) -> str:
+    """The task the server will serve the model as; its own text-input check decides what is a text model."""
     names = {t.name for t in inputs}
     if has_tokenizer:
-        if "input_ids" in names and names <= TEXT_INPUTS and all("int" in t.type for t in inputs):
-            return "text-classification"
-        raise ModelError(f"a tokenizer came with the model but its inputs are {sorted(names)}",
-                         "export the model with integer inputs input_ids (and attention_mask/token_type_ids), "
-                         "or remove the tokenizer files to serve raw tensors")
-    if "input_ids" in names and names <= TEXT_INPUTS:
+        try:
+            text_inputs(inputs)
+        except ServeModelError as err:
+            raise ModelError(f"a tokenizer came with the model but its inputs are {sorted(names)}",
+                             "export the model with integer inputs input_ids (and attention_mask/token_type_ids), "
+                             "or remove the tokenizer files to serve raw tensors") from err
+        return TEXT_TASK
+    if takes_token_ids(names):
         raise ModelError(f"the model takes {', '.join(sorted(names))} (a text model) but no tokenizer came with it",
                          "set the tokenizer input (a folder, or a Hub id such as roberta-base), or place "
                          "tokenizer.json beside the model")
@@ -76,7 +73,8 @@ def detect_task(inputs: tuple[Tensor, ...], has_tokenizer: bool) -> str:
     if strings:
         raise ModelError(f"the model takes string inputs {strings} and no tokenizer came with it",
                          "place tokenizer.json beside the model or set the tokenizer input")
-    if len(inputs) == 1 and inputs[0].type in FLOAT_TYPES and len(inputs[0].shape) == 2:
+    dtype = inputs[0].dtype if len(inputs) == 1 else None
+    if dtype is not None and dtype.kind == "f" and len(inputs[0].shape) == 2:
         return "tabular"
     return "tensor"
 
@@ -90,7 +88,7 @@ def read_json_file(path: Path) -> dict[str, Any]:
     return loaded if isinstance(loaded, dict) else {}
 
 
-def class_labels(settings: Settings, config: dict[str, Any], outputs: tuple[Tensor, ...]) -> list[str] | None:
+def class_labels(settings: Settings, config: dict[str, Any], outputs: tuple[TensorSpec, ...]) -> list[str] | None:
     labels = list(settings.class_labels)
     if not labels and isinstance(config.get("id2label"), dict):
         labels = [str(v) for _, v in sorted(config["id2label"].items(), key=lambda item: int(item[0]))]
@@ -101,7 +99,7 @@ def class_labels(settings: Settings, config: dict[str, Any], outputs: tuple[Tens
     return labels or None
 
 
-def max_length(inputs: tuple[Tensor, ...], bundle: Path) -> int:
+def max_length(inputs: tuple[TensorSpec, ...], bundle: Path) -> int:
     ids = next(t for t in inputs if t.name == "input_ids")
     if len(ids.fixed_dims) > 1 and ids.fixed_dims[1]:
         return int(ids.fixed_dims[1])
@@ -116,19 +114,21 @@ def max_length(inputs: tuple[Tensor, ...], bundle: Path) -> int:
     return min(limits) if len(limits) > 1 else limits[0]
 
 
-def zero_feeds(inputs: tuple[Tensor, ...]) -> dict[str, np.ndarray]:
+def zero_feeds(inputs: tuple[TensorSpec, ...]) -> dict[str, np.ndarray]:
     """A batch of one, from the signature: dynamic dims become 1."""
     feeds = {}
     for tensor in inputs:
-        if tensor.type not in NUMPY_TYPES:
+        dtype = tensor.dtype
+        if dtype is None or dtype.kind == "O":
             raise ModelError(f"input {tensor.name} has type {tensor.type}, which the server cannot feed",
                              "export the model with numeric tensor inputs")
         shape = [d or 1 for d in tensor.fixed_dims]
-        feeds[tensor.name] = np.zeros(shape, dtype=NUMPY_TYPES[tensor.type])
+        feeds[tensor.name] = np.zeros(shape, dtype=dtype)
     return feeds
 
 
-def probe_outputs(session: ort.InferenceSession, inputs: tuple[Tensor, ...], outputs: tuple[Tensor, ...]) -> None:
+def probe_outputs(session: ort.InferenceSession, inputs: tuple[TensorSpec, ...],
+                  outputs: tuple[TensorSpec, ...]) -> None:
     """Run once on zeros: every output must be finite and shaped as declared."""
     try:
         results = session.run(None, zero_feeds(inputs))
@@ -144,7 +144,8 @@ def probe_outputs(session: ort.InferenceSession, inputs: tuple[Tensor, ...], out
         if declared.shape and (len(declared.shape) != value.ndim or any(
                 d is not None and d != got for d, got in zip(declared.fixed_dims, value.shape, strict=True))):
             raise ModelError(f"output {declared.name} has shape {list(value.shape)}, not the declared "
-                             f"{list(declared.shape)}", "re-export the model so its declared output shapes hold")
+                             f"{list(declared.declared_shape)}",
+                             "re-export the model so its declared output shapes hold")
 
 
 def inspect_model(settings: Settings, model: FetchedModel, bundle: Path, has_tokenizer: bool) -> Inspection:
@@ -154,11 +155,10 @@ def inspect_model(settings: Settings, model: FetchedModel, bundle: Path, has_tok
     task = detect_task(inputs, has_tokenizer)
     probe_outputs(session, inputs, outputs)
     config = read_json_file(bundle / "config.json")
-    spec: dict[str, Any] = {
-        "schema": 1, "name": model.name, "version": model.version, "sha256": model.sha256,
-        "model_file": model.model_path.name, "task": task,
-        "labels": class_labels(settings, config, outputs) if task == "text-classification" else None,
-        "max_length": max_length(inputs, bundle) if task == "text-classification" else None,
-    }
-    replace(bundle / "serve.json", json.dumps(spec, indent=2) + "\n")  # the bundle holds links to the user's files
-    return Inspection(task=task, inputs=inputs, outputs=outputs, spec=spec)
+    text = task == TEXT_TASK
+    labels = class_labels(settings, config, outputs) if text else None
+    serve = ServeSpec(name=model.name, version=model.version, task=task, model_file=model.model_path.name,
+                      sha256=model.sha256, labels=tuple(labels) if labels else None,
+                      max_length=max_length(inputs, bundle) if text else ServeSpec.max_length)
+    serve.write(bundle)  # a new file: the bundle holds links to the user's files
+    return Inspection(inputs=inputs, outputs=outputs, serve=serve)

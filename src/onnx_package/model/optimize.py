@@ -13,14 +13,13 @@ sha256 (the model's identity) and records the served file's as `served_sha256`.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import statistics
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -301,5 +300,5 @@ def try_int8(settings: Settings, source: Path, model: Path, bundle: Path, work: 
 
 def record_served(inspection: Inspection, bundle: Path, served_sha256: str) -> None:
     """serve.json and the labels keep the original's sha256 (the registered model) and add the served file's."""
-    inspection.spec["served_sha256"] = served_sha256
-    (bundle / "serve.json").write_text(json.dumps(inspection.spec, indent=2) + "\n")
+    inspection.serve = replace(inspection.serve, served_sha256=served_sha256)
+    inspection.serve.write(bundle)

@@ -14,8 +14,6 @@ from .inspection import Inspection, zero_feeds
 from .samples import Sample
 
 DEFAULT_TEXT_SAMPLE = ["Containers are good"]
-V2_DATATYPES = {"float32": "FP32", "float64": "FP64", "float16": "FP16", "int64": "INT64", "int32": "INT32",
-                "int16": "INT16", "int8": "INT8", "uint8": "UINT8", "bool": "BOOL"}
 
 
 @dataclass(frozen=True)
@@ -30,10 +28,12 @@ class Probe:
 def default_sample(inspection: Inspection) -> Any:
     if inspection.task == "text-classification":
         return DEFAULT_TEXT_SAMPLE
+    from onnx_serve.v2 import NUMPY_TO_DATATYPE
+
     feeds = zero_feeds(inspection.inputs)
     if inspection.task == "tabular":
         return {"data": feeds[inspection.inputs[0].name].tolist()}
-    return {"inputs": [{"name": name, "shape": list(array.shape), "datatype": V2_DATATYPES[str(array.dtype)],
+    return {"inputs": [{"name": name, "shape": list(array.shape), "datatype": NUMPY_TO_DATATYPE[array.dtype],
                         "data": array.ravel().tolist()} for name, array in feeds.items()]}
 
 
