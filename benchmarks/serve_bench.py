@@ -23,8 +23,10 @@ import argparse
 import gzip
 import hashlib
 import http.client
+import io
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -188,19 +190,26 @@ class Served:
 
 class ServedImage(Served):
     """The packaged image as production runs it (read-only root filesystem), on the host's network so
-    that no port proxy sits between client and server; its PID 1 is the server, seen from the host."""
+    that no port proxy sits between client and server (or, published=True, on its own network with
+    its port 8080 published on the host's `port`); its PID 1 is the server, seen from the host."""
 
-    def __init__(self, image: str, port: int) -> None:
+    def __init__(self, image: str, port: int, published: bool = False) -> None:
         import docker
 
         self.port = port
-        self.container = docker.from_env().containers.create(
-            image, network_mode="host", read_only=True, environment={"PORT": str(port), "ONNX_SERVE_HOST": "127.0.0.1"}
-        )
-        began = time.perf_counter()
+        began = time.perf_counter()  # `docker run`: create and start
+        if published:
+            self.container = docker.from_env().containers.create(
+                image, read_only=True, ports={"8080/tcp": ("127.0.0.1", port)}
+            )
+        else:
+            self.container = docker.from_env().containers.create(
+                image, network_mode="host", read_only=True,
+                environment={"PORT": str(port), "ONNX_SERVE_HOST": "127.0.0.1"},
+            )  # fmt: skip
         self.container.start()
         wait_for(port, "/v2/health/ready", self.running)
-        self.start_to_ready_s = time.perf_counter() - began  # `docker start` included
+        self.start_to_ready_s = time.perf_counter() - began  # `docker create` and `docker start` included
         self.container.reload()
         self.pid = int(self.container.attrs["State"]["Pid"])
         self.rss_ready_mb = rss_mb(self.pid)["VmRSS"]
@@ -413,6 +422,114 @@ def text_of_tokens(model_dir: Path, count: int) -> str:
     raise RuntimeError(f"no prefix of the corpus is {count} tokens long")
 
 
+# --- the latency run: c1 overhead, c8 ratio and start -> ready, before and after a change ----------
+
+
+def small_model(out: Path) -> Path:
+    """The tests' tiny BERT-like text classifier (2 layers, hidden 64), input_ids only, as a model folder."""
+    if (out / "serve.json").is_file():
+        return out
+    sys.path.insert(0, str(ROOT / "tests"))
+    import models
+
+    models.make_text_classifier(out, inputs=("input_ids",))
+    spec = {"schema": 1, "name": "small", "version": "1", "model_file": "model.onnx", "task": "text-classification",
+            "labels": ["negative", "positive"], "max_length": 128}  # fmt: skip
+    (out / "serve.json").write_text(json.dumps(spec))
+    return out
+
+
+def baseline_source(ref: str, out: Path) -> Path:
+    """src/onnx_serve as it was at git `ref`, in out/src (onnx_package stays the current one)."""
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src/onnx_serve"], capture_output=True,
+                             check=True)  # fmt: skip
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
+        tar.extractall(out, filter="data")
+    return out / "src"
+
+
+def rotated_latency(calls: dict[str, Callable[[], None]], seconds: float) -> dict[str, dict[str, float]]:
+    """Concurrency 1, every system called once per round, the order rotating, so that drift and the
+    caches each call leaves behind hit all alike: per system its p50 and the median of its per-round
+    difference to the first system (raw)."""
+    names = list(calls)
+    for call in calls.values():
+        call(), call()  # warm-up
+    rounds: list[dict[str, float]] = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline or len(rounds) < 10:
+        k = len(rounds) % len(names)
+        timed = {}
+        for name in names[k:] + names[:k]:
+            began = time.perf_counter()
+            calls[name]()
+            timed[name] = time.perf_counter() - began
+        rounds.append(timed)
+    first = names[0]
+    return {
+        name: {
+            "rounds": len(rounds),
+            "p50_ms": 1000 * statistics.median(r[name] for r in rounds),
+            "median_difference_ms": 1000 * statistics.median(r[name] - r[first] for r in rounds),
+        }
+        for name in names
+    }
+
+
+def latency_run(args: argparse.Namespace) -> None:
+    """Raw onnxruntime against the image built from this tree ("after") and, with --baseline, the
+    image built from onnx_serve at that git ref ("before"), each on the host's network and through a
+    published port: c1 latency in rotated rounds, c8 throughput, start -> ready."""
+    work = args.out.parent / "latency"
+    models_dirs = {"small": small_model(work / "small"), "roberta": roberta.make(args.model_dir)}
+    sources = {"after": ROOT / "src"}
+    if args.baseline:
+        sources = {"before": baseline_source(args.baseline, work / "baseline"), **sources}
+    report: dict[str, Any] = {"machine": {"cpus": os.cpu_count()}, "baseline": args.baseline, "models": {}}
+    for model, model_dir in models_dirs.items():
+        images = {}
+        for version, src in sources.items():
+            os.environ["PYTHONPATH"] = os.pathsep.join([str(src), str(ROOT / "src")])
+            images[version] = package(model_dir, args.base_image, work / f"{model}-{version}", "--optimize", "false")[0]
+        os.environ["PYTHONPATH"] = str(ROOT / "src")
+        facts: dict[str, Any] = {"session_creation_s": session_creation_seconds(model_dir / "model.onnx")}
+        servers: dict[str, ServedImage] = {}
+        for version, image in images.items():
+            for network in ("host", "port"):
+                servers[f"{version} {network}"] = ServedImage(image, free_port(), published=network == "port")
+        facts["start_to_ready_s"] = {name: server.start_to_ready_s for name, server in servers.items()}
+        from tokenizers import Tokenizer
+
+        tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+        session = raw_session(model_dir)
+        feeds = {"input_ids": np.array([tokenizer.encode(SHORT).ids], dtype=np.int64)}
+        calls: dict[str, Callable[[], None]] = {"raw": lambda: session.run(None, feeds)}  # noqa: B023
+        calls.update({name: server.client(SHORT) for name, server in servers.items()})
+        facts["c1"] = rotated_latency(calls, args.seconds * args.rounds)
+        c8: dict[str, list[float]] = {name: [] for name in calls}
+        for _ in range(args.rounds):
+            c8["raw"].append(measure(calls["raw"], 8, args.seconds)["throughput"])
+            for name, server in servers.items():
+                c8[name].append(measure(server.client(SHORT), 8, args.seconds)["throughput"])
+        facts["c8_throughput"] = {name: statistics.median(values) for name, values in c8.items()}
+        for server in servers.values():
+            server.stop()
+        report["models"][model] = facts
+        print(f"{model}: session creation {facts['session_creation_s']:.2f} s", flush=True)
+        for name in calls:
+            c1 = facts["c1"][name]
+            ready = facts["start_to_ready_s"].get(name)
+            print(f"  {name:12} c1 p50 {c1['p50_ms']:7.2f} ms  vs raw {c1['median_difference_ms']:+.2f} ms"
+                  f"  c8 {facts['c8_throughput'][name]:7.1f} req/s"
+                  f" ({facts['c8_throughput'][name] / facts['c8_throughput']['raw']:.2f} x raw)"
+                  + (f"  ready {ready:.2f} s" if ready else ""), flush=True)  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2))
+    print(f"written to {args.out}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=4.0, help="measuring time per point and round")
@@ -425,7 +542,16 @@ def main() -> None:
         help="the image to build on (scripts/setup-machine.sh makes this one; python:3.11-slim online)",
     )
     parser.add_argument("--image", help="an image onnx-package already built from --model-dir on --base-image")
+    parser.add_argument("--latency", action="store_true",
+                        help="only the latency run: a small and the RoBERTa model, c1 and c8, host network and "
+                        "published port, start -> ready (writes .bench/serve_latency.json by default)")
+    parser.add_argument("--baseline", help="with --latency: also the image built from onnx_serve at this git ref")
     args = parser.parse_args()
+    if args.latency:
+        if args.out == ROOT / ".bench" / "serve_bench.json":
+            args.out = ROOT / ".bench" / "serve_latency.json"
+        latency_run(args)
+        return
 
     model_dir = roberta.make(args.model_dir)
     from tokenizers import Tokenizer

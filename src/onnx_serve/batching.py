@@ -128,17 +128,24 @@ class Batcher:
         return batch
 
     async def _run(self, batch: list[_Pending]) -> None:
-        jobs = [pending.job for pending in batch]
+        """Run the batch in the worker thread; its callers are answered from the thread's one callback
+        into the loop (not after this task resumes: one loop turn less between the model and the answer)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
         started = time.monotonic()
-        outcomes = await asyncio.get_running_loop().run_in_executor(self._executor, self._run_isolated, jobs)
+        self._executor.submit(self._run_and_answer, loop, batch, done)
+        await done
         self._last = (sum(pending.size for pending in batch), time.monotonic() - started)
-        for pending, (ok, value) in zip(batch, outcomes, strict=True):
-            if pending.future.done():
-                continue
-            if ok:
-                pending.future.set_result(value)
-            else:
-                pending.future.set_exception(value)
+
+    def _run_and_answer(
+        self, loop: asyncio.AbstractEventLoop, batch: list[_Pending], done: asyncio.Future[None]
+    ) -> None:
+        """In the worker thread: run, then hand the outcomes to the loop in one call."""
+        try:
+            outcomes = self._run_isolated([pending.job for pending in batch])
+        except BaseException as e:  # _run_isolated catches Exception; this is a bug or an interpreter exit
+            outcomes = [(False, e)] * len(batch)
+        loop.call_soon_threadsafe(_answer, batch, outcomes, done)
 
     def _run_isolated(self, jobs: list[Any]) -> list[tuple[bool, Any]]:
         """(ok, result or exception) per job; in the worker thread."""
@@ -154,3 +161,16 @@ class Batcher:
         if self.observe is not None:
             self.observe(sum(len(job) for job in jobs), time.perf_counter() - started)
         return [(True, result) for result in results]
+
+
+def _answer(batch: list[_Pending], outcomes: list[tuple[bool, Any]], done: asyncio.Future[None]) -> None:
+    """In the loop: each caller's result or exception (callers that went away are skipped), then `done`."""
+    for pending, (ok, value) in zip(batch, outcomes, strict=True):
+        if pending.future.done():
+            continue
+        if ok:
+            pending.future.set_result(value)
+        else:
+            pending.future.set_exception(value)
+    if not done.done():  # the batcher task may have been cancelled meanwhile (stop)
+        done.set_result(None)
