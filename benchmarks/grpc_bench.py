@@ -2,7 +2,7 @@
 
     python benchmarks/grpc_bench.py [--calls 2000]
 
-Serves a small text classifier (tests/models.py) with `python -m onnx_serve` on 127.0.0.1 with both ports, then,
+Serves a small text classifier (tests/support/models.py) with `python -m onnx_serve` on 127.0.0.1 with both ports, then,
 in the client venv (.venv-kserve: tritonclient.grpc), sends the same two texts as the Open Inference Protocol
 over gRPC (tritonclient.grpc, raw tensors) and over HTTP/JSON (one kept-alive http.client connection), one call
 of each in turn, so other load on the machine hits both alike. Prints one JSON object.
@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests" / "server"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
 from server_models import models, write_spec  # noqa: E402
 
 CLIENT = r"""

@@ -7,7 +7,7 @@ behind the tests' fault proxy with no faults injected: the proxy counts every by
 registry. Every run starts like a fresh CI runner: no local copy of the image, and the serving
 dependencies freshly installed (a copy of the wheel cache with new file times, as pip would leave them).
 
-  1. version 1 of the wine classifier (tests/models.py): a full build and push to an empty registry;
+  1. version 1 of the wine classifier (tests/support/models.py): a full build and push to an empty registry;
   2. version 2, a different model (a regressor) and nothing else: the previous image (tag 1, found as
      the highest version-like tag) is pulled and used as cache: the push should send only the model
      layer, the image config and the manifests (one per tag).
@@ -41,8 +41,12 @@ from pathlib import Path
 import docker
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "support"))
+sys.path.insert(0, str(ROOT / "tests" / "registry"))
 
+from acr_standin import free_port  # noqa: E402
+
+from fault_proxy import FaultProxy  # noqa: E402
 from models import make_tabular_classifier, make_tabular_regressor  # noqa: E402
 from onnx_package.pipeline import run  # noqa: E402
 from onnx_package.registry.distribution import Endpoint, Session  # noqa: E402
@@ -50,8 +54,6 @@ from onnx_package.registry.push import human_bytes  # noqa: E402
 from onnx_package.registry.refs import Repository  # noqa: E402
 from onnx_package.report import Reporter  # noqa: E402
 from onnx_package.settings import load_settings  # noqa: E402
-from registry.acr_standin import free_port  # noqa: E402
-from registry.fault_proxy import FaultProxy  # noqa: E402
 
 REPOSITORY = "bench/wine"
 BLOB_PUT = re.compile(r"^/v2/.*/blobs/uploads/.*[?&]digest=")

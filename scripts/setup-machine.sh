@@ -175,15 +175,15 @@ kserve_venv() {
 }
 
 azurite_npm() {
-    local dir="$REPO/tests/azure"
+    local dir="$REPO/tests/sources"
     if [ ! -f "$dir/package.json" ]; then
-        log "no tests/azure/package.json: nothing to install"
+        log "no tests/sources/package.json: nothing to install"
         return
     fi
     local stamp="$dir/node_modules/.onnx-package-installed" want
     want="$(cat "$dir/package.json" "$dir/package-lock.json" 2>/dev/null | sha256sum | cut -d' ' -f1)"
     if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-        log "tests/azure/node_modules is up to date"
+        log "tests/sources/node_modules is up to date"
         return
     fi
     if [ -f "$dir/package-lock.json" ]; then

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from action.act_helpers import ROOT, act_binary, job_container, prepare_act_cache, run_act
+from act_helpers import ROOT, act_binary, job_container, prepare_act_cache, run_act
 
 pytestmark = [pytest.mark.engine, pytest.mark.slow]
 

@@ -6,7 +6,7 @@ import subprocess
 
 import yaml
 
-from action.act_helpers import ROOT
+from act_helpers import ROOT
 from onnx_package.inputs import INPUTS
 from onnx_package.outputs import OUTPUTS
 

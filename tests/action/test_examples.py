@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from action.act_helpers import ROOT, WORKFLOWS
+from act_helpers import ROOT, WORKFLOWS
 from onnx_package.ci.gitlab import DEFAULT_DOTENV
 from onnx_package.inputs import INPUTS
 from onnx_package.outputs import OUTPUTS, variable_name

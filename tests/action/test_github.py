@@ -8,8 +8,8 @@ import os
 import subprocess
 import sys
 
-from action.act_helpers import ROOT
-from e2e.helpers import parse_github_output
+from act_helpers import ROOT
+from cli_runs import parse_github_output
 from onnx_package.ci.github import GitHubReporter, escape_data, escape_property, summary_success, values_to_mask
 from onnx_package.image.base_image import BaseImage
 from onnx_package.model.smoke import Probe

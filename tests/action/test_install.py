@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from action.act_helpers import ROOT
+from act_helpers import ROOT
 from locks import RUNNER_LOCK, pins
 
 OWN = {"onnx_package", "onnx_serve"}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from action.act_helpers import ROOT
+from act_helpers import ROOT
 from onnx_package import __version__
 
 RELEASE = ROOT / ".github" / "scripts" / "release.sh"

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from action.act_helpers import ROOT
+from act_helpers import ROOT
 
 AUDITED = [
     *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / ".github" / "workflows").glob("*.yml")),

@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from registry.fault_proxy import FaultProxy, ProxyHandler
+from fault_proxy import FaultProxy, ProxyHandler
 
 ACR_USERNAME = "00000000-0000-0000-0000-000000000000"
 ISSUER = "acr-standin"

@@ -14,7 +14,7 @@ import secrets
 import urllib.parse
 from dataclasses import dataclass, field
 
-from registry.fault_proxy import FaultProxy, ProxyHandler
+from fault_proxy import FaultProxy, ProxyHandler
 
 MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 

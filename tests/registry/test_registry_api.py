@@ -6,6 +6,7 @@ import ssl
 import time
 
 import pytest
+from stubs import StubRegistry, manifest_body
 
 from onnx_package import retry
 from onnx_package.errors import SettingsError
@@ -20,7 +21,6 @@ from onnx_package.registry.distribution import (
     ssl_context,
 )
 from onnx_package.registry.refs import parse_repository
-from registry.stubs import StubRegistry, manifest_body
 
 FAST = retry.Policy(attempts=4, first_delay=0.01, max_delay=5.0, budget=20.0)
 ENGINE = {"InsecureRegistryCIDRs": ["127.0.0.0/8"], "IndexConfigs": {"docker.io": {"Secure": True}}}

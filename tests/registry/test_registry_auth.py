@@ -7,6 +7,7 @@ import json
 import time
 
 import pytest
+from acr_standin import AcrStandIn, b64url
 from azure.core.credentials import AccessToken
 from azure.core.exceptions import ClientAuthenticationError
 
@@ -25,7 +26,6 @@ from onnx_package.registry.auth import (
 from onnx_package.registry.distribution import Credentials
 from onnx_package.settings import Secret, Settings
 from onnx_package.sources import azure_auth
-from registry.acr_standin import AcrStandIn, b64url
 
 GOOD = """
 - registry: ghcr.io

@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from acr_standin import free_port
 
-from e2e.helpers import run_cli
+from cli_runs import run_cli
 from models import make_tabular_classifier
-from registry.acr_standin import free_port
 
 pytestmark = pytest.mark.engine
 

@@ -8,6 +8,8 @@ import json
 import time
 
 import pytest
+from acr_standin import ACR_USERNAME, AcrStandIn, TokenSigner, free_port, start_token_registry
+from push_images import FAST_PUSH, make_context
 
 from onnx_package.errors import PushError
 from onnx_package.registry.auth import RegistryAuth
@@ -16,8 +18,6 @@ from onnx_package.registry.refs import parse_repository
 from onnx_package.report import Reporter
 from onnx_package.settings import Secret, Settings
 from onnx_package.sources import azure_auth
-from registry.acr_standin import ACR_USERNAME, AcrStandIn, TokenSigner, free_port, start_token_registry
-from registry.conftest import FAST_PUSH, make_context
 
 pytestmark = pytest.mark.engine
 

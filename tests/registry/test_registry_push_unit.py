@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from stubs import StubRegistry, manifest_body
 
 from onnx_package import retry
 from onnx_package.errors import PushError
@@ -23,7 +24,6 @@ from onnx_package.registry.push import (
 )
 from onnx_package.registry.refs import parse_repository
 from onnx_package.report import Reporter
-from registry.stubs import StubRegistry, manifest_body
 
 REPO = parse_repository("127.0.0.1:5000/demo/wine")
 FAST = retry.Policy(attempts=3, first_delay=0.001, max_delay=1, budget=5)

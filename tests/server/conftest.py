@@ -6,9 +6,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from server_models import make_tensor_model, models, write_spec
 
 from onnx_serve.predictor import Predictor
+from server_models import make_tensor_model, models, write_spec
 
 
 @pytest.fixture(scope="session")

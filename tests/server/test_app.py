@@ -9,11 +9,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from server_models import WINE_ROWS, serving
 
 from onnx_serve.app import create_app
 from onnx_serve.predictor import Predictor
 from onnx_serve.settings import Settings
+from server_models import WINE_ROWS, serving
 
 pytestmark = pytest.mark.anyio
 GOOD, BAD = "Containers are good", "Containers are terrible"

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-from server_models import WINE_ROWS, serving
 
 from onnx_serve.app import create_app
 from onnx_serve.settings import Settings, SettingsError
+from server_models import WINE_ROWS, serving
 
 pytestmark = pytest.mark.anyio
 OLD, NEW = "k-old-0123456789", "k-new-9876543210"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from server_models import WINE_ROWS, reference_outputs, reference_probabilities, serving
 
 from onnx_serve import binary
 from onnx_serve.app import create_app
 from onnx_serve.settings import Settings
+from server_models import WINE_ROWS, reference_outputs, reference_probabilities, serving
 
 pytestmark = pytest.mark.anyio
 GOOD, BAD = "Containers are good", "Containers are terrible"

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 import uvicorn
-from server_models import WINE_ROWS, reference_outputs, reference_probabilities
 from test_server_process import free_port, start, wait_ready
 from tritonclient.utils import InferenceServerException
 
@@ -26,6 +25,7 @@ from client_venv import run_driver
 from onnx_serve.app import create_app
 from onnx_serve.settings import Settings
 from onnx_serve.spec import read_spec
+from server_models import WINE_ROWS, reference_outputs, reference_probabilities
 
 ROOT = Path(__file__).resolve().parents[2]
 KEY, VERSION = "test-key-5f1c9a", "3"

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from server_models import WINE_ROWS, reference_outputs, reference_probabilities
 from test_server_process import free_port, start, wait_ready
 
 from client_venv import drive_grpc
+from server_models import WINE_ROWS, reference_outputs, reference_probabilities
 
 KEY, TEXTS = "grpc-key-3c1d", ["Containers are good", "Containers are terrible"]
 

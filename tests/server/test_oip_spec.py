@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import jsonschema
 import pytest
+
 from oip_spec import (
     COMPONENTS,
     DOCUMENT,
@@ -27,10 +28,9 @@ from oip_spec import (
     json_schema,
     validate,
 )
-from server_models import WINE_ROWS, serving
-
 from onnx_serve.app import create_app
 from onnx_serve.settings import Settings
+from server_models import WINE_ROWS, serving
 
 pytestmark = pytest.mark.anyio
 SETTINGS = Settings(model_dir=Path("/nonexistent"))

@@ -9,11 +9,11 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from server_models import DIABETES_ROWS, WINE_ROWS, write_spec
 
 from onnx_serve.predictor import Feeds, Predictor, Rows, Texts, probabilities
 from onnx_serve.runtime import cpu_limit, release_free_memory, session_options
 from onnx_serve.spec import ModelError
+from server_models import DIABETES_ROWS, WINE_ROWS, write_spec
 
 GOOD, BAD = "Containers are good", "Containers are terrible"
 LONG = "honestly i think the pipelines and the clusters and the builds are really " * 4 + "good"

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from server_models import DIABETES_ROWS, WINE_ROWS
 
 from onnx_serve.errors import RequestError
 from onnx_serve.protocol import parse_predict, predict
+from server_models import DIABETES_ROWS, WINE_ROWS
 
 GOOD, BAD = "Containers are good", "Containers are terrible"
 

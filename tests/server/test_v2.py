@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from server_models import WINE_ROWS
 
 from onnx_serve import v2
 from onnx_serve.errors import RequestError
+from server_models import WINE_ROWS
 
 GOOD, BAD = "Containers are good", "Containers are terrible"
 
