@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -26,6 +25,7 @@ from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientAssertionCredential, ClientSecretCredential, DefaultAzureCredential
 
+from .. import retry
 from ..errors import PackageError, SettingsError
 from ..report import Mask, ignore
 from ..settings import Settings
@@ -38,7 +38,7 @@ class AzureLoginError(PackageError):
 
 
 GITHUB_AUDIENCE = "api://AzureADTokenExchange"
-OIDC_ATTEMPTS = 3
+OIDC_ATTEMPTS = retry.OIDC.attempts
 
 # The endpoints azure-ai-ml knows by name (azure/ai/ml/_azure_environments.py).
 BUILTIN_CLOUDS: dict[str, dict[str, str]] = {
@@ -235,24 +235,27 @@ def github_oidc_token(environ: Mapping[str, str], mask: Mask = ignore,
     separator = "&" if "?" in url else "?"
     token_url = f"{url}{separator}audience={quote(audience, safe=':/')}"
 
-    def fetch() -> str:
+    def attempt() -> str:
         request = urllib.request.Request(token_url, headers={"Authorization": f"bearer {request_token}",
                                                              "Accept": "application/json"})
-        for attempt in range(1, OIDC_ATTEMPTS + 1):
-            try:
-                with urllib.request.build_opener().open(request, timeout=30) as response:
-                    token = str(json.load(response)["value"])
-                mask(token)
-                return token
-            except urllib.error.HTTPError as err:
-                if err.code < 500 or attempt == OIDC_ATTEMPTS:
-                    raise _oidc_error(f"GitHub answered {err.code} {err.reason}") from None
-            except (urllib.error.URLError, OSError, ValueError, KeyError) as err:
-                if attempt == OIDC_ATTEMPTS:
-                    raise _oidc_error(f"{type(err).__name__}: {err}") from None
-            log.info("GitHub OIDC token request failed (attempt %d of %d); retrying", attempt, OIDC_ATTEMPTS)
-            time.sleep(attempt)
-        raise AssertionError("unreachable")
+        try:
+            with urllib.request.build_opener().open(request, timeout=30) as response:
+                token = str(json.load(response)["value"])
+            mask(token)
+        except urllib.error.HTTPError as err:
+            if err.code < 500:
+                raise _oidc_error(f"GitHub answered {err.code} {err.reason}") from None
+            raise retry.Retry(f"GitHub answered {err.code} {err.reason}") from None
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as err:
+            raise retry.Retry(f"{type(err).__name__}: {err}") from None
+        return token
+
+    def fetch() -> str:
+        try:
+            return retry.call(attempt, retry.OIDC, on_retry=lambda err, delay, number: log.info(
+                "GitHub OIDC token request failed (attempt %d of %d); retrying", number, OIDC_ATTEMPTS))
+        except retry.GaveUp as err:
+            raise _oidc_error(err.reason) from None
 
     return fetch
 
