@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 from . import __version__
 from .ci.reporters import reporter_for
-from .errors import PackageError
+from .errors import PackageError, first_line
 from .inputs import INPUTS
 from .outputs import output_values
 from .pipeline import Result, run
@@ -53,7 +53,7 @@ def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
         return 130
     except Exception as err:  # a bug: still one line, the traceback only on request
         print_traceback_if_debugging()
-        reporter.fail("Internal error", f"{err.__class__.__name__}: {one_line(str(err))}. Fix: rerun with "
+        reporter.fail("Internal error", f"{err.__class__.__name__}: {first_line(str(err), 300)}. Fix: rerun with "
                       "ONNX_PACKAGE_DEBUG=1 (on GitHub: re-run the job with debug logging) and report the "
                       "traceback at the project's issues")
         return 2
@@ -63,12 +63,6 @@ def print_traceback_if_debugging() -> None:
     """ONNX_PACKAGE_DEBUG=1, or GitHub's "re-run with debug logging" (RUNNER_DEBUG=1): the traceback too."""
     if debugging(os.environ):
         traceback.print_exc()
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """An unexpected error's message, kept to one readable line (some list every file they touched)."""
-    first = (text.strip().splitlines() or [""])[0]
-    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:

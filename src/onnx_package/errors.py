@@ -9,6 +9,18 @@ from __future__ import annotations
 from typing import Any
 
 
+def first_line(text: str, limit: int | None = None, default: str = "") -> str:
+    """The first non-blank line of a message, stripped (some messages list every file they touched); cut to
+    `limit` characters, the last one an ellipsis, when given; `default` when there is no such line."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), default)
+    return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
+
+
+def last_line(text: str, default: str = "no output") -> str:
+    """The last line of a tool's output (a failing command says why at the end); `default` when it said nothing."""
+    return (text.strip().splitlines() or [default])[-1]
+
+
 class PackageError(Exception):
     """A failure with a one-line cause and a fix; never shown as a traceback."""
 

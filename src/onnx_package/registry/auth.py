@@ -27,7 +27,7 @@ import yaml
 from docker import auth as docker_auth
 from docker.errors import DockerException
 
-from ..errors import PackageError, PushError, SettingsError
+from ..errors import PackageError, PushError, SettingsError, first_line
 from ..report import Mask, ignore
 from ..settings import Settings
 from . import distribution as api
@@ -173,7 +173,7 @@ def aad_token(registry: str, settings: Settings, mask: Mask) -> str:
         credential = azure_auth.azure_credential(settings, mask)
         return str(credential.get_token(azure_auth.cloud_of(settings).resource_manager_scope).token)
     except ClientAuthenticationError as err:
-        first = (str(err.message or err).strip().splitlines() or ["no detail"])[0]
+        first = first_line(str(err.message or err), default="no detail")
         raise PushError(f"no Azure identity to log in to {registry} ({first})",
                         "give azure-credentials (or client-id and tenant-id for OIDC), log in with azure/login, "
                         f"or add {registry} with a username and password to registry-auth") from None

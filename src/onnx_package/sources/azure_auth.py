@@ -26,7 +26,7 @@ from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientAssertionCredential, ClientSecretCredential, DefaultAzureCredential
 
 from .. import retry
-from ..errors import PackageError, SettingsError
+from ..errors import PackageError, SettingsError, first_line
 from ..report import Mask, ignore
 from ..settings import Settings
 
@@ -275,8 +275,7 @@ def is_login_failure(err: ClientAuthenticationError, settings: Settings) -> bool
 
 def login_error(err: ClientAuthenticationError, settings: Settings) -> AzureLoginError:
     """One line naming the identity and what Azure AD said, with the fix for this kind of login."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    said = re.sub(r"\s*Trace ID:.*?(?='|$)", "", lines[0] if lines else "").rstrip(". ")
+    said = re.sub(r"\s*Trace ID:.*?(?='|$)", "", first_line(str(err))).rstrip(". ")
     return AzureLoginError(f"Azure login failed for {identity(settings)}: {said}", login_fix(settings))
 
 
