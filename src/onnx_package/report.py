@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -17,13 +17,6 @@ from .outputs import write_outputs
 
 if TYPE_CHECKING:
     from .settings import Settings
-
-Mask = Callable[[str], None]  # takes a secret learned during the run (Reporter.mask)
-
-
-def ignore(_: str) -> None:
-    """A Mask for callers with no log to protect."""
-
 
 class Reporter:
     def __init__(self, stream: TextIO | None = None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +31,13 @@ class Secret:
         return "Secret('**********')"
 
     __str__ = __repr__
+
+
+Mask = Callable[[str], None]  # takes a secret learned during the run (Reporter.mask)
+
+
+def ignore(_: str) -> None:
+    """A Mask for callers with no log to protect."""
 
 
 @dataclass(frozen=True)

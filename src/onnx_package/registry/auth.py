@@ -28,8 +28,7 @@ from docker import auth as docker_auth
 from docker.errors import DockerException
 
 from ..errors import PackageError, PushError, SettingsError, first_line
-from ..report import Mask, ignore
-from ..settings import Settings
+from ..settings import Mask, Settings, ignore
 from . import distribution as api
 from .refs import DOCKER_HUB
 
@@ -122,10 +121,16 @@ def check_ecr(entry: Entry, ecr: str, number: int) -> None:
                             "this action does not support", ECR_FIX)
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """The passwords in registry-auth, for masking in the log."""
-    return [entry.password for entry in parse_registry_auth(settings.registry_auth.reveal()).values()
-            if entry.password]
+def passwords(raw: str) -> list[str]:
+    """The passwords in a `registry-auth` value, read as parse_entry reads them but never refusing the value:
+    the log must not show them even when the input is then rejected."""
+    try:
+        items = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return []
+    found = [str(item["password"]).strip() for item in items if isinstance(item, dict)
+             and item.get("password") is not None] if isinstance(items, list) else []
+    return [password for password in found if password]
 
 
 # ---------------------------------------------------------------- the docker login state

@@ -27,8 +27,8 @@ from azure.identity import ClientAssertionCredential, ClientSecretCredential, De
 
 from .. import retry
 from ..errors import PackageError, SettingsError, first_line
-from ..report import Mask, ignore
-from ..settings import Settings
+from ..settings import Mask, Settings, ignore
+from .azure_credentials import service_principal
 
 log = logging.getLogger(__name__)
 
@@ -83,17 +83,6 @@ class Cloud:
         return kwargs
 
 
-@dataclass(frozen=True)
-class ServicePrincipal:
-    client_id: str
-    tenant_id: str
-    client_secret: str
-    subscription_id: str
-
-    def __repr__(self) -> str:
-        return f"ServicePrincipal(client_id={self.client_id!r}, tenant_id={self.tenant_id!r}, client_secret='***')"
-
-
 def cloud_of(settings: Settings) -> Cloud:
     """The `cloud` input: a built-in name (any case) or a JSON object of custom endpoints."""
     raw = settings.cloud.strip() or "AzureCloud"
@@ -127,29 +116,6 @@ def _custom_cloud(raw: str) -> Cloud:
     return Cloud(name=name, resource_manager=metadata["resource_manager"],
                  active_directory=metadata["active_directory"], storage_endpoint=metadata["storage_endpoint"],
                  metadata=metadata)
-
-
-def service_principal(settings: Settings) -> ServicePrincipal | None:
-    """The `azure-credentials` JSON, or None when the input is empty."""
-    raw = settings.azure_credentials.reveal().strip()
-    if not raw:
-        return None
-    try:
-        given = json.loads(raw)
-    except json.JSONDecodeError:
-        given = None
-    if not isinstance(given, dict):
-        raise SettingsError("azure-credentials is not a JSON object",
-                            "store the output of `az ad sp create-for-rbac --sdk-auth` as the secret, "
-                            "e.g. azure-credentials: ${{ secrets.AZURE_CREDENTIALS }}")
-    missing = [key for key in ("clientId", "clientSecret", "tenantId") if not given.get(key)]
-    if missing:
-        raise SettingsError(f"azure-credentials has no {', '.join(missing)}",
-                            "use the JSON of `az ad sp create-for-rbac --sdk-auth` "
-                            "(clientId, clientSecret, subscriptionId, tenantId)")
-    return ServicePrincipal(client_id=str(given["clientId"]), tenant_id=str(given["tenantId"]),
-                            client_secret=str(given["clientSecret"]),
-                            subscription_id=str(given.get("subscriptionId") or ""))
 
 
 def subscription_id(settings: Settings) -> str:

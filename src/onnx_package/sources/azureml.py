@@ -33,8 +33,7 @@ from azure.core.exceptions import (
 from azure.storage.blob import ContainerClient, ExponentialRetry
 
 from ..errors import ModelSourceError, PackageError, SettingsError, first_line
-from ..report import Mask, ignore
-from ..settings import Settings, require
+from ..settings import Mask, Settings, ignore, require
 from . import azure_auth
 from .base import FetchedModel, check_sha256, pick_model_file, sha256_of
 
