@@ -6,6 +6,7 @@ Reporter for its groups, masks, annotations, outputs and summary; stages only ca
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections.abc import Iterator, Mapping
@@ -17,6 +18,12 @@ from .outputs import write_outputs
 
 if TYPE_CHECKING:
     from .settings import Settings
+
+def short(value: Any, limit: int = 120) -> str:
+    """A JSON value (a request, an answer) cut to `limit` characters for a log line or a message."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
 
 class Reporter:
     def __init__(self, stream: TextIO | None = None) -> None:

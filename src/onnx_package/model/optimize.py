@@ -30,8 +30,7 @@ import onnxruntime as ort
 from ..errors import QualityGateError, first_line
 from ..report import Reporter
 from ..settings import Settings
-from ..sources.base import sha256_of
-from .bundle import external_data_files
+from ..sources.base import external_data_files, sha256_of
 from .inspection import Inspection
 from .smoke import Probe
 

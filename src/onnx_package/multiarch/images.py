@@ -26,8 +26,8 @@ from ..image.context import Context, assemble_context, installed_report
 from ..image.layers import CHUNK, sent
 from ..model.smoke import Probe
 from ..registry.distribution import OCI_INDEX, OCI_MANIFEST, RegistryError, Session, digest_of, oci_descriptor
-from ..registry.push import Pushed, Pusher, RepositoryReport, confirm, partial_failure, push_fix, report_lines
-from ..registry.refs import Repository
+from ..registry.push import Pusher, RepositoryReport, confirm, partial_failure, push_fix, report_lines
+from ..registry.refs import Pushed, Repository
 from ..report import Reporter
 from ..settings import Settings
 from .foreign import Binary, check_statically

@@ -23,7 +23,7 @@ from ..report import Reporter
 from ..settings import Settings
 from .auth import RegistryAuth
 from .distribution import OCI_MANIFEST, Answer, Manifest, RegistryError, Session, annotated, digest_of, endpoints
-from .refs import Repository
+from .refs import Pushed, Repository
 
 # What the engine says when a push may succeed if tried again, and when it never will.
 RETRYABLE = re.compile(r"\b(?:status:?|http) (?:5\d\d|429)\b|toomanyrequests|too many requests"
@@ -32,17 +32,6 @@ RETRYABLE = re.compile(r"\b(?:status:?|http) (?:5\d\d|429)\b|toomanyrequests|too
 FINAL = re.compile(r"unauthorized|authentication required|denied|forbidden|\b40[134]\b|not found|name unknown"
                    r"|no basic auth credentials|x509|certificate", re.IGNORECASE)
 VERSION_TAG = re.compile(r"^v?(\d{1,6}(?:\.\d{1,6})*)$")  # 3, v2, 1.4.0: a model version
-
-
-@dataclass(frozen=True)
-class Pushed:
-    repository: Repository
-    tag: str
-    digest: str
-
-    @property
-    def ref(self) -> str:
-        return self.repository.ref(self.tag)
 
 
 @dataclass
