@@ -46,8 +46,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 from models import make_tabular_classifier, make_tabular_regressor  # noqa: E402
 from onnx_package.pipeline import run  # noqa: E402
 from onnx_package.registry.distribution import Endpoint, Session  # noqa: E402
-from onnx_package.registry.push import human_bytes  # noqa: E402
 from onnx_package.registry.refs import Repository  # noqa: E402
+from onnx_package.registry.report import human_bytes  # noqa: E402
 from onnx_package.report import Reporter  # noqa: E402
 from onnx_package.settings import load_settings  # noqa: E402
 from registry.acr_standin import free_port  # noqa: E402

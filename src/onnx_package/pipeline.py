@@ -41,10 +41,12 @@ from .multiarch.images import PlatformImage, build_platforms, check_platforms, p
 from .multiarch.platforms import Platform, engine_platform, parse_platforms
 from .outputs import output_values
 from .registry.auth import RegistryAuth
+from .registry.cache import pull_cache
 from .registry.distribution import check_ca
-from .registry.push import Pusher, check_credentials, pull_cache, push_all
+from .registry.push import Pusher, push_all
 from .registry.referrers import Attached, attach_everywhere
 from .registry.refs import Pushed, Repository, TagPlan, plan_tags, tag_from
+from .registry.rights import check_credentials
 from .report import Reporter
 from .settings import Settings, check_source_inputs
 from .sources import FetchedModel, check_source, fetch
