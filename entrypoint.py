@@ -11,8 +11,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "src
 
 from onnx_package.ci.github import GitHubReporter
 from onnx_package.cli import execute
-from onnx_package.settings import load_settings
+from onnx_package.settings import load_settings, run_environ
 
 if __name__ == "__main__":
-    environ = dict(os.environ)
-    sys.exit(execute(lambda: load_settings({}, environ), GitHubReporter(environ)))
+    environ = run_environ()
+    sys.exit(execute(lambda: load_settings({}, environ), GitHubReporter(environ), environ))

@@ -50,8 +50,8 @@ from fault_proxy import FaultProxy  # noqa: E402
 from models import make_tabular_classifier, make_tabular_regressor  # noqa: E402
 from onnx_package.pipeline import run  # noqa: E402
 from onnx_package.registry.distribution import Endpoint, Session  # noqa: E402
-from onnx_package.registry.push import human_bytes  # noqa: E402
 from onnx_package.registry.refs import Repository  # noqa: E402
+from onnx_package.registry.report import human_bytes  # noqa: E402
 from onnx_package.report import Reporter  # noqa: E402
 from onnx_package.settings import load_settings  # noqa: E402
 

@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import traceback
 from collections.abc import Callable, Mapping, Sequence
 
 from . import __version__
 from .ci.reporters import reporter_for
-from .errors import PackageError
+from .errors import PackageError, first_line
 from .inputs import INPUTS
 from .outputs import output_values
 from .pipeline import Result, run
 from .report import Reporter
-from .settings import Settings, debugging, load_settings
+from .settings import Settings, debugging, load_settings, run_environ
 
 
 def parser() -> argparse.ArgumentParser:
@@ -31,8 +30,10 @@ def parser() -> argparse.ArgumentParser:
     return cli
 
 
-def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
-    """Run the pipeline; every failure ends here as one line (and an annotation on GitHub)."""
+def execute(load: Callable[[], Settings], reporter: Reporter, environ: Mapping[str, str] | None = None) -> int:
+    """Run the pipeline; every failure ends here as one line (and an annotation on GitHub). `environ` (the
+    process's when None) says whether to print tracebacks."""
+    environ = run_environ(environ)
     try:
         settings = load()
         reporter.start(settings)
@@ -43,7 +44,7 @@ def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
         reporter.finish(result, values)
         return 0
     except PackageError as err:
-        print_traceback_if_debugging()
+        print_traceback_if_debugging(environ)
         if err.outputs:
             reporter.write_outputs(err.outputs, settings.environ)
         reporter.fail(err.title, str(err))
@@ -52,29 +53,23 @@ def execute(load: Callable[[], Settings], reporter: Reporter) -> int:
         reporter.fail("Interrupted", "stopped by the user; nothing after the current stage ran")
         return 130
     except Exception as err:  # a bug: still one line, the traceback only on request
-        print_traceback_if_debugging()
-        reporter.fail("Internal error", f"{err.__class__.__name__}: {one_line(str(err))}. Fix: rerun with "
+        print_traceback_if_debugging(environ)
+        reporter.fail("Internal error", f"{err.__class__.__name__}: {first_line(str(err), 300)}. Fix: rerun with "
                       "ONNX_PACKAGE_DEBUG=1 (on GitHub: re-run the job with debug logging) and report the "
                       "traceback at the project's issues")
         return 2
 
 
-def print_traceback_if_debugging() -> None:
+def print_traceback_if_debugging(environ: Mapping[str, str]) -> None:
     """ONNX_PACKAGE_DEBUG=1, or GitHub's "re-run with debug logging" (RUNNER_DEBUG=1): the traceback too."""
-    if debugging(os.environ):
+    if debugging(environ):
         traceback.print_exc()
-
-
-def one_line(text: str, limit: int = 300) -> str:
-    """An unexpected error's message, kept to one readable line (some list every file they touched)."""
-    first = (text.strip().splitlines() or [""])[0]
-    return first if len(first) <= limit else first[: limit - 3] + "..."
 
 
 def main(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> int:
     args = vars(parser().parse_args(argv))
-    env = dict(os.environ if environ is None else environ)
-    return execute(lambda: load_settings(args, env), reporter_for(env))
+    env = run_environ(environ)
+    return execute(lambda: load_settings(args, env), reporter_for(env), env)
 
 
 if __name__ == "__main__":

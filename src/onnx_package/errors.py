@@ -6,7 +6,20 @@ into an annotation, a log line and an exit code in exactly one place: `cli.main`
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Self
+
+
+def first_line(text: str, limit: int | None = None, default: str = "") -> str:
+    """The first non-blank line of a message, stripped (some messages list every file they touched); cut to
+    `limit` characters, the last one an ellipsis, when given; `default` when there is no such line."""
+    line = next((part.strip() for part in text.splitlines() if part.strip()), default)
+    return line if limit is None or len(line) <= limit else line[: limit - 1] + "…"
+
+
+def last_line(text: str, default: str = "no output") -> str:
+    """The last line of a tool's output (a failing command says why at the end); `default` when it said nothing."""
+    return (text.strip().splitlines() or [default])[-1]
 
 
 class PackageError(Exception):
@@ -14,11 +27,16 @@ class PackageError(Exception):
 
     title = "onnx-package failed"
 
-    def __init__(self, cause: str, fix: str) -> None:
+    def __init__(self, cause: str, fix: str, outputs: Mapping[str, str] | None = None) -> None:
         super().__init__(cause)
         self.cause = cause
         self.fix = fix
-        self.outputs: dict[str, str] = {}  # what still holds despite the failure (e.g. registries that got the image)
+        # what still holds despite the failure (e.g. registries that got the image); cli.py writes them
+        self.outputs: dict[str, str] = dict(outputs or {})
+
+    def with_outputs(self, outputs: Mapping[str, str]) -> Self:
+        """The same failure, as a new exception (with this one's traceback) that carries `outputs`."""
+        return type(self)(self.cause, self.fix, outputs).with_traceback(self.__traceback__)
 
     def __str__(self) -> str:
         return f"{self.cause}. Fix: {self.fix}"
@@ -63,6 +81,10 @@ class ContainerCheckError(PackageError):
 class PushError(PackageError):
     title = "Push failed"
 
-    def __init__(self, cause: str, fix: str, pushed: list[Any] | None = None) -> None:
-        super().__init__(cause, fix)
+    def __init__(self, cause: str, fix: str, pushed: list[Any] | None = None,
+                 outputs: Mapping[str, str] | None = None) -> None:
+        super().__init__(cause, fix, outputs)
         self.pushed = pushed or []  # push.Pushed of the repositories that do hold the image
+
+    def with_outputs(self, outputs: Mapping[str, str]) -> Self:
+        return type(self)(self.cause, self.fix, self.pushed, outputs).with_traceback(self.__traceback__)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
-    from .registry.push import Pushed
+    from .registry.refs import Pushed
 
 
 @dataclass(frozen=True)

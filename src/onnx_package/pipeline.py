@@ -41,10 +41,12 @@ from .multiarch.images import PlatformImage, build_platforms, check_platforms, p
 from .multiarch.platforms import Platform, engine_platform, parse_platforms
 from .outputs import output_values
 from .registry.auth import RegistryAuth
+from .registry.cache import pull_cache
 from .registry.distribution import check_ca
-from .registry.push import Pushed, Pusher, check_credentials, pull_cache, push_all
+from .registry.push import Pusher, push_all
 from .registry.referrers import Attached, attach_everywhere
-from .registry.refs import Repository, TagPlan, plan_tags, tag_from
+from .registry.refs import Pushed, Repository, TagPlan, plan_tags, tag_from
+from .registry.rights import check_credentials
 from .report import Reporter
 from .settings import Settings, check_source_inputs
 from .sources import FetchedModel, check_source, fetch
@@ -207,8 +209,8 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
                 if len({pushed.digest for pushed in result.pushed}) == 1:
                     result.platform_digests = {checked.platforms[0].name: result.pushed[0].digest}
             except PushError as err:  # the registries that got the image still count in the outputs
-                err.outputs = output_values(err.pushed, image_id, inspection.spec) if err.pushed else {}
-                raise
+                raise err.with_outputs(output_values(err.pushed, image_id, inspection.spec) if err.pushed
+                                       else {}) from None
     bom_stage(settings, reporter, client, auth, result, repos, local_tag, inspection, model, has_tokenizer, packages)
     return result
 
@@ -221,8 +223,7 @@ def release_gate(client: docker.DockerClient, settings: Settings, reporter: Repo
         try:
             enforce(result.diff, settings.max_changed_answers)
         except ReleaseGateError as err:
-            err.outputs = {"diff": result.diff.to_json(), "image-id": result.image_id}
-            raise
+            raise err.with_outputs({"diff": result.diff.to_json(), "image-id": result.image_id}) from None
 
 
 def bom_stage(settings: Settings, reporter: Reporter, client: docker.DockerClient, auth: RegistryAuth, result: Result,
@@ -259,8 +260,8 @@ def package_platforms(settings: Settings, reporter: Reporter, client: docker.Doc
                 result.pushed, result.platform_digests = push_platforms(Pusher(client, settings, auth, reporter),
                                                                         targets, images, annotations)
             except PushError as err:
-                err.outputs = output_values(err.pushed, result.image_id, inspection.spec) if err.pushed else {}
-                raise
+                raise err.with_outputs(output_values(err.pushed, result.image_id, inspection.spec) if err.pushed
+                                       else {}) from None
     packages = platform_packages({image.platform.name: installed_report(image.context.deps) for image in images})
     bom_stage(settings, reporter, client, auth, result, checked.plan.repositories, local_tag, inspection, model,
               has_tokenizer, packages)
@@ -279,5 +280,5 @@ def record_bom(client: docker.DockerClient, settings: Settings, auth: RegistryAu
                                             bom_bytes(document), MEDIA_TYPE, SBOM_FILE,
                                             timestamp(settings.source_date_epoch), "sbom", reporter)
     except PushError as err:  # the image is in every registry: the outputs say so
-        err.outputs = output_values(result.pushed, result.image_id, result.spec, result.sbom, result.platform_digests)
-        raise
+        raise err.with_outputs(output_values(result.pushed, result.image_id, result.spec, result.sbom,
+                                             result.platform_digests)) from None

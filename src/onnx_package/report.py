@@ -6,9 +6,10 @@ Reporter for its groups, masks, annotations, outputs and summary; stages only ca
 
 from __future__ import annotations
 
+import json
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -18,11 +19,10 @@ from .outputs import write_outputs
 if TYPE_CHECKING:
     from .settings import Settings
 
-Mask = Callable[[str], None]  # takes a secret learned during the run (Reporter.mask)
-
-
-def ignore(_: str) -> None:
-    """A Mask for callers with no log to protect."""
+def short(value: Any, limit: int = 120) -> str:
+    """A JSON value (a request, an answer) cut to `limit` characters for a log line or a message."""
+    text = json.dumps(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 class Reporter:

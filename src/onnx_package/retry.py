@@ -24,10 +24,14 @@ class Policy:
     first_delay: float = 1.0  # seconds before the second try; doubles each time
     max_delay: float = 30.0  # no single wait is longer (Retry-After included)
     budget: float = 300.0  # seconds for all tries and waits together
+    delays: tuple[float, ...] = ()  # fixed waits after try 1, 2, ... instead of the jittered doubling
 
 
 PUSH = Policy(attempts=5, first_delay=2.0, max_delay=30.0, budget=900.0)
 API = Policy(attempts=5, first_delay=0.5, max_delay=30.0, budget=120.0)
+# A download may take long itself: only the attempts bound it.
+DOWNLOAD = Policy(attempts=3, delays=(1.0, 3.0), budget=float("inf"))
+OIDC = Policy(attempts=3, delays=(1.0, 2.0), budget=float("inf"))
 
 
 class Retry(Exception):
@@ -49,7 +53,11 @@ class GaveUp(Exception):
 
 
 def backoff(policy: Policy, attempt: int, retry_after: float | None, rand: Callable[[], float]) -> float:
-    """Seconds to wait after failed try number `attempt` (1-based): half to all of the doubled delay."""
+    """Seconds to wait after failed try number `attempt` (1-based): the policy's fixed delay for it, else half
+    to all of the doubled delay."""
+    if policy.delays:
+        fixed = policy.delays[min(attempt, len(policy.delays)) - 1]
+        return max(fixed, retry_after) if retry_after is not None else fixed
     exponential = min(policy.max_delay, policy.first_delay * 2.0 ** (attempt - 1))
     delay = exponential * (0.5 + rand() / 2)
     return max(delay, retry_after) if retry_after is not None else delay

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -33,60 +34,11 @@ class Secret:
     __str__ = __repr__
 
 
-@dataclass(frozen=True)
-class Settings:
-    model_source: str = "azureml"
-    model_path: str = ""
-    model_url: str = ""
-    tokenizer_url: str = ""
-    model_name: str = ""
-    model_version: str = "latest"
-    model_label: str = ""
-    model_file: str = ""
-    model_sha256: str = ""
-    subscription_id: str = ""
-    resource_group: str = ""
-    workspace: str = ""
-    registry_name: str = ""
-    azure_credentials: Secret = field(default_factory=lambda: Secret(""))
-    client_id: str = ""
-    tenant_id: str = ""
-    audience: str = "api://AzureADTokenExchange"
-    cloud: str = "AzureCloud"
-    tokenizer: str = ""
-    class_labels: tuple[str, ...] = ()
-    sample: Any = None
-    expected: Any = None
-    samples: str = ""  # path of the golden set; read by model/samples.py
-    optimize: bool = True
-    quantize: str = "none"
-    min_agreement: float = 0.99
-    max_changed_answers: int | None = None  # None: the release gate reports only
-    images: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    labels: tuple[str, ...] = ()  # key=value lines; parsed by image/metadata.py
-    annotations: tuple[str, ...] = ()
-    base_image: str = "python:3.11-slim"
-    grpc: bool = False
-    platforms: tuple[str, ...] = ("linux/amd64",)
-    push: bool = True
-    cache: bool = True
-    registry_auth: Secret = field(default_factory=lambda: Secret(""))
-    registry_ca: str = ""
-    check_timeout: int = 120
-    # From the environment of the run, not inputs.
-    revision: str = ""
-    source_url: str = ""
-    source_date_epoch: int = 0  # the image's `created`: SOURCE_DATE_EPOCH, else the commit's time, else 0
-    workdir: Path = field(default_factory=lambda: Path(".onnx-package"))
-    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "onnx-package")
-    debug: bool = False  # ONNX_PACKAGE_DEBUG or RUNNER_DEBUG=1: the work folder is kept for a look
-    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+Mask = Callable[[str], None]  # takes a secret learned during the run (Reporter.mask)
 
-    def secrets(self) -> list[str]:
-        """Every secret value, for masking (the Hub token comes from the environment)."""
-        values = [s.reveal() for s in (self.azure_credentials, self.registry_auth) if s]
-        return values + ([self.environ["HF_TOKEN"]] if self.environ.get("HF_TOKEN") else [])
+
+def ignore(_: str) -> None:
+    """A Mask for callers with no log to protect."""
 
 
 def env_input(environ: Mapping[str, str], name: str) -> str | None:
@@ -150,6 +102,70 @@ def convert(spec: Input, raw: str) -> Any:
     if spec.kind == "secret":
         return Secret(raw)
     return raw
+
+
+def default(name: str) -> Any:
+    """The input's default from the one table (inputs.INPUTS), converted as a given value would be."""
+    spec = BY_NAME[name]
+    return convert(spec, spec.default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every input (its default from inputs.INPUTS, the one table), then what the run's environment tells."""
+
+    model_source: str = default("model-source")
+    model_path: str = default("model-path")
+    model_url: str = default("model-url")
+    tokenizer_url: str = default("tokenizer-url")
+    model_name: str = default("model-name")
+    model_version: str = default("model-version")
+    model_label: str = default("model-label")
+    model_file: str = default("model-file")
+    model_sha256: str = default("model-sha256")
+    subscription_id: str = default("subscription-id")
+    resource_group: str = default("resource-group")
+    workspace: str = default("workspace")
+    registry_name: str = default("registry-name")
+    azure_credentials: Secret = field(default_factory=lambda: default("azure-credentials"))
+    client_id: str = default("client-id")
+    tenant_id: str = default("tenant-id")
+    audience: str = default("audience")
+    cloud: str = default("cloud")
+    tokenizer: str = default("tokenizer")
+    class_labels: tuple[str, ...] = default("class-labels")
+    sample: Any = field(default_factory=lambda: default("sample"))
+    expected: Any = field(default_factory=lambda: default("expected"))
+    samples: str = default("samples")  # path of the golden set; read by model/samples.py
+    optimize: bool = default("optimize")
+    quantize: str = default("quantize")
+    min_agreement: float = default("min-agreement")
+    max_changed_answers: int | None = default("max-changed-answers")  # None: the release gate reports only
+    images: tuple[str, ...] = default("images")
+    tags: tuple[str, ...] = default("tags")
+    labels: tuple[str, ...] = default("labels")  # key=value lines; parsed by image/metadata.py
+    annotations: tuple[str, ...] = default("annotations")
+    base_image: str = default("base-image")
+    grpc: bool = default("grpc")
+    platforms: tuple[str, ...] = default("platforms")
+    push: bool = default("push")
+    cache: bool = default("cache")
+    registry_auth: Secret = field(default_factory=lambda: default("registry-auth"))
+    registry_ca: str = default("registry-ca")
+    check_timeout: int = default("check-timeout")
+    # From the environment of the run, not inputs.
+    revision: str = ""
+    source_url: str = ""
+    source_date_epoch: int = 0  # the image's `created`: SOURCE_DATE_EPOCH, else the commit's time, else 0
+    workdir: Path = field(default_factory=lambda: Path(".onnx-package"))
+    cache_dir: Path = field(default_factory=lambda: Path.home() / ".cache" / "onnx-package")
+    debug: bool = False  # ONNX_PACKAGE_DEBUG or RUNNER_DEBUG=1: the work folder is kept for a look
+    environ: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    def secrets(self) -> list[str]:
+        """Every secret value, for masking (the Hub token comes from the environment)."""
+        values = [s.reveal() for s in (self.azure_credentials, self.registry_auth) if s]
+        return values + ([self.environ["HF_TOKEN"]] if self.environ.get("HF_TOKEN") else [])
 
 
 # The commit each CI system names (GitHub Actions, GitLab CI, Azure Pipelines): the tool's image has no git.
@@ -223,6 +239,12 @@ def load_settings(cli_values: Mapping[str, str | None], environ: Mapping[str, st
     return Settings(**values, revision=revision, source_url=source_url(environ),
                     source_date_epoch=source_date_epoch(environ, revision), workdir=workdir, cache_dir=cache_dir,
                     debug=debugging(environ), environ=dict(environ))
+
+
+def run_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The run's environment: `environ` when given, else the process's (the one read of os.environ; the edges,
+    cli.py and entrypoint.py, start from it)."""
+    return dict(os.environ if environ is None else environ)
 
 
 def debugging(environ: Mapping[str, str]) -> bool:

@@ -14,8 +14,7 @@ from onnx_package.ci.github import GitHubReporter, escape_data, escape_property,
 from onnx_package.image.base_image import BaseImage
 from onnx_package.model.smoke import Probe
 from onnx_package.pipeline import Result
-from onnx_package.registry.push import Pushed
-from onnx_package.registry.refs import parse_repository
+from onnx_package.registry.refs import Pushed, parse_repository
 from onnx_package.settings import load_settings
 
 AZURE_CREDENTIALS = """{

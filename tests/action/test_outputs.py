@@ -1,8 +1,7 @@
 import json
 
 from onnx_package.outputs import output_values, write_outputs
-from onnx_package.registry.push import Pushed
-from onnx_package.registry.refs import parse_repository
+from onnx_package.registry.refs import Pushed, parse_repository
 
 SPEC = {"name": "wine", "version": "3", "sha256": "ab" * 32}
 

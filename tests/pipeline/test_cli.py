@@ -29,3 +29,25 @@ def test_debug_logging_adds_the_traceback_before_the_same_line(debug):
     assert done.returncode == 1 and "Traceback (most recent call last)" in done.stderr
     assert "SettingsError" in done.stderr
     assert done.stderr.strip().splitlines()[-1].startswith("error: Invalid input: model-source is 's3'")
+
+
+def test_first_line_and_last_line_of_a_message():
+    from onnx_package.errors import first_line, last_line
+
+    assert first_line("\n  boom: a.onnx  \nb.onnx\n") == "boom: a.onnx"
+    assert first_line("x" * 10, 5) == "xxxx…" and first_line("", default="Err") == "Err"
+    assert last_line("warning\nerror: no wheel\n") == "error: no wheel" and last_line("  ") == "no output"
+
+
+def test_outputs_travel_on_a_new_error_of_the_same_kind():
+    from onnx_package.errors import PushError, ReleaseGateError
+
+    try:
+        raise PushError("pushing failed", "log in", pushed=["a"])
+    except PushError as err:
+        carried = err.with_outputs({"digest": "sha256:d"})
+        assert err.outputs == {} and carried is not err and carried.__traceback__ is err.__traceback__
+    assert (type(carried), carried.cause, carried.fix, carried.pushed, carried.outputs) == (
+        PushError, "pushing failed", "log in", ["a"], {"digest": "sha256:d"})
+    gate = ReleaseGateError("3 changed", "look").with_outputs({"diff": "{}"})
+    assert isinstance(gate, ReleaseGateError) and str(gate) == "3 changed. Fix: look" and gate.outputs == {"diff": "{}"}

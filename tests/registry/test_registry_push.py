@@ -13,8 +13,10 @@ from push_images import FAST_PUSH, make_context
 
 from onnx_package.errors import PushError
 from onnx_package.registry.auth import RegistryAuth
-from onnx_package.registry.push import check_credentials, pull_cache, push_all
+from onnx_package.registry.cache import pull_cache
+from onnx_package.registry.push import push_all
 from onnx_package.registry.refs import parse_repository
+from onnx_package.registry.rights import check_credentials
 from onnx_package.report import Reporter
 from onnx_package.settings import Secret, Settings
 from onnx_package.sources import azure_auth

@@ -9,20 +9,11 @@ from stubs import StubRegistry, manifest_body
 
 from onnx_package import retry
 from onnx_package.errors import PushError
+from onnx_package.registry.cache import previous_tag, version_tags
 from onnx_package.registry.distribution import Endpoint, Manifest, Session
-from onnx_package.registry.push import (
-    Pushed,
-    PushStream,
-    RepositoryReport,
-    human_bytes,
-    previous_tag,
-    push_tag,
-    report_lines,
-    stream_failure,
-    uploaded_bytes,
-    version_tags,
-)
-from onnx_package.registry.refs import parse_repository
+from onnx_package.registry.push import PushStream, push_tag, stream_failure, uploaded_bytes
+from onnx_package.registry.refs import Pushed, parse_repository
+from onnx_package.registry.report import RepositoryReport, human_bytes, report_lines
 from onnx_package.report import Reporter
 
 REPO = parse_repository("127.0.0.1:5000/demo/wine")

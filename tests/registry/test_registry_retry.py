@@ -99,3 +99,12 @@ def test_retry_after_http_date():
     assert retry.parse_retry_after(later, now=lambda: now) == 30.0
     earlier = (now - timedelta(seconds=30)).strftime("%a, %d %b %Y %H:%M:%S GMT")
     assert retry.parse_retry_after(earlier, now=lambda: now) == 0.0
+
+
+def test_fixed_delays_replace_the_jittered_doubling():
+    attempt, calls = flaky([retry.Retry("500"), retry.Retry("reset")])
+    value, clock = run(attempt, policy=retry.DOWNLOAD, rand=lambda: 0.0)
+    assert value == "ok" and len(calls) == 3 and clock.waits == [1.0, 3.0]
+    attempt, _ = flaky([retry.Retry("500")] * 3)
+    with pytest.raises(retry.GaveUp, match=r"500 \(after 3 attempts\)"):
+        run(attempt, policy=retry.OIDC)

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ..image.release_gate import summary_rows
-from ..model.smoke import short
+from ..report import short
 
 if TYPE_CHECKING:
     from ..image.base_image import BaseImage

@@ -19,7 +19,7 @@ import requests
 from docker.models.images import Image
 
 from .. import retry
-from ..errors import BuildError, PackageError, SettingsError
+from ..errors import BuildError, PackageError, SettingsError, last_line
 from ..multiarch.foreign import Binary, base_python
 from ..multiarch.platforms import MACHINES, SUPPORTED, Platform
 from ..registry.auth import RegistryAuth
@@ -303,7 +303,7 @@ def probe_python(client: docker.DockerClient, image: Image, name: str) -> Probe:
 
 
 def probe_error(name: str, message: str) -> BuildError:
-    last = (message.strip().splitlines() or ["no output"])[-1]
+    last = last_line(message)
     if "executable file not found" in message or "no such file or directory" in message:
         return BuildError(f"base-image {name} has no python3", PYTHON_FIX)
     return BuildError(f"python3 in base-image {name} failed: {last}", PYTHON_FIX)

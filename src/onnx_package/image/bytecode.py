@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import docker
 import requests
 
-from ..errors import BuildError
+from ..errors import BuildError, last_line
 from .layers import ChunkReader, tar_stream
 
 if TYPE_CHECKING:
@@ -86,6 +86,6 @@ def compile_on_runner(folder: Path, image_path: str) -> None:
     done = subprocess.run([sys.executable, *COMPILE[1:], "-s", str(folder), "-p", image_path, str(folder)],
                           capture_output=True, text=True, timeout=SECONDS)
     if done.returncode not in COMPILED:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        last = last_line(done.stderr)
         raise BuildError(f"compiling the image's byte code with the runner's Python failed: {last}",
                          "check the runner's Python installation (python3 -m compileall)")

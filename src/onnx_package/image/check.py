@@ -13,8 +13,8 @@ import docker
 from docker.models.containers import Container
 
 from ..errors import ContainerCheckError
-from ..model.smoke import Probe, same_answer, short
-from ..report import Reporter
+from ..model.smoke import Probe, same_answer
+from ..report import Reporter, short
 from ..settings import Settings
 from .http_json import decode, request_json
 

@@ -20,7 +20,7 @@ import docker
 import onnx_serve
 
 from ..disk import first_failure
-from ..errors import BuildError
+from ..errors import BuildError, last_line
 from ..settings import Settings
 from .base_image import BaseImage
 from .bytecode import compile_for
@@ -81,7 +81,7 @@ def pip_install(target: Path, python: str, arch: str, locks: list[Path]) -> None
         command += ["--platform", tag]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        last = last_line(done.stderr)
         raise BuildError(f"resolving the serving dependencies for Python {python} on linux/{arch} failed: {last}",
                          "let the runner reach PyPI (or set PIP_INDEX_URL to a mirror)")
 

@@ -18,8 +18,8 @@ import docker
 from docker.models.containers import Container
 
 from ..errors import ReleaseGateError
-from ..model.smoke import Probe, same_answer, short
-from ..report import Reporter
+from ..model.smoke import Probe, same_answer
+from ..report import Reporter, short
 from ..settings import Settings
 from .check import CONTAINER_SAMPLES, ask, start_ready
 

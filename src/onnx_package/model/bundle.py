@@ -12,32 +12,8 @@ from ..disk import Placer
 from ..errors import ModelError
 from ..settings import Settings
 from ..sources import FetchedModel
+from ..sources.base import external_data_files
 from .tokenizer import resolve_tokenizer
-
-
-def external_data_files(model_path: Path) -> list[str]:
-    """Relative locations of the tensors stored outside the .onnx file."""
-    import onnx
-    from google.protobuf.message import DecodeError
-
-    try:
-        proto = onnx.load_model(str(model_path), load_external_data=False)
-    except (DecodeError, ValueError, OSError) as err:
-        raise ModelError(f"{model_path.name} is not a valid ONNX model ({err.__class__.__name__}: {err})",
-                         "re-export the model to ONNX (or upload the .onnx file itself, not a checkpoint)") from err
-    locations: set[str] = set()
-    graphs = [proto.graph]
-    while graphs:
-        graph = graphs.pop()
-        tensors = list(graph.initializer)
-        for node in graph.node:
-            for attribute in node.attribute:
-                tensors.extend([attribute.t] if attribute.HasField("t") else attribute.tensors)
-                graphs.extend([attribute.g] if attribute.HasField("g") else attribute.graphs)
-        for tensor in tensors:
-            if tensor.data_location == onnx.TensorProto.EXTERNAL:
-                locations.update(entry.value for entry in tensor.external_data if entry.key == "location")
-    return sorted(locations)
 
 
 def place_model(model_path: Path, dest: Path) -> None:

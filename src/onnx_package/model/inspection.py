@@ -15,6 +15,7 @@ from onnx_serve.spec import ModelError as ServeModelError
 from onnx_serve.tensors import TensorSpec
 from onnx_serve.text import takes_token_ids, text_inputs
 
+from .. import errors
 from ..errors import ModelError
 from ..settings import Settings
 from ..sources import FetchedModel
@@ -44,7 +45,7 @@ def open_session(model_path: Path) -> ort.InferenceSession:
     try:
         return ort.InferenceSession(str(model_path), providers=["CPUExecutionProvider"])
     except Exception as err:  # onnxruntime raises its own untyped errors for every kind of bad model
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else err.__class__.__name__
+        first_line = errors.first_line(str(err), default=err.__class__.__name__)
         raise ModelError(f"onnxruntime cannot load {model_path.name}: {first_line}",
                          "check the model was exported for an opset and operators onnxruntime supports, "
                          "and that the upload is complete") from err
@@ -133,7 +134,7 @@ def probe_outputs(session: ort.InferenceSession, inputs: tuple[TensorSpec, ...],
     try:
         results = session.run(None, zero_feeds(inputs))
     except Exception as err:  # onnxruntime's errors carry no useful type
-        raise ModelError(f"the model fails on an input built from its own signature ({str(err).splitlines()[0]})",
+        raise ModelError(f"the model fails on an input built from its own signature ({errors.first_line(str(err))})",
                          "check the exported graph runs in onnxruntime, e.g. with a fixed opset") from err
     for declared, value in zip(outputs, results, strict=True):
         if not isinstance(value, np.ndarray) or value.dtype.kind not in "fc":

@@ -26,11 +26,10 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
-from ..errors import QualityGateError
+from ..errors import QualityGateError, first_line
 from ..report import Reporter
 from ..settings import Settings
-from ..sources.base import sha256_of
-from .bundle import external_data_files
+from ..sources.base import external_data_files, sha256_of
 from .inspection import Inspection
 from .smoke import Probe
 
@@ -261,7 +260,7 @@ def try_optimize(model: Path, bundle: Path, work: Path, reference: list[Any], jo
         fused = optimized_model(model, candidate)
     except Exception as err:  # onnxruntime's optimizer raises anything; the original is then served as it is
         return Trial("optimize", False, 0, 1.0, 0.0, model.stat().st_size, model.stat().st_size,
-                     why=f"the optimizer failed: {err.__class__.__name__}: {str(err).splitlines()[0][:200]}")
+                     why=f"the optimizer failed: {err.__class__.__name__}: {first_line(str(err), 200)}")
     optimized = predictor_for(bundle, candidate)
     found = compare(reference, [optimized.run_job(job) for job in jobs])
     served = found.within and found.agreement == 1.0
@@ -278,7 +277,7 @@ def try_int8(settings: Settings, source: Path, model: Path, bundle: Path, work: 
         quantized_model(source, candidate)
     except Exception as err:  # the quantizer raises anything
         raise QualityGateError(f"onnxruntime's quantizer failed on {model.name}: {err.__class__.__name__}: "
-                               f"{str(err).splitlines()[0][:200]}", "set quantize: none") from err
+                               f"{first_line(str(err), 200)}", "set quantize: none") from err
     int8 = predictor_for(bundle, candidate)
     found = compare(reference, [int8.run_job(job) for job in jobs])
     if not found.decisions:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..errors import ModelError, SmokeTestError
+from ..report import short
 from ..settings import Settings
 from .inspection import Inspection, zero_feeds
 from .samples import Sample
@@ -91,11 +91,6 @@ def answer(predictor: Any, path: str, body: Any, where: str = "sample") -> Any:
 
 def answer_locally(bundle: Path, path: str, body: Any) -> Any:
     return answer(load_predictor(bundle), path, body)
-
-
-def short(value: Any, limit: int = 120) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def smoke_test(settings: Settings, inspection: Inspection, bundle: Path) -> Probe:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from ..errors import ModelError
+from ..errors import ModelError, first_line
 from ..settings import Settings
 
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
@@ -41,7 +41,7 @@ def convert_to_fast(source: str, dest: Path, environ: Mapping[str, str]) -> None
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, **hub_options(environ))
     except (OSError, ValueError) as err:
-        raise ModelError(f"tokenizer {source!r} could not be loaded ({str(err).splitlines()[0]})",
+        raise ModelError(f"tokenizer {source!r} could not be loaded ({first_line(str(err))})",
                          "give tokenizer as a folder with tokenizer.json (or tokenizer_config.json and vocab files), "
                          "or a Hugging Face Hub id reachable from the runner") from err
     if not getattr(tokenizer, "is_fast", False):

@@ -26,8 +26,9 @@ from ..image.context import Context, assemble_context, installed_report
 from ..image.layers import CHUNK, sent
 from ..model.smoke import Probe
 from ..registry.distribution import OCI_INDEX, OCI_MANIFEST, RegistryError, Session, digest_of, oci_descriptor
-from ..registry.push import Pushed, Pusher, RepositoryReport, confirm, partial_failure, push_fix, report_lines
-from ..registry.refs import Repository
+from ..registry.push import Pusher, confirm, partial_failure, push_fix
+from ..registry.refs import Pushed, Repository
+from ..registry.report import RepositoryReport, report_lines
 from ..report import Reporter
 from ..settings import Settings
 from .foreign import Binary, check_statically

@@ -27,9 +27,8 @@ import yaml
 from docker import auth as docker_auth
 from docker.errors import DockerException
 
-from ..errors import PackageError, PushError, SettingsError
-from ..report import Mask, ignore
-from ..settings import Settings
+from ..errors import PackageError, PushError, SettingsError, first_line
+from ..settings import Mask, Settings, ignore
 from . import distribution as api
 from .refs import DOCKER_HUB
 
@@ -122,10 +121,16 @@ def check_ecr(entry: Entry, ecr: str, number: int) -> None:
                             "this action does not support", ECR_FIX)
 
 
-def secret_values(settings: Settings) -> list[str]:
-    """The passwords in registry-auth, for masking in the log."""
-    return [entry.password for entry in parse_registry_auth(settings.registry_auth.reveal()).values()
-            if entry.password]
+def passwords(raw: str) -> list[str]:
+    """The passwords in a `registry-auth` value, read as parse_entry reads them but never refusing the value:
+    the log must not show them even when the input is then rejected."""
+    try:
+        items = yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return []
+    found = [str(item["password"]).strip() for item in items if isinstance(item, dict)
+             and item.get("password") is not None] if isinstance(items, list) else []
+    return [password for password in found if password]
 
 
 # ---------------------------------------------------------------- the docker login state
@@ -173,7 +178,7 @@ def aad_token(registry: str, settings: Settings, mask: Mask) -> str:
         credential = azure_auth.azure_credential(settings, mask)
         return str(credential.get_token(azure_auth.cloud_of(settings).resource_manager_scope).token)
     except ClientAuthenticationError as err:
-        first = (str(err.message or err).strip().splitlines() or ["no detail"])[0]
+        first = first_line(str(err.message or err), default="no detail")
         raise PushError(f"no Azure identity to log in to {registry} ({first})",
                         "give azure-credentials (or client-id and tenant-id for OIDC), log in with azure/login, "
                         f"or add {registry} with a username and password to registry-auth") from None

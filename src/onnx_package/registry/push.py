@@ -1,4 +1,5 @@
-"""Push every tag to every repository, confirm each digest on the registry itself, report per registry.
+"""Push every tag to every repository, confirm each digest on the registry itself, report per registry
+(the table: registry/report.py; the push-rights check before the build: rights.py; the build cache: cache.py).
 
 A registry's failure does not stop the others; the step fails afterwards if any failed. Pushes are
 retried (exponential backoff with jitter) when the engine reports a 5xx, 429 or a dropped connection.
@@ -6,11 +7,9 @@ retried (exponential backoff with jitter) when the engine reports a 5xx, 429 or 
 
 from __future__ import annotations
 
-import contextlib
 import re
 import time
-import urllib.parse
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,8 +21,9 @@ from ..image.engine import stream_error
 from ..report import Reporter
 from ..settings import Settings
 from .auth import RegistryAuth
-from .distribution import OCI_MANIFEST, Answer, Manifest, RegistryError, Session, annotated, digest_of, endpoints
-from .refs import Repository
+from .distribution import OCI_MANIFEST, Manifest, RegistryError, Session, annotated, digest_of, endpoints
+from .refs import Pushed, Repository
+from .report import RepositoryReport, human_bytes, report_lines
 
 # What the engine says when a push may succeed if tried again, and when it never will.
 RETRYABLE = re.compile(r"\b(?:status:?|http) (?:5\d\d|429)\b|toomanyrequests|too many requests"
@@ -31,31 +31,6 @@ RETRYABLE = re.compile(r"\b(?:status:?|http) (?:5\d\d|429)\b|toomanyrequests|too
                        r"|request canceled|closed network connection|service unavailable|bad gateway", re.IGNORECASE)
 FINAL = re.compile(r"unauthorized|authentication required|denied|forbidden|\b40[134]\b|not found|name unknown"
                    r"|no basic auth credentials|x509|certificate", re.IGNORECASE)
-VERSION_TAG = re.compile(r"^v?(\d{1,6}(?:\.\d{1,6})*)$")  # 3, v2, 1.4.0: a model version
-
-
-@dataclass(frozen=True)
-class Pushed:
-    repository: Repository
-    tag: str
-    digest: str
-
-    @property
-    def ref(self) -> str:
-        return self.repository.ref(self.tag)
-
-
-@dataclass
-class RepositoryReport:
-    """What happened for one repository: the refs pushed, the bytes sent, the time, or the failure."""
-
-    repository: Repository
-    pushed: list[Pushed] = field(default_factory=list)
-    bytes_pushed: int = 0
-    seconds: float = 0.0
-    credentials: str = ""
-    error: PushError | None = None
-    already_there: int = 0  # tags that already served this very image: nothing sent
 
 
 @dataclass
@@ -244,94 +219,6 @@ class Pusher:
                                f"{human_bytes(sent)} sent)")
 
 
-def check_credentials(client: docker.DockerClient, settings: Settings, repos: list[Repository], auth: RegistryAuth,
-                      reporter: Reporter) -> None:
-    """Before the build: every repository accepts the credentials the push will use, and lets them push.
-
-    A login is not enough: Docker Hub, GHCR and ACR answer a token request for push scope with a token
-    that may only pull (a job without `packages: write`, an AcrPull identity, a read-only token). So
-    each repository is also asked to open a blob upload, which only push rights may do. A refusal stops
-    the run while nothing is pushed anywhere; a registry that does not answer is left to the push, where
-    the others still get the image and the report says which failed.
-    """
-    pusher = Pusher(client, settings, auth, reporter)
-    for repo in repos:
-        credentials = auth.credentials(repo.registry)
-        if credentials:  # anonymous: nothing to check before the push
-            who = f"{credentials.username or 'the token'!r} (from {auth.source(repo.registry)})"
-            check_repository(pusher.session(repo.registry), repo, who, reporter)
-
-
-def check_repository(session: Session, repo: Repository, who: str, reporter: Reporter) -> None:
-    if status_of(lambda: session.request("GET", "", f"repository:{repo.path}:push,pull")) in (401, 403):
-        raise PushError(f"{repo.registry} refused the credentials of {who}, so nothing was built or pushed",
-                        push_fix("unauthorized", repo.ref("")))
-    upload = status_of(lambda: upload_probe(session, repo))
-    if upload in (401, 403):
-        raise PushError(f"{repo.registry} does not let {who} push to {repo.path} ({upload} to a blob upload), so "
-                        "nothing was built or pushed", push_rights_fix(repo))
-    if upload:
-        reporter.info(f"    {repo.name}: push allowed ({who})")
-
-
-def status_of(call: Callable[[], Answer]) -> int:
-    """The registry's answer to `call`; 401/403 also when its token service refused; 0 when nothing answered."""
-    try:
-        return call().status
-    except RegistryError as err:
-        return err.status if err.status in (401, 403) else 0
-
-
-def push_rights_fix(repo: Repository) -> str:
-    return (f"use credentials that may push to {repo.path} on {repo.registry} (ghcr.io: the job's `permissions: "
-            "packages: write`; ACR: the AcrPush role; Docker Hub: an access token with Read & Write), given "
-            "with docker/login-action or a registry-auth entry")
-
-
-def upload_probe(session: Session, repo: Repository) -> Answer:
-    """Open a blob upload in `repo` (202 when push is allowed) and cancel it.
-
-    Cancelling needs the delete right on most registries; without it the empty upload is left to the
-    registry's own clean-up of stale uploads (distribution: after 7 days)."""
-    answer = session.request("POST", f"{repo.path}/blobs/uploads/", f"repository:{repo.path}:push,pull")
-    location = urllib.parse.urlsplit(answer.headers.get("Location") or "")
-    if answer.status == 202 and location.path.startswith("/v2/"):
-        upload = location.path.removeprefix("/v2/") + (f"?{location.query}" if location.query else "")
-        with contextlib.suppress(RegistryError):  # an upload left open expires on its own
-            session.request("DELETE", upload, f"repository:{repo.path}:push,pull,delete")
-    return answer
-
-
-def human_bytes(count: int) -> str:
-    if count < 1000:
-        return f"{count} B"
-    size = float(count)
-    for unit in ("kB", "MB", "GB"):
-        size /= 1000
-        if size < 1000 or unit == "GB":
-            break
-    return f"{size:.1f} {unit}"
-
-
-def report_lines(reports: list[RepositoryReport]) -> Iterator[str]:
-    """The per-registry table: pushed ref -> digest, bytes sent, time; then each failure, cause and fix."""
-    rows = [("reference", "digest", "sent", "time", "credentials")]
-    for report in reports:
-        for index, pushed in enumerate(report.pushed):
-            first = index == 0
-            sent = "already there" if report.already_there == len(report.pushed) else human_bytes(report.bytes_pushed)
-            rows.append((pushed.ref, pushed.digest, sent if first else "",
-                         f"{report.seconds:.1f} s" if first else "", report.credentials if first else ""))
-        if report.error:
-            rows.append((report.repository.name, "FAILED", "", f"{report.seconds:.1f} s", report.credentials))
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    for row in rows:
-        yield "    " + "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-    for report in reports:
-        if report.error:
-            yield f"    FAILED {report.repository.name}: {report.error}"
-
-
 def push_all(client: docker.DockerClient, settings: Settings, targets: Mapping[Repository, list[str]],
              reporter: Reporter, auth: RegistryAuth | None = None, annotations: Mapping[str, str] | None = None,
              policy: retry.Policy = retry.PUSH) -> list[Pushed]:
@@ -355,63 +242,3 @@ def partial_failure(failed: list[RepositoryReport], held: list[RepositoryReport]
     return PushError(f"{len(failed)} of {len(failed) + len(held)} repositories failed ({names})"
                      + (f"; {holding} {verb} the image" if held else "") + f"; first: {first.cause}", first.fix,
                      pushed=[pushed for report in held for pushed in report.pushed])
-
-
-def pull(client: docker.DockerClient, repo: Repository, tag: str, auth_config: dict[str, str] | None,
-         reporter: Reporter) -> None:
-    """Pull repo:tag through the engine; retried on transient failures."""
-    ref = repo.ref(tag)
-
-    def attempt() -> None:
-        try:
-            for chunk in client.api.pull(repo.name, tag=tag, stream=True, decode=True, auth_config=auth_config):
-                if message := stream_error(chunk):
-                    raise stream_failure(message, ref)
-        except docker.errors.APIError as err:
-            raise stream_failure(str(err.explanation or err), ref) from err
-
-    try:
-        retry.call(attempt, retry.API, on_retry=lambda err, delay, n: reporter.info(
-            f"    {err.reason}; retrying in {delay:.1f} s"))
-    except retry.GaveUp as err:
-        raise PushError(str(err), push_fix(err.reason, ref)) from err
-
-
-def version_tags(tags: list[str]) -> list[str]:
-    """Tags that look like model versions (3, v2, 1.4.0), highest first. Seven digits or more look like a
-    short git SHA, not a version."""
-    found = [(tuple(int(part) for part in match.group(1).split(".")), tag)
-             for tag in tags if (match := VERSION_TAG.match(tag))]
-    return [tag for _, tag in sorted(found, reverse=True)]
-
-
-def previous_tag(session: Session, repo: Repository, tags: list[str]) -> str:
-    """The tag of the previous image: one of this run's tags or latest if the registry has it, else the
-    highest version-like tag it lists (the previous model version); '' when there is none."""
-    for tag in dict.fromkeys([*tags, "latest"]):
-        if session.manifest(repo, tag):
-            return tag
-    listed = version_tags(session.tags(repo))
-    return listed[0] if listed else ""
-
-
-def pull_cache(client: docker.DockerClient, settings: Settings, repo: Repository, tags: list[str],
-               auth: RegistryAuth, reporter: Reporter) -> list[str]:
-    """The previous image of `repo`, pulled so that the engine knows which of its layers the registry
-    holds: the layers this build shares with it (same bytes, same diff ids) are then not pushed again.
-
-    Never fails the run: without a previous image every layer is simply pushed.
-    """
-    try:
-        tag = previous_tag(Pusher(client, settings, auth, reporter).session(repo.registry), repo, tags)
-        if tag:
-            pull(client, repo, tag, auth.auth_config(repo.registry), reporter)
-    except (PushError, RegistryError) as err:
-        reporter.info(f"    no build cache from {repo.name}: {err}")
-        return []
-    if not tag:
-        reporter.info(f"    no build cache: {repo.name} has none of the tags {', '.join(tags)}, latest, "
-                      "nor a version-like tag")
-        return []
-    reporter.info(f"    build cache: {repo.ref(tag)}")
-    return [repo.ref(tag)]

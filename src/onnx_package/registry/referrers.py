@@ -18,7 +18,7 @@ from .distribution import OCI_MANIFEST, Manifest, RegistryError, Session, digest
 from .refs import Repository
 
 if TYPE_CHECKING:
-    from .push import Pushed
+    from .refs import Pushed
 
 EMPTY_CONFIG = b"{}"  # the OCI empty descriptor's content: an artifact needs no config
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"

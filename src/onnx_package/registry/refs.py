@@ -143,3 +143,16 @@ def plan_tags(images: Iterable[str], tags: Iterable[str]) -> TagPlan:
                                     "other repositories",
                                     f"add a tag name to tags (it goes to every images entry), or {repo.name}:<tag>")
     return plan
+
+
+@dataclass(frozen=True)
+class Pushed:
+    """One tag of one repository that the registry serves, with the digest it answers."""
+
+    repository: Repository
+    tag: str
+    digest: str
+
+    @property
+    def ref(self) -> str:
+        return self.repository.ref(self.tag)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..report import Mask, ignore
-from ..settings import Settings
+from ..settings import Mask, Settings, ignore
 from .base import FetchedModel
 
 

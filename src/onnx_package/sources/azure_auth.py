@@ -14,7 +14,6 @@ import hashlib
 import json
 import logging
 import re
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
@@ -26,9 +25,10 @@ from azure.core.credentials import AccessToken, TokenCredential
 from azure.core.exceptions import ClientAuthenticationError
 from azure.identity import ClientAssertionCredential, ClientSecretCredential, DefaultAzureCredential
 
-from ..errors import PackageError, SettingsError
-from ..report import Mask, ignore
-from ..settings import Settings
+from .. import retry
+from ..errors import PackageError, SettingsError, first_line
+from ..settings import Mask, Settings, ignore
+from .azure_credentials import service_principal
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +38,7 @@ class AzureLoginError(PackageError):
 
 
 GITHUB_AUDIENCE = "api://AzureADTokenExchange"
-OIDC_ATTEMPTS = 3
+OIDC_ATTEMPTS = retry.OIDC.attempts
 
 # The endpoints azure-ai-ml knows by name (azure/ai/ml/_azure_environments.py).
 BUILTIN_CLOUDS: dict[str, dict[str, str]] = {
@@ -83,17 +83,6 @@ class Cloud:
         return kwargs
 
 
-@dataclass(frozen=True)
-class ServicePrincipal:
-    client_id: str
-    tenant_id: str
-    client_secret: str
-    subscription_id: str
-
-    def __repr__(self) -> str:
-        return f"ServicePrincipal(client_id={self.client_id!r}, tenant_id={self.tenant_id!r}, client_secret='***')"
-
-
 def cloud_of(settings: Settings) -> Cloud:
     """The `cloud` input: a built-in name (any case) or a JSON object of custom endpoints."""
     raw = settings.cloud.strip() or "AzureCloud"
@@ -127,29 +116,6 @@ def _custom_cloud(raw: str) -> Cloud:
     return Cloud(name=name, resource_manager=metadata["resource_manager"],
                  active_directory=metadata["active_directory"], storage_endpoint=metadata["storage_endpoint"],
                  metadata=metadata)
-
-
-def service_principal(settings: Settings) -> ServicePrincipal | None:
-    """The `azure-credentials` JSON, or None when the input is empty."""
-    raw = settings.azure_credentials.reveal().strip()
-    if not raw:
-        return None
-    try:
-        given = json.loads(raw)
-    except json.JSONDecodeError:
-        given = None
-    if not isinstance(given, dict):
-        raise SettingsError("azure-credentials is not a JSON object",
-                            "store the output of `az ad sp create-for-rbac --sdk-auth` as the secret, "
-                            "e.g. azure-credentials: ${{ secrets.AZURE_CREDENTIALS }}")
-    missing = [key for key in ("clientId", "clientSecret", "tenantId") if not given.get(key)]
-    if missing:
-        raise SettingsError(f"azure-credentials has no {', '.join(missing)}",
-                            "use the JSON of `az ad sp create-for-rbac --sdk-auth` "
-                            "(clientId, clientSecret, subscriptionId, tenantId)")
-    return ServicePrincipal(client_id=str(given["clientId"]), tenant_id=str(given["tenantId"]),
-                            client_secret=str(given["clientSecret"]),
-                            subscription_id=str(given.get("subscriptionId") or ""))
 
 
 def subscription_id(settings: Settings) -> str:
@@ -235,24 +201,27 @@ def github_oidc_token(environ: Mapping[str, str], mask: Mask = ignore,
     separator = "&" if "?" in url else "?"
     token_url = f"{url}{separator}audience={quote(audience, safe=':/')}"
 
-    def fetch() -> str:
+    def attempt() -> str:
         request = urllib.request.Request(token_url, headers={"Authorization": f"bearer {request_token}",
                                                              "Accept": "application/json"})
-        for attempt in range(1, OIDC_ATTEMPTS + 1):
-            try:
-                with urllib.request.build_opener().open(request, timeout=30) as response:
-                    token = str(json.load(response)["value"])
-                mask(token)
-                return token
-            except urllib.error.HTTPError as err:
-                if err.code < 500 or attempt == OIDC_ATTEMPTS:
-                    raise _oidc_error(f"GitHub answered {err.code} {err.reason}") from None
-            except (urllib.error.URLError, OSError, ValueError, KeyError) as err:
-                if attempt == OIDC_ATTEMPTS:
-                    raise _oidc_error(f"{type(err).__name__}: {err}") from None
-            log.info("GitHub OIDC token request failed (attempt %d of %d); retrying", attempt, OIDC_ATTEMPTS)
-            time.sleep(attempt)
-        raise AssertionError("unreachable")
+        try:
+            with urllib.request.build_opener().open(request, timeout=30) as response:
+                token = str(json.load(response)["value"])
+            mask(token)
+        except urllib.error.HTTPError as err:
+            if err.code < 500:
+                raise _oidc_error(f"GitHub answered {err.code} {err.reason}") from None
+            raise retry.Retry(f"GitHub answered {err.code} {err.reason}") from None
+        except (urllib.error.URLError, OSError, ValueError, KeyError) as err:
+            raise retry.Retry(f"{type(err).__name__}: {err}") from None
+        return token
+
+    def fetch() -> str:
+        try:
+            return retry.call(attempt, retry.OIDC, on_retry=lambda err, delay, number: log.info(
+                "GitHub OIDC token request failed (attempt %d of %d); retrying", number, OIDC_ATTEMPTS))
+        except retry.GaveUp as err:
+            raise _oidc_error(err.reason) from None
 
     return fetch
 
@@ -272,8 +241,7 @@ def is_login_failure(err: ClientAuthenticationError, settings: Settings) -> bool
 
 def login_error(err: ClientAuthenticationError, settings: Settings) -> AzureLoginError:
     """One line naming the identity and what Azure AD said, with the fix for this kind of login."""
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    said = re.sub(r"\s*Trace ID:.*?(?='|$)", "", lines[0] if lines else "").rstrip(". ")
+    said = re.sub(r"\s*Trace ID:.*?(?='|$)", "", first_line(str(err))).rstrip(". ")
     return AzureLoginError(f"Azure login failed for {identity(settings)}: {said}", login_fix(settings))
 
 

@@ -32,9 +32,8 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob import ContainerClient, ExponentialRetry
 
-from ..errors import ModelSourceError, PackageError, SettingsError
-from ..report import Mask, ignore
-from ..settings import Settings, require
+from ..errors import ModelSourceError, PackageError, SettingsError, first_line
+from ..settings import Mask, Settings, ignore, require
 from . import azure_auth
 from .base import FetchedModel, check_sha256, pick_model_file, sha256_of
 
@@ -140,7 +139,7 @@ def resolve_version(client: MLClient, settings: Settings, place: Place) -> str:
         model = client.models.get(settings.model_name, label=label)
     except ValidationException as err:
         if label != "latest":
-            raise SettingsError(f"model-label {label!r} is not a label Azure ML resolves ({first_line(str(err))})",
+            raise SettingsError(f"model-label {label!r} is not a label Azure ML resolves ({sdk_line(str(err))})",
                                 "use model-label: latest, or set model-version to a version number") from err
         raise missing_model(client, settings.model_name, place) from err
     return str(model.version)
@@ -287,10 +286,10 @@ def translated(settings: Settings, place: Place) -> Iterator[None]:
     except HttpResponseError as err:
         raise http_error(err, settings, place) from err
     except (ServiceRequestError, ServiceResponseError) as err:
-        raise ModelSourceError(f"could not reach Azure for {place} after retries ({first_line(str(err))})",
+        raise ModelSourceError(f"could not reach Azure for {place} after retries ({sdk_line(str(err))})",
                                "check the runner's network and proxy settings and the cloud input, then retry") from err
     except MlException as err:
-        raise ModelSourceError(f"azure-ai-ml failed for {place}: {first_line(str(err))}",
+        raise ModelSourceError(f"azure-ai-ml failed for {place}: {sdk_line(str(err))}",
                                "check the model's registration in Azure ML; retry if the service was busy") from err
 
 
@@ -331,7 +330,7 @@ def storage_errors(where: str, datastore: str, kind: str) -> Iterator[None]:
         status = err.status_code or 0
         raw_code = getattr(err, "error_code", None)  # a StorageErrorCode
         code = str(getattr(raw_code, "value", raw_code) or "")
-        detail = f"{status} {code}: {first_line(str(err.reason or ''))}"
+        detail = f"{status} {code}: {sdk_line(str(err.reason or ''))}"
         if status in (401, 403) or code in ("AuthenticationFailed", "InvalidAuthenticationInfo"):
             fix = ('grant the login the "Storage Blob Data Reader" role on the storage account' if kind == "identity"
                    else f"update the {kind} of datastore {datastore} in Azure ML (az ml datastore update)")
@@ -356,19 +355,18 @@ def service_error_parts(err: HttpResponseError) -> tuple[str, str]:
     """(code, message) from an ARM/ML error body, else from the exception text."""
     error = getattr(err, "error", None)
     if error is not None and getattr(error, "code", None):
-        return str(error.code), first_line(str(error.message or ""))
+        return str(error.code), sdk_line(str(error.message or ""))
     try:
         body = json.loads(err.response.text()) if err.response is not None else None
     except ValueError:
         body = None
     if isinstance(body, dict) and isinstance(body.get("error"), dict):
-        return str(body["error"].get("code", "")), first_line(str(body["error"].get("message", "")))
-    return str(getattr(err, "error_code", "") or ""), first_line(str(err.message or err))
+        return str(body["error"].get("code", "")), sdk_line(str(body["error"].get("message", "")))
+    return str(getattr(err, "error_code", "") or ""), sdk_line(str(err.message or err))
 
 
-def first_line(text: str, limit: int = 300) -> str:
+def sdk_line(text: str, limit: int = 300) -> str:
     """One line of an SDK message: no AAD trace ids, no trailing period, any SAS signature blanked."""
-    line = next((part.strip() for part in text.splitlines() if part.strip()), "")
-    line = re.sub(r"(sig=)[^&\s'\"]+", r"\1REDACTED", line)
+    line = re.sub(r"(sig=)[^&\s'\"]+", r"\1REDACTED", first_line(text))
     line = re.sub(r"\s*Trace ID:.*?(?='|$)", "", line).rstrip(". ")
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return first_line(line, limit)

@@ -59,3 +59,28 @@ def check_sha256(expected: str, actual: str, what: str) -> None:
     if expected and expected.lower() != actual:
         raise ModelError(f"sha256 of {what} is {actual}, not the expected {expected}",
                          "check that model-sha256 names this model version, or update model-sha256")
+
+
+def external_data_files(model_path: Path) -> list[str]:
+    """Relative locations of the tensors stored outside the .onnx file."""
+    import onnx
+    from google.protobuf.message import DecodeError
+
+    try:
+        proto = onnx.load_model(str(model_path), load_external_data=False)
+    except (DecodeError, ValueError, OSError) as err:
+        raise ModelError(f"{model_path.name} is not a valid ONNX model ({err.__class__.__name__}: {err})",
+                         "re-export the model to ONNX (or upload the .onnx file itself, not a checkpoint)") from err
+    locations: set[str] = set()
+    graphs = [proto.graph]
+    while graphs:
+        graph = graphs.pop()
+        tensors = list(graph.initializer)
+        for node in graph.node:
+            for attribute in node.attribute:
+                tensors.extend([attribute.t] if attribute.HasField("t") else attribute.tensors)
+                graphs.extend([attribute.g] if attribute.HasField("g") else attribute.graphs)
+        for tensor in tensors:
+            if tensor.data_location == onnx.TensorProto.EXTERNAL:
+                locations.update(entry.value for entry in tensor.external_data if entry.key == "location")
+    return sorted(locations)

@@ -8,13 +8,11 @@ from pathlib import Path
 from ..disk import Placer
 from ..errors import ModelSourceError
 from ..settings import Settings, require
-from .base import COMPANION_FILES, FetchedModel, check_sha256, pick_model_file, sha256_of
+from .base import COMPANION_FILES, FetchedModel, check_sha256, external_data_files, pick_model_file, sha256_of
 
 
 def place_companions(model_file: Path, dest: Path, place: Placer) -> None:
     """A single .onnx brings the files beside it that belong to it: tokenizer, config, external data."""
-    from ..model.bundle import external_data_files
-
     names = [*COMPANION_FILES, *external_data_files(model_file)]
     for name in names:
         if (model_file.parent / name).is_file():

@@ -7,19 +7,19 @@ import logging
 import shutil
 import ssl
 import tempfile
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
 
+from .. import retry
 from ..errors import ModelSourceError, SettingsError
 from ..settings import Settings, require
 from .base import FetchedModel, check_sha256, pick_model_file, sha256_of
 
 log = logging.getLogger(__name__)
 
-ATTEMPTS = 3
+ATTEMPTS = retry.DOWNLOAD.attempts
 TIMEOUT = 60  # seconds without a byte before an attempt fails
 CHUNK = 1 << 20
 PROGRESS_STEP = 0.1  # log every 10 % (or every 100 MB without a Content-Length)
@@ -81,29 +81,31 @@ def shown(url: str) -> str:
 
 def download(url: str, target: Path) -> None:
     """Bounded retries on 5xx, 429, resets and timeouts; other failures stop at once."""
-    for attempt in range(1, ATTEMPTS + 1):
+    def attempt() -> None:
         try:
             copy_response(url, target)
-            return
         except urllib.error.HTTPError as err:
             if err.code < 500 and err.code != 429:
                 raise ModelSourceError(f"{shown(url)} answered {err.code} {err.reason}", http_fix(err.code)) from None
-            problem = f"{err.code} {err.reason}"
+            raise retry.Retry(f"{err.code} {err.reason}") from None
         except urllib.error.URLError as err:
             if isinstance(err.reason, ssl.SSLCertVerificationError):
                 raise ModelSourceError(f"the TLS certificate of {shown(url)} is not trusted "
                                        f"({err.reason.verify_message})",
                                        "use a URL with a publicly trusted certificate") from None
-            problem = str(err.reason)
+            raise retry.Retry(str(err.reason)) from None
         except (OSError, http.client.HTTPException) as err:
-            problem = f"{type(err).__name__}: {err}"
-        if attempt == ATTEMPTS:
-            raise ModelSourceError(f"downloading {shown(url)} failed {ATTEMPTS} times (last: {problem})",
-                                   "check that the URL is reachable from the runner, then retry")
-        delay = 2 * attempt - 1
-        log.warning("download of %s failed (%s); retry %d of %d in %d s", shown(url), problem, attempt,
+            raise retry.Retry(f"{type(err).__name__}: {err}") from None
+
+    def on_retry(err: retry.Retry, delay: float, number: int) -> None:
+        log.warning("download of %s failed (%s); retry %d of %d in %d s", shown(url), err.reason, number,
                     ATTEMPTS - 1, delay)
-        time.sleep(delay)
+
+    try:
+        retry.call(attempt, retry.DOWNLOAD, on_retry=on_retry)
+    except retry.GaveUp as err:
+        raise ModelSourceError(f"downloading {shown(url)} failed {err.attempts} times (last: {err.reason})",
+                               "check that the URL is reachable from the runner, then retry") from None
 
 
 def http_fix(status: int) -> str:
