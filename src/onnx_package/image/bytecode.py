@@ -21,6 +21,8 @@ from ..errors import BuildError, last_line
 from .layers import ChunkReader, tar_stream
 
 if TYPE_CHECKING:
+    from docker.models.containers import Container
+
     from .base_image import BaseImage
 
 # Unchecked-hash .pyc are valid whatever the file times; 1 means some file did not compile (a package's
@@ -54,7 +56,7 @@ def compile_in_base(client: docker.DockerClient, base_image_id: str, folder: Pat
         container.remove(force=True)
 
 
-def copy_bytecode(container: docker.models.containers.Container, image_path: str, folder: Path) -> None:
+def copy_bytecode(container: Container, image_path: str, folder: Path) -> None:
     """Every __pycache__/*.pyc under image_path, written to the same place under folder."""
     stream, _ = container.get_archive(image_path)
     with tarfile.open(fileobj=ChunkReader(stream), mode="r|") as tar:

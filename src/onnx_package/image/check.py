@@ -7,7 +7,7 @@ import re
 import socket
 import time
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import docker
 from docker.models.containers import Container
@@ -89,7 +89,7 @@ def network_options(client: docker.DockerClient) -> dict[str, Any]:
 
 def server_port(container: Container) -> str:
     env = dict(item.partition("=")[::2] for item in container.attrs["Config"]["Env"] or [])
-    return env.get("PORT", PORT.split("/")[0])
+    return str(env.get("PORT", PORT.split("/")[0]))
 
 
 def host_url(container: Container) -> str | None:
@@ -132,7 +132,8 @@ class EngineRoute:
         command = ["python3", "-I", "-c", EXEC_CLIENT, method, f"http://127.0.0.1:{self.port}{path}", str(timeout),
                    *pieces]
         try:
-            code, (out, err) = self.container.exec_run(command, demux=True)
+            done = self.container.exec_run(command, demux=True)
+            code, (out, err) = done.exit_code, cast("tuple[bytes | None, bytes | None]", done.output)
         except docker.errors.APIError as exc:
             raise OSError(f"docker exec failed: {exc.explanation or exc}") from exc
         if code != 0:

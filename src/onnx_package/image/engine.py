@@ -7,6 +7,7 @@ from typing import Any
 
 import docker
 from docker.errors import DockerException
+from docker.models.images import Image
 
 from ..errors import BuildError
 from ..settings import Settings
@@ -20,6 +21,11 @@ def connect(settings: Settings) -> docker.DockerClient:
         raise BuildError(f"cannot reach the Docker engine ({err})",
                          "start Docker on the runner, or set DOCKER_HOST to a running engine") from err
     return client
+
+
+def image_id(image: Image) -> str:
+    """The engine's id of an image it holds (the SDK's `Image.id` is typed as optional)."""
+    return str(image.attrs["Id"])
 
 
 def stream_error(chunk: Mapping[str, Any]) -> str:

@@ -12,7 +12,7 @@ import json
 import statistics
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import docker
 from docker.models.containers import Container
@@ -54,7 +54,7 @@ class Diff:
 
 
 def memory_mb(container: Container) -> float:
-    stats = container.stats(stream=False).get("memory_stats") or {}
+    stats = cast("dict[str, Any]", container.stats(stream=False)).get("memory_stats") or {}
     return round(float(stats.get("usage") or 0) / 1e6, 1)
 
 

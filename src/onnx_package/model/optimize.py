@@ -114,7 +114,8 @@ def decisions_of(arrays: list[np.ndarray]) -> np.ndarray | None:
             return array
     for array in arrays:
         if array.ndim == 2 and array.dtype.kind == "f" and array.shape[1] > 1:
-            return array.argmax(axis=1)
+            decisions: np.ndarray = array.argmax(axis=1)
+            return decisions
     return None
 
 

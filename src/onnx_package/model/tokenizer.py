@@ -66,14 +66,14 @@ def resolve_tokenizer(settings: Settings, model_path: Path, root: Path, dest: Pa
         copy_model_config(model_path, root, dest)
         copy_config(folder if folder.is_dir() else None, dest)
         return True
-    folder = beside(model_path, root)
-    if folder is None:
+    found = beside(model_path, root)
+    if found is None:
         return False
-    if (folder / "tokenizer.json").is_file():
-        shutil.copy2(folder / "tokenizer.json", dest / "tokenizer.json")
+    if (found / "tokenizer.json").is_file():
+        shutil.copy2(found / "tokenizer.json", dest / "tokenizer.json")
     else:
-        convert_to_fast(str(folder), dest, settings.environ)
-    copy_config(folder, dest)
+        convert_to_fast(str(found), dest, settings.environ)
+    copy_config(found, dest)
     return True
 
 

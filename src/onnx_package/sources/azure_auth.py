@@ -18,7 +18,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlsplit
 
 from azure.core.credentials import AccessToken, TokenCredential
@@ -145,10 +145,16 @@ def assignee(settings: Settings) -> str:
     return settings.client_id or settings.environ.get("AZURE_CLIENT_ID") or "<client id of the login>"
 
 
+class ClosableCredential(TokenCredential, Protocol):
+    """What every azure-identity credential is: a TokenCredential that can be closed."""
+
+    def close(self) -> None: ...
+
+
 class MaskedCredential:
     """Hands every token it gets to `mask` first, so a token learned at run time cannot reach the log."""
 
-    def __init__(self, inner: TokenCredential, mask: Mask) -> None:
+    def __init__(self, inner: ClosableCredential, mask: Mask) -> None:
         self.inner, self.mask = inner, mask
 
     def get_token(self, *scopes: str, **kwargs: Any) -> AccessToken:
@@ -165,7 +171,7 @@ def azure_credential(settings: Settings, mask: Mask = ignore) -> TokenCredential
     return MaskedCredential(_credential(settings, mask), mask)
 
 
-def _credential(settings: Settings, mask: Mask) -> TokenCredential:
+def _credential(settings: Settings, mask: Mask) -> ClosableCredential:
     cloud = cloud_of(settings)
     # Public Azure AD cannot vouch for a custom cloud's login host; skip MSAL's instance discovery there.
     options: dict[str, Any] = {"authority": cloud.active_directory,

@@ -33,7 +33,8 @@ CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_conte
             "UINT32": "uint_contents", "UINT64": "uint64_contents", "FP32": "fp32_contents",
             "FP64": "fp64_contents", "BYTES": "bytes_contents"}
 
-Handler = Callable[[Any, grpc.aio.ServicerContext], Awaitable[Message]]
+Context = grpc.aio.ServicerContext[Any, Any]
+Handler = Callable[[Any, Context], Awaitable[Message]]
 
 
 def parameter(value: Any) -> Any:
@@ -86,20 +87,21 @@ class Servicer:
     def __init__(self, service: Service, keys: ApiKeys) -> None:
         self.service, self.keys = service, keys
 
-    def keyed(self, context: grpc.aio.ServicerContext) -> None:
+    def keyed(self, context: Context) -> None:
         metadata = dict(context.invocation_metadata() or ())
-        self.keys.require(metadata.get("authorization"))
+        key = metadata.get("authorization")  # a str: only "-bin" keys carry bytes
+        self.keys.require(key if isinstance(key, str) else None)
 
-    async def server_live(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+    async def server_live(self, request: Any, context: Context) -> Message:
         return pb.ServerLiveResponse(live=True)
 
-    async def server_ready(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+    async def server_ready(self, request: Any, context: Context) -> Message:
         return pb.ServerReadyResponse(ready=self.service.ready)
 
-    async def server_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+    async def server_metadata(self, request: Any, context: Context) -> Message:
         return pb.ServerMetadataResponse(**v2.server_metadata())
 
-    async def model_ready(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+    async def model_ready(self, request: Any, context: Context) -> Message:
         self.keyed(context)
         try:
             self.service.model(request.name, request.version or None)
@@ -109,7 +111,7 @@ class Servicer:
             return pb.ModelReadyResponse(ready=False)
         return pb.ModelReadyResponse(ready=True)
 
-    async def model_metadata(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+    async def model_metadata(self, request: Any, context: Context) -> Message:
         self.keyed(context)
         metadata = v2.model_metadata(self.service.model(request.name, request.version or None))
         tensors = {side: [pb.ModelMetadataResponse.TensorMetadata(**t) for t in metadata[side]]
@@ -117,7 +119,7 @@ class Servicer:
         return pb.ModelMetadataResponse(name=metadata["name"], versions=metadata["versions"],
                                         platform=metadata["platform"], **tensors)
 
-    async def model_infer(self, request: Any, context: grpc.aio.ServicerContext) -> Message:
+    async def model_infer(self, request: Any, context: Context) -> Message:
         self.keyed(context)
         body, tensors = to_body(request)  # its size is bounded by the server's max_receive_message_length
         binary.attach_inputs(body, tensors)
@@ -127,7 +129,7 @@ class Servicer:
 def answering(method: Handler) -> Handler:
     """A RequestError becomes the gRPC status its HTTP status means, with the same message."""
 
-    async def call(request: Any, context: grpc.aio.ServicerContext) -> Message:
+    async def call(request: Any, context: Context) -> Message:
         try:
             return await method(request, context)
         except RequestError as e:
