@@ -16,14 +16,17 @@ from .summary import summary_failure, summary_success
 __all__ = ["GitHubReporter", "escape_data", "escape_property", "summary_success", "values_to_mask"]
 
 
+# Workflow-command escaping: a message's %, CR and LF; a property's also ':' and ','.
+DATA = {"%": "%25", "\r": "%0D", "\n": "%0A"}
+PROPERTY = str.maketrans({**DATA, ":": "%3A", ",": "%2C"})
+
+
 def escape_data(text: str) -> str:
-    """Workflow-command message escaping (%, CR, LF)."""
-    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+    return text.translate(str.maketrans(DATA))
 
 
 def escape_property(text: str) -> str:
-    """Workflow-command property escaping: data escaping plus ':' and ','."""
-    return escape_data(text).replace(":", "%3A").replace(",", "%2C")
+    return text.translate(PROPERTY)
 
 
 class GitHubReporter(Reporter):
