@@ -18,12 +18,12 @@ COMMAND_START = re.compile(r"##(vso)?\[")  # the agent runs these wherever they 
 
 
 # Logging-command escaping (azure-pipelines-task-lib): a message's %, CR and LF; a property's also ';' and ']'.
-DATA = {"%": "%AZP25", "\r": "%0D", "\n": "%0A"}
-PROPERTY = str.maketrans({**DATA, ";": "%3B", "]": "%5D"})
+DATA = str.maketrans({"%": "%AZP25", "\r": "%0D", "\n": "%0A"})
+PROPERTY = {**DATA, **str.maketrans({";": "%3B", "]": "%5D"})}
 
 
 def escape_data(text: str) -> str:
-    return text.translate(str.maketrans(DATA))
+    return text.translate(DATA)
 
 
 def escape_property(text: str) -> str:

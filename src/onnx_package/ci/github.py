@@ -17,12 +17,12 @@ __all__ = ["GitHubReporter", "escape_data", "escape_property", "summary_success"
 
 
 # Workflow-command escaping: a message's %, CR and LF; a property's also ':' and ','.
-DATA = {"%": "%25", "\r": "%0D", "\n": "%0A"}
-PROPERTY = str.maketrans({**DATA, ":": "%3A", ",": "%2C"})
+DATA = str.maketrans({"%": "%25", "\r": "%0D", "\n": "%0A"})
+PROPERTY = {**DATA, **str.maketrans({":": "%3A", ",": "%2C"})}
 
 
 def escape_data(text: str) -> str:
-    return text.translate(str.maketrans(DATA))
+    return text.translate(DATA)
 
 
 def escape_property(text: str) -> str:
