@@ -23,7 +23,7 @@ from .build import Assembled, assemble, load
 from .check import check_container
 from .context import Context, assemble_context, installed_report
 from .errors import BuildError, ContainerCheckError, PushError
-from .foreign import Binary, check_statically
+from .foreign import Binary, base_libraries, check_statically
 from .layers import CHUNK, sent
 from .platforms import Platform, emulated
 from .push import Pushed, Pusher, RepositoryReport, confirm, partial_failure, push_fix, report_lines
@@ -99,7 +99,9 @@ def check_platforms(client: docker.DockerClient, settings: Settings, images: lis
         else:
             folders = [image.context.deps, image.context.app, image.context.model]
             image.checked = check_statically(image.platform, image.base.binary or Binary("", None, ""), folders,
-                                             installed_report(image.context.deps)).line(image.platform)
+                                             installed_report(image.context.deps),
+                                             base_libraries(client, image.base.image_id),
+                                             image.base.python).line(image.platform)
         reporter.info(f"    {image.checked}")
     return ready
 
