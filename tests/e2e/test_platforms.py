@@ -22,6 +22,7 @@ from models import make_tabular_classifier, make_text_classifier, tabular_rows
 from multiarch import (
     OCI_INDEX,
     OCI_MANIFEST,
+    PACKAGES,
     arm64_rootfs,
     emulation_registered,
     publish_amd64_only,
@@ -205,3 +206,20 @@ def test_one_foreign_platform_gives_a_plain_manifest_and_no_index(
     assert answer.headers["Docker-Content-Digest"] == run.outputs["digest"]
     assert json.loads(run.outputs["platform-digests"]) == {"linux/arm64": run.outputs["digest"]}
     docker_cleanup.image(f"onnx-package/text:{run.outputs['model-version']}-arm64")
+
+
+def test_a_base_that_lacks_a_library_the_wheels_need_is_refused_by_the_static_check_before_the_push(
+        tmp_path, registry_factory, registry, base_image, docker_client, docker_cleanup, no_emulation):
+    no_libstdcxx = arm64_rootfs(tmp_path, PACKAGES.replace(",libstdc++6", ""))
+    base = publish_base(docker_client, registry_factory(), "base/no-libstdcxx", base_image, no_libstdcxx)
+    repo = f"{docker_cleanup.prefix}/no-libstdcxx"
+    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(make_text_classifier(tmp_path / "text")),
+                  "--tags", "v1", "--images", f"{registry.host}/{repo}", "--platforms", "linux/arm64",
+                  "--base-image", base)
+    assert run.code != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert "the base image linux/arm64 lacks libstdc++.so.6, which " in last
+    assert "use a base with it, e.g. python:3.11-slim" in last
+    assert "Traceback" not in run.stderr and "==> Push" not in run.stderr
+    with registry.http() as http:
+        assert http.get(f"/v2/{repo}/tags/list").status_code == 404  # nothing pushed
