@@ -12,8 +12,12 @@ VENV="${VENV:-$REPO/.venv}"
 KSERVE_VENV="${KSERVE_VENV:-$REPO/.venv-kserve}"
 BASE_IMAGE="onnx-package-test/base:bookworm"
 TRIXIE_IMAGE="onnx-package-test/base:trixie"  # Python 3.13: the tests of a base with another Python
-# qemu-user-static and mmdebstrap: the multi-platform tests (an arm64 base made without running arm64 code).
-APT_PACKAGES=(docker.io docker-registry debootstrap apache2-utils curl qemu-user-static mmdebstrap)
+# mmdebstrap: the multi-platform tests (an arm64 base made without running arm64 code).
+APT_PACKAGES=(docker.io docker-registry debootstrap apache2-utils curl mmdebstrap)
+# The aarch64 emulator, from trixie's qemu-user (static, so it runs on bookworm): bookworm's QEMU 7.2 hands an
+# aarch64 program the host's x86 /proc/cpuinfo, and onnxruntime's cpuinfo crashes on it (SIGSEGV in import).
+QEMU_VERSION="10.0.13+ds-0+deb13u1"
+QEMU_SHA256="ca6ede739327a20ae5a3498230c8a3a9a072c586e131bc6bcc1201eb1725e336"
 DOCKERD_LOG="${DOCKERD_LOG:-/var/log/onnx-package-dockerd.log}"
 export DEBIAN_FRONTEND=noninteractive PIP_NO_INPUT=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 
@@ -194,18 +198,42 @@ azurite_npm() {
     echo "$want" >"$stamp"
 }
 
-# QEMU user emulation of aarch64 in binfmt_misc, as docker/setup-qemu-action registers it (needs root).
+# QEMU user emulation of aarch64 in binfmt_misc, as docker/setup-qemu-action registers it (needs root):
+# QEMU_VERSION's qemu-aarch64, registered with the F flag (the kernel opens it now, so containers need no copy).
 qemu_binfmt() {
-    local dir=/proc/sys/fs/binfmt_misc conf=/usr/lib/binfmt.d/qemu-aarch64.conf
-    if [ -e "$dir/qemu-aarch64" ]; then
-        log "aarch64 emulation is registered ($(head -n 1 "$dir/qemu-aarch64"))"
+    local dir=/proc/sys/fs/binfmt_misc lib="/usr/local/lib/onnx-package/qemu-$QEMU_VERSION"
+    local qemu="$lib/aarch64-binfmt-P"  # Debian's name for it: the -P tells QEMU that argv[0] is kept
+    if [ -e "$dir/qemu-aarch64" ] && grep -qx "interpreter $qemu" "$dir/qemu-aarch64"; then
+        echo 1 >"$dir/qemu-aarch64"  # enabled again, should a test have stopped while it was switched off
+        log "aarch64 emulation is registered ($(head -n 1 "$dir/qemu-aarch64"), QEMU $QEMU_VERSION)"
         return
+    fi
+    if [ ! -x "$qemu" ]; then
+        local deb url
+        deb="$(mktemp /var/tmp/qemu-user.XXXXXX.deb)"
+        url="$(apt_mirror)/pool/main/q/qemu/qemu-user_${QEMU_VERSION}_amd64.deb"
+        log "downloading $url"
+        curl -fsS --retry 3 -o "$deb" "$url" || { rm -f "$deb"; log "cannot download $url: update QEMU_VERSION and \
+QEMU_SHA256 to trixie's qemu-user (apt-cache policy/show qemu-user with trixie in the sources)"; return 1; }
+        echo "$QEMU_SHA256  $deb" | sha256sum -c --quiet || { rm -f "$deb"; log "$url is not QEMU_SHA256"; return 1; }
+        rm -rf "$lib.partial" && mkdir -p "$lib.partial"
+        dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$lib.partial" \
+            ./usr/bin/qemu-aarch64 ./usr/share/qemu/binfmt.d/qemu-aarch64.conf
+        rm -f "$deb"
+        mv "$lib.partial/usr/bin/qemu-aarch64" "$lib.partial/aarch64-binfmt-P"
+        mv "$lib.partial/usr/share/qemu/binfmt.d/qemu-aarch64.conf" "$lib.partial/" && rm -rf "$lib.partial/usr"
+        rm -rf "$lib" && mv "$lib.partial" "$lib"
     fi
     [ -e "$dir/register" ] || mount -t binfmt_misc binfmt_misc "$dir" || {
         log "cannot mount binfmt_misc: the arm64 image is inspected, not run"
         return
     }
-    cat "$conf" >"$dir/register" || log "cannot register $conf: the arm64 image is inspected, not run"
+    [ ! -e "$dir/qemu-aarch64" ] || echo -1 >"$dir/qemu-aarch64"  # another QEMU's registration
+    sed "s|:/usr/libexec/qemu-binfmt/aarch64-binfmt-P:|:$qemu:|" "$lib/qemu-aarch64.conf" >"$dir/register" || {
+        log "cannot register $qemu: the arm64 image is inspected, not run"
+        return
+    }
+    log "registered $(head -n 1 "$dir/qemu-aarch64"): QEMU $QEMU_VERSION"
 }
 
 total_start=$(date +%s)

@@ -1,6 +1,7 @@
 """linux/amd64 and linux/arm64 from one run: an OCI index in every registry over one image per platform, the
-arm64 image run under QEMU (or, with emulation switched off, inspected), and a platform the base lacks refused
-before the build. The arm64 base is made here without running any arm64 binary (tests/support/multiarch.py)."""
+arm64 image run under QEMU and answering as the runner does (or, with emulation switched off, inspected), and a
+platform the base lacks refused before the build. The arm64 base is made here without running any arm64 binary
+(tests/support/multiarch.py)."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from models import make_tabular_classifier, make_text_classifier, tabular_rows
 from multiarch import (
     OCI_INDEX,
     OCI_MANIFEST,
+    PACKAGES,
     arm64_rootfs,
     emulation_registered,
     publish_amd64_only,
@@ -47,11 +49,16 @@ def two_platform_base(registry_factory, docker_client, base_image, rootfs) -> st
 
 
 @pytest.fixture
-def no_emulation():
-    """aarch64 emulation switched off for the test (restored after): the arm64 image must then be inspected.
+def emulation():
+    """aarch64 emulation registered and on (setup-machine.sh's QEMU 10: Debian 12's 7.2 crashes onnxruntime)."""
+    if not emulation_registered():
+        pytest.fail("QEMU aarch64 emulation is not registered: run scripts/setup-machine.sh (as root)", pytrace=False)
 
-    With it on, this machine's QEMU (Debian's 7.2) crashes in onnxruntime 1.31's import, so the check stops the
-    run there: emulation is tried by the CLI, as on a runner with docker/setup-qemu-action, but not in this test."""
+
+@pytest.fixture
+def no_emulation():
+    """aarch64 emulation switched off for the test (restored after), as on a runner without it: the arm64 image
+    must then be inspected."""
     was_on = emulation_registered()
     if was_on:
         set_emulation(False)
@@ -109,20 +116,21 @@ def ask(docker_client, docker_cleanup, ref: str, path: str, body) -> object:
 
 @pytest.mark.parametrize("kind", ["text", "tabular"])
 def test_two_platforms_give_an_index_in_every_registry_and_each_image_answers(
-        kind, tmp_path, registry, auth_registry, two_platform_base, docker_client, docker_cleanup, no_emulation):
+        kind, tmp_path, registry, auth_registry, two_platform_base, docker_client, docker_cleanup, emulation):
     repo = f"{docker_cleanup.prefix}/{kind}"
     if kind == "text":
         model, path, body = make_text_classifier(tmp_path / "text"), "/predict", ["Containers are good"]
     else:
-        model, path, body = make_tabular_classifier(tmp_path / "wine"), "/predict", {"data": tabular_rows("wine", 3)}
+        rows = tabular_rows("wine", 178)[::30]  # the data set is ordered by class: these rows span all three
+        model, path, body = make_tabular_classifier(tmp_path / "wine"), "/predict", {"data": rows}
     config = auth_registry.write_docker_config(tmp_path / "docker-config")
     run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--tags", "v1",
                   "--images", f"{registry.host}/{repo}\n{auth_registry.host}/{repo}", "--platforms", PLATFORMS,
                   "--base-image", two_platform_base, "--sample", json.dumps(body), env={"DOCKER_CONFIG": str(config)})
     assert run.code == 0, run.stderr
     assert "linux/amd64: run, answered as the runner did" in run.stderr
-    line = next(line for line in run.stderr.splitlines() if "linux/arm64: inspected, not run" in line)
-    assert "ELF files and the base's python3 are aarch64" in line
+    assert "linux/arm64: run under QEMU emulation, answered as the runner did" in run.stderr
+    assert "inspected, not run" not in run.stderr
     platform_digests = json.loads(run.outputs["platform-digests"])
     assert sorted(platform_digests) == ["linux/amd64", "linux/arm64"]
 
@@ -156,7 +164,9 @@ def test_two_platforms_give_an_index_in_every_registry_and_each_image_answers(
     if kind == "text":
         assert amd64 == {"positive": True}
     else:
-        assert isinstance(amd64, list) and len(amd64) == 3
+        assert isinstance(amd64, list) and len(amd64) == len(rows) and set(amd64) == {0, 1, 2}
+    arm64 = ask(docker_client, docker_cleanup, f"{registry.host}/{repo}@{platform_digests['linux/arm64']}", path, body)
+    assert arm64 == amd64  # the pushed arm64 image, run under QEMU, answers as the one the runner runs natively
     for arch in ("amd64", "arm64"):  # what the run loaded into the engine (for the check only)
         docker_cleanup.image(f"onnx-package/{run.outputs['model-name']}:{run.outputs['model-version']}-{arch}")
 
@@ -184,7 +194,9 @@ def test_one_foreign_platform_gives_a_plain_manifest_and_no_index(
                   "--images", f"{registry.host}/{repo}", "--platforms", "linux/arm64",
                   "--base-image", two_platform_base)
     assert run.code == 0, run.stderr
-    assert "linux/arm64: inspected, not run" in run.stderr
+    line = next(line for line in run.stderr.splitlines() if "linux/arm64: inspected, not run" in line)
+    assert "ELF files and the base's python3 are aarch64" in line
+    assert "run under QEMU" not in run.stderr
     with registry.http() as http:
         answer = http.get(f"/v2/{repo}/manifests/v1", headers={"Accept": f"{OCI_INDEX}, {OCI_MANIFEST}"})
         manifest = answer.raise_for_status().json()
@@ -196,27 +208,18 @@ def test_one_foreign_platform_gives_a_plain_manifest_and_no_index(
     docker_cleanup.image(f"onnx-package/text:{run.outputs['model-version']}-arm64")
 
 
-def test_with_emulation_registered_the_arm64_image_is_run_and_nothing_is_pushed_unless_it_answers(
-        tmp_path, registry, two_platform_base, docker_cleanup):
-    """The arm64 image runs under QEMU: it answers as the runner did, or the run stops before any push with a fix
-    that names the emulator. (Debian 12's QEMU 7.2 crashes in onnxruntime 1.31's import: the second, here.)"""
-    if not emulation_registered():
-        pytest.fail("QEMU aarch64 emulation is not registered: run scripts/setup-machine.sh (as root)", pytrace=False)
-    repo = f"{docker_cleanup.prefix}/emulated"
-    model = make_text_classifier(tmp_path / "text")
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--tags", "v1",
-                  "--images", f"{registry.host}/{repo}", "--platforms", PLATFORMS, "--base-image", two_platform_base,
-                  "--check-timeout", "60")
-    docker_cleanup.image(f"onnx-package/text:{run.outputs.get('model-version', 'none')}-arm64")
-    assert "linux/arm64: run under QEMU emulation" in run.stderr
-    assert "inspected, not run" not in run.stderr
-    if run.code == 0:
-        assert "linux/arm64: run under QEMU emulation, answered as the runner did" in run.stderr
-        assert index_of(registry, repo, "v1")[0] == run.outputs["digest"]
-    else:
-        last = run.stderr.strip().splitlines()[-1]
-        assert "linux/arm64, run under QEMU emulation:" in last
-        assert "echo 0 > /proc/sys/fs/binfmt_misc/qemu-aarch64" in last
-        assert "Traceback" not in run.stderr and "==> Push" not in run.stderr
-        with registry.http() as http:
-            assert http.get(f"/v2/{repo}/tags/list").status_code == 404  # nothing pushed
+def test_a_base_that_lacks_a_library_the_wheels_need_is_refused_by_the_static_check_before_the_push(
+        tmp_path, registry_factory, registry, base_image, docker_client, docker_cleanup, no_emulation):
+    no_libstdcxx = arm64_rootfs(tmp_path, PACKAGES.replace(",libstdc++6", ""))
+    base = publish_base(docker_client, registry_factory(), "base/no-libstdcxx", base_image, no_libstdcxx)
+    repo = f"{docker_cleanup.prefix}/no-libstdcxx"
+    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(make_text_classifier(tmp_path / "text")),
+                  "--tags", "v1", "--images", f"{registry.host}/{repo}", "--platforms", "linux/arm64",
+                  "--base-image", base)
+    assert run.code != 0
+    last = run.stderr.strip().splitlines()[-1]
+    assert "the base image linux/arm64 lacks libstdc++.so.6, which " in last
+    assert "use a base with it, e.g. python:3.11-slim" in last
+    assert "Traceback" not in run.stderr and "==> Push" not in run.stderr
+    with registry.http() as http:
+        assert http.get(f"/v2/{repo}/tags/list").status_code == 404  # nothing pushed

@@ -30,10 +30,10 @@ def digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def arm64_rootfs(dest: Path) -> Path:
+def arm64_rootfs(dest: Path, packages: str = PACKAGES) -> Path:
     """bookworm's python3 for arm64, as one tar; only unpacked (no maintainer script runs)."""
     tar = dest / "bookworm-arm64.tar"
-    subprocess.run(["mmdebstrap", "--variant=extract", "--architectures=arm64", f"--include={PACKAGES}",
+    subprocess.run(["mmdebstrap", "--variant=extract", "--architectures=arm64", f"--include={packages}",
                     "bookworm", str(tar)], check=True, capture_output=True, timeout=600)
     return tar
 

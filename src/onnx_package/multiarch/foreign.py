@@ -3,7 +3,8 @@
 On a runner with no emulation registered, a foreign platform's image cannot run here. So its base's python3
 is read from the image's files (the version from `python3`'s link, e.g. python3.11; the CPU and libc from the
 ELF header), and the image is checked statically: every ELF file the tool adds, and the base's python3, must
-be built for that CPU, and every wheel installed must be tagged for it (or for any).
+be built for that CPU, every shared library those files need (DT_NEEDED) must be among the added files or in
+the base's library folders, and every wheel installed must be tagged for it (or for any).
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ from .platforms import Platform
 PYTHONS = ("/usr/local/bin/python3", "/usr/bin/python3")  # the official python images', then Debian's
 VERSIONED = re.compile(r"python(3\.\d+)$")
 PT_INTERP = 3
+SHT_DYNAMIC, DT_NEEDED = 6, 1
+LIBRARY_FOLDERS = ("/lib", "/lib64", "/usr/lib", "/usr/local/lib")  # the loader's, with their subfolders
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,27 @@ def interpreter(data: bytes) -> str:
             offset, size = number(at + 8, 8), number(at + 32, 8)
             return data[offset:offset + size].rstrip(b"\0").decode(errors="replace")
     return ""
+
+
+def needed(data: bytes) -> list[str]:
+    """The DT_NEEDED names (the shared libraries it is linked against) of a 64-bit ELF file."""
+    found = elf_header(data)
+    if not found or data[4] != 2:
+        return []
+    order = found[1]
+    number = lambda at, size: int.from_bytes(data[at:at + size], order)  # noqa: E731
+    table, entry_size, entries = number(0x28, 8), number(0x3A, 2), number(0x3C, 2)
+    sections = [(number(at + 4, 4), number(at + 0x18, 8), number(at + 0x20, 8), number(at + 0x28, 4))
+                for at in range(table, table + entry_size * entries, entry_size)]  # type, offset, size, link
+    names = []
+    for kind, offset, size, link in sections:
+        if kind == SHT_DYNAMIC:
+            strings = sections[link][1]
+            for at in range(offset, offset + size, 16):
+                if number(at, 8) == DT_NEEDED:
+                    start = strings + number(at + 8, 8)
+                    names.append(data[start:data.index(b"\0", start)].decode(errors="replace"))
+    return names
 
 
 def read_file(client: docker.DockerClient, container_id: str, path: str) -> tuple[str, bytes] | None:
@@ -89,6 +113,25 @@ def base_python(client: docker.DockerClient, image: Image) -> tuple[str, Binary]
     binary = Binary(real, header[0] if header else None, interpreter(content))
     match = VERSIONED.search(real) or version_from_env(image)
     return (match.group(1) if match else ""), binary
+
+
+def base_libraries(client: docker.DockerClient, image_id: str) -> set[str]:
+    """The names of the files and links in the base's library folders, read from a created (never started)
+    container."""
+    container = client.containers.create(image_id, entrypoint=["python3"], command=[], network_disabled=True,
+                                         labels={"io.github.onnx-package.probe": "1"})
+    names = set()
+    try:
+        for folder in LIBRARY_FOLDERS:
+            try:
+                stream, _ = client.api.get_archive(container.id, folder)
+            except docker.errors.NotFound:
+                continue
+            with tarfile.open(fileobj=ChunkReader(stream), mode="r|") as tar:
+                names.update(member.name.rsplit("/", 1)[-1] for member in tar if not member.isdir())
+    finally:
+        container.remove(force=True)
+    return names
 
 
 def version_from_env(image: Image) -> re.Match[str] | None:
@@ -135,8 +178,10 @@ def wheel_platforms(report: Path) -> dict[str, list[str]]:
     return wheels
 
 
-def check_statically(platform: Platform, base_binary: Binary, folders: list[Path], report: Path) -> Inspected:
-    """Every binary and wheel is for `platform`'s CPU; ContainerCheckError naming the first that is not."""
+def check_statically(platform: Platform, base_binary: Binary, folders: list[Path], report: Path,
+                     base_files: set[str], python: str) -> Inspected:
+    """Every binary and wheel is for `platform`'s CPU, and every library a binary needs is added or in the base
+    (`base_files`: the names in its library folders); ContainerCheckError naming the first that is not."""
     fix = (f"check base-image's {platform.name} image and the wheels resolved for it; or register QEMU "
            "(docker/setup-qemu-action) so that the image is run here")
     if base_binary.machine != platform.elf_machine:
@@ -147,6 +192,12 @@ def check_statically(platform: Platform, base_binary: Binary, folders: list[Path
         if machine != platform.elf_machine:
             raise ContainerCheckError(f"{path.name} in the {platform.name} image is not a {platform.machine} binary "
                                       f"(ELF machine {machine})", fix)
+    added = {path.name for folder in folders for path in folder.rglob("*")}
+    for path, _ in binaries:
+        for library in needed(path.read_bytes()):
+            if library not in added and library not in base_files:
+                raise ContainerCheckError(f"the base image {platform.name} lacks {library}, which {path.name} needs",
+                                          f"use a base with it, e.g. python:{python or '3'}-slim")
     wheels = wheel_platforms(report)
     for name, tags in wheels.items():
         if not all(tag == "any" or tag.endswith(f"_{platform.machine}") for tag in tags):

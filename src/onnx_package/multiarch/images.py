@@ -31,7 +31,7 @@ from ..registry.refs import Pushed, Repository
 from ..registry.report import RepositoryReport, report_lines
 from ..report import Reporter
 from ..settings import Settings
-from .foreign import Binary, check_statically
+from .foreign import Binary, base_libraries, check_statically
 from .platforms import Platform, emulated
 
 OCI_CONFIG = "application/vnd.oci.image.config.v1+json"
@@ -100,7 +100,9 @@ def check_platforms(client: docker.DockerClient, settings: Settings, images: lis
         else:
             folders = [image.context.deps, image.context.app, image.context.model]
             image.checked = check_statically(image.platform, image.base.binary or Binary("", None, ""), folders,
-                                             installed_report(image.context.deps)).line(image.platform)
+                                             installed_report(image.context.deps),
+                                             base_libraries(client, image.base.image_id),
+                                             image.base.python).line(image.platform)
         reporter.info(f"    {image.checked}")
     return ready
 
