@@ -177,7 +177,7 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
     if settings.cache and repos and engine_only:
         with reporter.stage("Pull build cache"):
             cached = pull_cache(client, settings, repos[0], targets[repos[0]], auth, reporter)
-            previous = engine.image_id(client.images.get(cached[0])) if cached else ""  # before this build's tags move
+            previous = engine.engine_id(client.images.get(cached[0])) if cached else ""  # before this build's tags move
     local_tag = (repos[0].ref(targets[repos[0]][0]) if repos and engine_only
                  else f"onnx-package/{local_name(model.name)}:{default[0]}")
     config_labels = image_labels(settings, inspection.spec, base, checked.labels)

@@ -28,7 +28,7 @@ from ..registry.push import FINAL, RETRYABLE
 from ..registry.refs import DOCKER_HUB, Repository, check_tag, parse_repository
 from ..report import Reporter
 from ..settings import Settings
-from .engine import image_id, stream_error
+from .engine import engine_id, stream_error
 
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 PROBE_SECONDS = 60
@@ -103,8 +103,8 @@ def resolve_base(client: docker.DockerClient, settings: Settings, auth: Registry
     else:
         digest, image = by_tag(client, settings, wanted, auth, reporter, policy)
     probe = probe_python(client, image, settings.base_image)
-    reference = f"{wanted.repository.name}@{digest}" if digest else image_id(image)
-    base = BaseImage(settings.base_image, reference, digest, image_id(image), probe.python,
+    reference = f"{wanted.repository.name}@{digest}" if digest else engine_id(image)
+    base = BaseImage(settings.base_image, reference, digest, engine_id(image), probe.python,
                      architecture(image, probe, settings.base_image))
     reporter.info(f"    base image {base.name}: {base.reference} (Python {base.python}, {base.arch})")
     return base
@@ -284,7 +284,7 @@ def pull_failure(wanted: BaseRef, message: str, final: bool = False) -> Exceptio
 
 def probe_python(client: docker.DockerClient, image: Image, name: str) -> Probe:
     """Run python3 in a short-lived, network-less container of the base; removed afterwards."""
-    container = client.containers.create(image_id(image), entrypoint=["python3", "-c", PROBE], command=[], user="0",
+    container = client.containers.create(engine_id(image), entrypoint=["python3", "-c", PROBE], command=[], user="0",
                                          network_disabled=True, labels={"io.github.onnx-package.probe": "1"})
     try:
         container.start()
@@ -415,7 +415,7 @@ def platform_base(client: docker.DockerClient, wanted: BaseRef, auth: RegistryAu
             raise BuildError(f"base-image {name} for {platform.name} has no python3 whose name or PYTHON_VERSION "
                              "says its version", PYTHON_FIX)
         check_probe(Probe(python, platform.machine, "" if "musl" in binary.interpreter else "glibc"), name)
-    base = BaseImage(name, f"{wanted.repository.name}@{manifest.digest}", digest, image_id(image), python,
+    base = BaseImage(name, f"{wanted.repository.name}@{manifest.digest}", digest, engine_id(image), python,
                      platform.machine, platform.name, tuple(manifest.content.get("layers") or ()), native, binary)
     how = "its python3 run" if native else "its python3 read from its files"
     reporter.info(f"    base image {platform.name}: {base.reference} (Python {python}, {how})")

@@ -7,6 +7,7 @@ from typing import Any
 
 import docker
 from docker.errors import DockerException
+from docker.models.containers import Container
 from docker.models.images import Image
 
 from ..errors import BuildError
@@ -23,9 +24,9 @@ def connect(settings: Settings) -> docker.DockerClient:
     return client
 
 
-def image_id(image: Image) -> str:
-    """The engine's id of an image it holds (the SDK's `Image.id` is typed as optional)."""
-    return str(image.attrs["Id"])
+def engine_id(model: Image | Container) -> str:
+    """The engine's id of an image or container it holds (the SDK's `.id` is typed as optional)."""
+    return str(model.attrs["Id"])
 
 
 def stream_error(chunk: Mapping[str, Any]) -> str:

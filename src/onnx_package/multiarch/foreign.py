@@ -9,16 +9,19 @@ the base's library folders, and every wheel installed must be tagged for it (or 
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import docker
 from docker.models.images import Image
 
 from ..errors import ContainerCheckError
+from ..image.engine import engine_id
 from ..image.layers import ChunkReader
 from .platforms import Platform
 
@@ -28,6 +31,8 @@ PT_INTERP = 3
 SHT_DYNAMIC, DT_NEEDED = 6, 1
 LIBRARY_FOLDERS = ("/lib", "/lib64", "/usr/lib", "/usr/local/lib")  # the loader's, with their subfolders
 
+ByteOrder = Literal["little", "big"]
+
 
 @dataclass(frozen=True)
 class Binary:
@@ -36,12 +41,16 @@ class Binary:
     interpreter: str  # the dynamic loader it names: glibc's ld-linux-*, or musl's ld-musl-*
 
 
-def elf_header(head: bytes) -> tuple[int, str] | None:
+def elf_header(head: bytes) -> tuple[int, ByteOrder] | None:
     """(e_machine, byte order) of an ELF file's first bytes; None when they are not ELF."""
     if len(head) < 20 or head[:4] != b"\x7fELF":
         return None
-    order = "little" if head[5] == 1 else "big"
+    order: ByteOrder = "little" if head[5] == 1 else "big"
     return int.from_bytes(head[18:20], order), order
+
+
+def unsigned(data: bytes, order: ByteOrder, at: int, size: int) -> int:
+    return int.from_bytes(data[at:at + size], order)
 
 
 def interpreter(data: bytes) -> str:
@@ -49,8 +58,7 @@ def interpreter(data: bytes) -> str:
     found = elf_header(data)
     if not found or data[4] != 2:
         return ""
-    order = found[1]
-    number = lambda at, size: int.from_bytes(data[at:at + size], order)  # noqa: E731
+    number = functools.partial(unsigned, data, found[1])
     table, entry_size, entries = number(0x20, 8), number(0x36, 2), number(0x38, 2)
     for index in range(entries):
         at = table + index * entry_size
@@ -65,12 +73,11 @@ def needed(data: bytes) -> list[str]:
     found = elf_header(data)
     if not found or data[4] != 2:
         return []
-    order = found[1]
-    number = lambda at, size: int.from_bytes(data[at:at + size], order)  # noqa: E731
+    number = functools.partial(unsigned, data, found[1])
     table, entry_size, entries = number(0x28, 8), number(0x3A, 2), number(0x3C, 2)
     sections = [(number(at + 4, 4), number(at + 0x18, 8), number(at + 0x20, 8), number(at + 0x28, 4))
                 for at in range(table, table + entry_size * entries, entry_size)]  # type, offset, size, link
-    names = []
+    names: list[str] = []
     for kind, offset, size, link in sections:
         if kind == SHT_DYNAMIC:
             strings = sections[link][1]
@@ -100,10 +107,10 @@ def read_file(client: docker.DockerClient, container_id: str, path: str) -> tupl
 
 def base_python(client: docker.DockerClient, image: Image) -> tuple[str, Binary]:
     """The base's python3 version (major.minor) and binary, read from its files; '' when no link names it."""
-    container = client.containers.create(image.id, entrypoint=["python3"], command=[], network_disabled=True,
+    container = client.containers.create(engine_id(image), entrypoint=["python3"], command=[], network_disabled=True,
                                          labels={"io.github.onnx-package.probe": "1"})
     try:
-        found = next((hit for path in PYTHONS if (hit := read_file(client, container.id, path))), None)
+        found = next((hit for path in PYTHONS if (hit := read_file(client, engine_id(container), path))), None)
     finally:
         container.remove(force=True)
     if found is None:
@@ -120,11 +127,11 @@ def base_libraries(client: docker.DockerClient, image_id: str) -> set[str]:
     container."""
     container = client.containers.create(image_id, entrypoint=["python3"], command=[], network_disabled=True,
                                          labels={"io.github.onnx-package.probe": "1"})
-    names = set()
+    names: set[str] = set()
     try:
         for folder in LIBRARY_FOLDERS:
             try:
-                stream, _ = client.api.get_archive(container.id, folder)
+                stream, _ = client.api.get_archive(engine_id(container), folder)
             except docker.errors.NotFound:
                 continue
             with tarfile.open(fileobj=ChunkReader(stream), mode="r|") as tar:

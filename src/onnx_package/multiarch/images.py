@@ -10,6 +10,7 @@ So no per-platform tag is ever made in a user's repository.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -143,6 +144,10 @@ class Blobs:
         return path
 
 
+def blob_chunks(blobs: Blobs, digest: str) -> Iterator[bytes]:
+    return file_chunks(blobs.file(digest))
+
+
 def file_chunks(path: Path) -> Iterator[bytes]:
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
@@ -154,9 +159,9 @@ def push_image(session: Session, repo: Repository, image: PlatformImage, manifes
     count = 0
     for layer in image.base.layers:  # downloaded from the base's registry only when this registry lacks it
         digest, size = str(layer["digest"]), int(layer["size"])
-        count += size * session.upload_stream(repo, digest, size, lambda digest=digest: file_chunks(blobs.file(digest)))
+        count += size * session.upload_stream(repo, digest, size, functools.partial(blob_chunks, blobs, digest))
     for own in image.image.layers:
-        count += own.size * session.upload_stream(repo, own.diff_id, own.size, lambda own=own: sent(own))
+        count += own.size * session.upload_stream(repo, own.diff_id, own.size, functools.partial(sent, own))
     session.upload_blob(repo, image.image.config)
     session.put_manifest(repo, digest_of(manifest), manifest, OCI_MANIFEST)
     return count + len(image.image.config) + len(manifest)
