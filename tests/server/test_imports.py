@@ -10,9 +10,9 @@ from importlib.metadata import version
 from pathlib import Path
 
 import onnx_serve
+from locks import GRPC_LOCK, SERVE_LOCK, entries, pins
 from onnx_serve.metrics import Metrics
 from onnx_serve.spec import ServeSpec
-from locks import GRPC_LOCK, SERVE_LOCK, entries, pins
 
 PACKAGE = Path(onnx_serve.__file__).parent
 ALLOWED = {  # top-level module -> distribution, as docs/ARCHITECTURE.md allows
@@ -91,7 +91,8 @@ def imports_after(code: str, env: dict[str, str] | None = None) -> set[str]:
 def test_the_session_can_be_created_before_the_tokenizer_and_the_http_stack_are_imported():
     """`python -m onnx_serve` starts the session after importing only onnx_serve.runtime (onnxruntime and
     numpy); the tokenizer and the HTTP stack are imported while the session is created."""
-    assert not {"numpy", "onnxruntime", "tokenizers", "starlette", "uvicorn"} & imports_after("import onnx_serve.loading")
+    heavy = {"numpy", "onnxruntime", "tokenizers", "starlette", "uvicorn"}
+    assert not heavy & imports_after("import onnx_serve.loading")
     imported = imports_after("import onnx_serve.runtime")
     assert "onnxruntime" in imported
     assert not {"tokenizers", "starlette", "uvicorn", "prometheus_client"} & imported
