@@ -128,7 +128,10 @@ def test_the_metrics_made_on_first_use_hold_what_was_recorded_before():
     metrics.observe_request("GET", "/v2/health/ready", 200, 0.001)
     text, content_type = metrics.exposition()
     assert content_type.startswith("text/plain")
-    for line in ("onnx_serve_model_load_seconds 1.5", "onnx_serve_queue_depth 7.0",
-                 'onnx_serve_requests_total{method="GET",route="/v2/health/ready",status="200"} 1.0',
-                 'onnx_serve_model_info{name="wine",sha256="' + "ab" * 32 + '",task="tabular",version="3"} 1.0'):
+    for line in (
+        "onnx_serve_model_load_seconds 1.5",
+        "onnx_serve_queue_depth 7.0",
+        'onnx_serve_requests_total{method="GET",route="/v2/health/ready",status="200"} 1.0',
+        'onnx_serve_model_info{name="wine",sha256="' + "ab" * 32 + '",task="tabular",version="3"} 1.0',
+    ):
         assert line in text.decode().splitlines(), line
