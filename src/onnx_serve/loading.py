@@ -41,12 +41,12 @@ def load_in_background(settings: Settings) -> Future[Predictor]:
     imported = threading.Event()
 
     def load() -> None:
-        started = time.perf_counter()
         try:
             try:
                 from .runtime import open_model
             finally:
                 imported.set()
+            started = time.perf_counter()  # load_seconds: serve.json, session and tokenizer, as Predictor.load
             spec, session = open_model(settings.model_dir, settings.threads)
             from .predictor import Predictor  # by now mostly imported by the caller
 
