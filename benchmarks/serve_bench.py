@@ -2,6 +2,7 @@
 
     python benchmarks/serve_bench.py          # ~15 minutes on 2 cores; writes .bench/serve_bench.json
     python benchmarks/serve_bench.py --seconds 2 --rounds 1 --base-image python:3.11-slim --out results.json
+    python benchmarks/serve_bench.py --latency --baseline REF --ready-rounds 9   # docker run -> ready only
 
 The model: RoBERTa-base-sized (12 layers, hidden 768, random weights), input_ids only (benchmarks/roberta.py).
 Compared, at concurrency 1, 4 and 8, with a short text and a 32-token text:
@@ -278,8 +279,8 @@ def bench_points(systems: dict[str, Callable[[str], Callable[[], None]]], texts:
     return results
 
 
-def session_creation_seconds(model_file: Path) -> float:
-    """Creating the session alone, in a fresh process (median of 3)."""
+def session_creation_seconds(model_file: Path, runs: int = 3) -> float:
+    """Creating the session alone, in a fresh process (median of `runs`)."""
     code = (
         "import time, onnxruntime as ort\n"
         "from onnx_serve.runtime import cpu_limit, session_options\n"
@@ -288,9 +289,34 @@ def session_creation_seconds(model_file: Path) -> float:
         "providers=['CPUExecutionProvider'])\n"
         "print(time.perf_counter() - t)\n"
     )
-    runs = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
-            for _ in range(3)]  # fmt: skip
-    return statistics.median(runs)
+    times = [float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+             for _ in range(runs)]  # fmt: skip
+    return statistics.median(times)
+
+
+def ready_rounds(images: dict[str, str], model_file: Path, rounds: int) -> dict[str, Any]:
+    """`docker run` -> ready of each image (host network, read-only) and session creation alone (a fresh
+    process), once each per round, the order rotating, so that the machine's load hits all alike: per
+    image the median and range, and the median over rounds of (ready - session creation) of that round."""
+    names = [*images, "session"]
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            if name == "session":
+                times[name].append(session_creation_seconds(model_file, runs=1))
+                continue
+            server = ServedImage(images[name], free_port())
+            times[name].append(server.start_to_ready_s)
+            server.stop()
+    summary: dict[str, Any] = {"rounds": rounds}
+    for name, values in times.items():
+        summary[name] = {"median_s": statistics.median(values), "min_s": min(values), "max_s": max(values),
+                         "runs_s": values}  # fmt: skip
+        if name != "session":
+            overheads = [ready - session for ready, session in zip(values, times["session"], strict=True)]
+            summary[name]["median_over_session_s"] = statistics.median(overheads)
+    return summary
 
 
 # --- image size -----------------------------------------------------------------------------------
@@ -494,6 +520,18 @@ def latency_run(args: argparse.Namespace) -> None:
             os.environ["PYTHONPATH"] = os.pathsep.join([str(src), str(ROOT / "src")])
             images[version] = package(model_dir, args.base_image, work / f"{model}-{version}", "--optimize", "false")[0]
         os.environ["PYTHONPATH"] = str(ROOT / "src")
+        if args.ready_rounds:
+            ready = ready_rounds(images, model_dir / "model.onnx", args.ready_rounds)
+            report["models"][model] = {"ready_rounds": ready}
+            session = ready["session"]
+            print(f"{model}: {args.ready_rounds} rounds, session creation median {session['median_s']:.2f} s "
+                  f"({session['min_s']:.2f}-{session['max_s']:.2f})", flush=True)  # fmt: skip
+            for version in images:
+                r = ready[version]
+                print(f"  {version:7} docker run -> ready median {r['median_s']:.2f} s ({r['min_s']:.2f}-"
+                      f"{r['max_s']:.2f}), ready - session per round: median {r['median_over_session_s']:+.2f} s",
+                      flush=True)  # fmt: skip
+            continue
         facts: dict[str, Any] = {"session_creation_s": session_creation_seconds(model_dir / "model.onnx")}
         servers: dict[str, ServedImage] = {}
         for version, image in images.items():
@@ -546,6 +584,9 @@ def main() -> None:
                         help="only the latency run: a small and the RoBERTa model, c1 and c8, host network and "
                         "published port, start -> ready (writes .bench/serve_latency.json by default)")
     parser.add_argument("--baseline", help="with --latency: also the image built from onnx_serve at this git ref")
+    parser.add_argument("--ready-rounds", type=int, default=0,
+                        help="with --latency: only `docker run` -> ready, this many rounds per image against "
+                        "session creation alone (no c1/c8)")  # fmt: skip
     args = parser.parse_args()
     if args.latency:
         if args.out == ROOT / ".bench" / "serve_bench.json":

@@ -30,7 +30,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from . import binary, openapi, v2
 from .auth import ApiKeys
 from .errors import RequestError
-from .metrics import CONTENT_TYPE, Metrics
+from .metrics import Metrics
 from .predictor import Predictor
 from .service import Service
 from .settings import Settings
@@ -155,7 +155,8 @@ async def model_ready(request: Request) -> Response:
 async def metrics_endpoint(request: Request) -> Response:
     if _service(request).settings.metrics_keyed:
         request.app.state.keys.require(request.headers.get("authorization"))
-    return Response(request.app.state.metrics.exposition(), media_type=CONTENT_TYPE)
+    content, content_type = request.app.state.metrics.exposition()
+    return Response(content, media_type=content_type)
 
 
 async def openapi_json(request: Request) -> Response:

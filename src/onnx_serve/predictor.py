@@ -24,8 +24,8 @@ import onnxruntime as ort
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 
 from .errors import RequestError
-from .runtime import cpu_limit, create_session
-from .spec import ModelError, ServeSpec, read_spec
+from .runtime import open_model
+from .spec import ModelError, ServeSpec
 from .tensors import TensorSpec
 from .text import TextEncoder
 
@@ -78,14 +78,12 @@ class Predictor:
     def load(cls, model_dir: Path, threads: int | None = None) -> Predictor:
         """Read serve.json, create the session (threads: the container's CPU quota by default)."""
         started = time.perf_counter()
-        spec = read_spec(model_dir)
-        model_path = model_dir / spec.model_file
-        if not model_path.is_file():
-            raise ModelError(f"{model_path} does not exist (serve.json model_file={spec.model_file!r})")
-        try:
-            session = create_session(model_path, threads or cpu_limit())
-        except Exception as e:  # onnxruntime's exceptions share no base class
-            raise ModelError(f"onnxruntime cannot load {model_path}: {e}") from e
+        spec, session = open_model(model_dir, threads)
+        return cls.opened(model_dir, spec, session, started)
+
+    @classmethod
+    def opened(cls, model_dir: Path, spec: ServeSpec, session: ort.InferenceSession, started: float) -> Predictor:
+        """The predictor of a session `runtime.open_model` created (`started`: when loading began)."""
         encoder = None
         if spec.task == "text-classification":
             model_inputs = [TensorSpec.of(node) for node in session.get_inputs()]

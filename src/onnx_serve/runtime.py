@@ -2,6 +2,7 @@
 
     threads = cpu_limit()                    # cgroup quota, else CPU affinity, else os.cpu_count()
     session = create_session(path, threads)
+    spec, session = open_model(model_dir)    # serve.json and its session: onnxruntime's imports only
 
 Reads cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us`, so a container limited to 2 CPUs on a
 64-core node runs 2 intra-op threads, not 64.
@@ -16,6 +17,8 @@ import os
 from pathlib import Path
 
 import onnxruntime as ort
+
+from .spec import ModelError, ServeSpec, read_spec
 
 CGROUP = Path("/sys/fs/cgroup")
 
@@ -88,6 +91,22 @@ def create_session(model_path: Path, threads: int) -> ort.InferenceSession:
     return ort.InferenceSession(
         str(model_path), sess_options=session_options(threads), providers=["CPUExecutionProvider"]
     )
+
+
+def open_model(model_dir: Path, threads: int | None = None) -> tuple[ServeSpec, ort.InferenceSession]:
+    """serve.json and the session of its model (threads: the container's CPU quota by default).
+
+    Needs onnxruntime (and numpy) only, not the tokenizer or the server: `python -m onnx_serve` starts
+    this first, and imports the rest while the session is created (which releases the GIL).
+    """
+    spec = read_spec(model_dir)
+    model_path = model_dir / spec.model_file
+    if not model_path.is_file():
+        raise ModelError(f"{model_path} does not exist (serve.json model_file={spec.model_file!r})")
+    try:
+        return spec, create_session(model_path, threads or cpu_limit())
+    except Exception as e:  # onnxruntime's exceptions share no base class
+        raise ModelError(f"onnxruntime cannot load {model_path}: {e}") from e
 
 
 def release_free_memory() -> None:
