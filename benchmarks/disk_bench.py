@@ -47,8 +47,6 @@ SAMPLE_SECONDS = 0.05
 MB = 1e6
 
 
-
-
 class Sampler(threading.Thread):
     def __init__(self, runner: list[Path], skip: set[tuple[int, int]]) -> None:
         super().__init__(daemon=True)
@@ -79,8 +77,13 @@ def one_run(name: str, src: Path, model: Path, host: str, work: Path, wheels: Pa
     xdg = fresh_runner(client, repository, work, wheels)
     temp = work / f"runner-temp-{name}"
     temp.mkdir()
-    environ = {**os.environ, "PYTHONPATH": str(src), "RUNNER_TEMP": str(temp), "XDG_CACHE_HOME": str(xdg),
-               "DOCKER_CONFIG": str(work / "docker-config")}
+    environ = {
+        **os.environ,
+        "PYTHONPATH": str(src),
+        "RUNNER_TEMP": str(temp),
+        "XDG_CACHE_HOME": str(xdg),
+        "DOCKER_CONFIG": str(work / "docker-config"),
+    }
     environ.pop("GITHUB_OUTPUT", None)
     user_files = {(p.stat().st_dev, p.stat().st_ino) for p in model.iterdir()}
     sampler = Sampler([temp, xdg], user_files)
@@ -101,18 +104,28 @@ def one_run(name: str, src: Path, model: Path, host: str, work: Path, wheels: Pa
     left = unique_bytes([temp], user_files)
     client.images.remove(image.id, force=True)  # the next run loads its layers anew
     deps = unique_bytes([xdg / "onnx-package" / "deps"], set())
-    return {"name": name, "src": str(src), "seconds": round(seconds, 1),
-            "runner_peak_mb": round(sampler.runner_peak / MB), "deps_mb": round(deps / MB),
-            "engine_tmp_peak_mb": round(sampler.engine_peak / MB),
-            "image_layers_mb": round(layers / MB), "left_after_mb": round(left / MB, 1)}
+    return {
+        "name": name,
+        "src": str(src),
+        "seconds": round(seconds, 1),
+        "runner_peak_mb": round(sampler.runner_peak / MB),
+        "deps_mb": round(deps / MB),
+        "engine_tmp_peak_mb": round(sampler.engine_peak / MB),
+        "image_layers_mb": round(layers / MB),
+        "left_after_mb": round(left / MB, 1),
+    }
 
 
 def main() -> None:
     cli = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     cli.add_argument("--compare", type=Path, help="another checkout's src/ folder, run first")
     cli.add_argument("--model-dir", type=Path, default=ROOT / ".bench" / "roberta")
-    cli.add_argument("--wheels", type=Path, default=Path.home() / ".cache" / "onnx-package" / "deps",
-                     help="the dependency cache to copy for each fresh runner")
+    cli.add_argument(
+        "--wheels",
+        type=Path,
+        default=Path.home() / ".cache" / "onnx-package" / "deps",
+        help="the dependency cache to copy for each fresh runner",
+    )
     cli.add_argument("--out", type=Path, default=ROOT / ".bench" / "disk_bench.json")
     args = cli.parse_args()
     model = roberta.make(args.model_dir)
@@ -135,9 +148,11 @@ def main() -> None:
     print("| run | runner peak (work + cache) | deps cache | engine tmp peak | image layers | left after | s |")
     print("|---|---|---|---|---|---|---|")
     for run in runs:
-        print(f"| {run['name']} | {run['runner_peak_mb']} MB ({run['runner_peak_mb'] * MB / model_bytes:.2f} x model) "
-              f"| {run['deps_mb']} MB | {run['engine_tmp_peak_mb']} MB | {run['image_layers_mb']} MB "
-              f"| {run['left_after_mb']} MB | {run['seconds']} |")
+        print(
+            f"| {run['name']} | {run['runner_peak_mb']} MB ({run['runner_peak_mb'] * MB / model_bytes:.2f} x model) "
+            f"| {run['deps_mb']} MB | {run['engine_tmp_peak_mb']} MB | {run['image_layers_mb']} MB "
+            f"| {run['left_after_mb']} MB | {run['seconds']} |"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"model_mb": round(model_bytes / MB), "runs": runs}, indent=2))
 

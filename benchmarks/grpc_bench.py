@@ -80,19 +80,37 @@ def main() -> None:
     args = parser.parse_args()
     client_python = os.environ.get("KSERVE_PYTHON") or str(ROOT / ".venv-kserve" / "bin" / "python")
     with tempfile.TemporaryDirectory() as folder:
-        model = write_spec(models.make_text_classifier(Path(folder) / "bench"), name="bench",
-                           task="text-classification", max_length=128, labels=["negative", "positive"])
+        model = write_spec(
+            models.make_text_classifier(Path(folder) / "bench"),
+            name="bench",
+            task="text-classification",
+            max_length=128,
+            labels=["negative", "positive"],
+        )
         http_port, grpc_port = free_port(), free_port()
-        env = {**os.environ, "PYTHONPATH": str(ROOT / "src"), "PORT": str(http_port), "ONNX_SERVE_HOST": "127.0.0.1",
-               "ONNX_SERVE_MODEL_DIR": str(model), "ONNX_SERVE_GRPC_PORT": str(grpc_port), "ONNX_SERVE_THREADS": "1"}
-        server = subprocess.Popen([sys.executable, "-m", "onnx_serve"], env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        env = {
+            **os.environ,
+            "PYTHONPATH": str(ROOT / "src"),
+            "PORT": str(http_port),
+            "ONNX_SERVE_HOST": "127.0.0.1",
+            "ONNX_SERVE_MODEL_DIR": str(model),
+            "ONNX_SERVE_GRPC_PORT": str(grpc_port),
+            "ONNX_SERVE_THREADS": "1",
+        }
+        server = subprocess.Popen(
+            [sys.executable, "-m", "onnx_serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         try:
             wait_ready(http_port)
             wait_ready(grpc_port)
             time.sleep(2)  # the model warms up after the ports open
-            done = subprocess.run([client_python, "-c", CLIENT, str(http_port), str(grpc_port), str(args.calls)],
-                                  capture_output=True, text=True, timeout=1800, check=True)
+            done = subprocess.run(
+                [client_python, "-c", CLIENT, str(http_port), str(grpc_port), str(args.calls)],
+                capture_output=True,
+                text=True,
+                timeout=1800,
+                check=True,
+            )
         finally:
             server.terminate()
             server.wait(timeout=60)

@@ -26,8 +26,7 @@ NO_CACHE = {"PIP_NO_CACHE_DIR": "1", "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_
 
 def timed(command: list[str], env: dict[str, str]) -> float:
     start = time.perf_counter()
-    subprocess.run(command, env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL,
-                   stdin=subprocess.DEVNULL)
+    subprocess.run(command, env={**os.environ, **env}, check=True, stdout=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -43,13 +42,30 @@ def baseline(work: Path) -> float:
 
 def locked_pip(work: Path) -> float:
     python = fresh_venv(work / "pip")
-    return timed([str(python), "-m", "pip", "install", "--quiet", "--require-hashes", "--no-deps",
-                  "-r", str(ROOT / "requirements" / "runner.txt")], NO_CACHE)
+    return timed(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--require-hashes",
+            "--no-deps",
+            "-r",
+            str(ROOT / "requirements" / "runner.txt"),
+        ],
+        NO_CACHE,
+    )
 
 
 def locked_uv(work: Path) -> tuple[float, float]:
-    env = {**NO_CACHE, "RUNNER_TOOL_CACHE": str(work / "tool-cache"), "UV_CACHE_DIR": str(work / "uv-cache"),
-           "GITHUB_OUTPUT": str(work / "output"), "ONNX_PACKAGE_PYTHON": sys.executable}
+    env = {
+        **NO_CACHE,
+        "RUNNER_TOOL_CACHE": str(work / "tool-cache"),
+        "UV_CACHE_DIR": str(work / "uv-cache"),
+        "GITHUB_OUTPUT": str(work / "output"),
+        "ONNX_PACKAGE_PYTHON": sys.executable,
+    }
     script = ["bash", str(ROOT / "scripts" / "install-action.sh")]
     return timed(script, env), timed(script, env)
 

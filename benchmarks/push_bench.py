@@ -74,13 +74,20 @@ class Measure:
 
 def start_registry(root: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    config = {"version": "0.1", "log": {"level": "warn", "accesslog": {"disabled": True}},
-              "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
-              "http": {"addr": f"127.0.0.1:{port}", "secret": "bench"}}
+    config = {
+        "version": "0.1",
+        "log": {"level": "warn", "accesslog": {"disabled": True}},
+        "storage": {"filesystem": {"rootdirectory": str(root / "data")}},
+        "http": {"addr": f"127.0.0.1:{port}", "secret": "bench"},
+    }
     (root / "config.yml").write_text(json.dumps(config))
     with (root / "registry.log").open("wb") as log:
-        process = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(root / "config.yml")],
-                                   stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            ["/usr/bin/docker-registry", "serve", str(root / "config.yml")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     url = f"http://127.0.0.1:{port}"
     for _ in range(200):
         try:
@@ -100,19 +107,36 @@ def fresh_runner(client: docker.DockerClient, repository: str, work: Path, wheel
     for image in client.images.list(name=repository):
         client.images.remove(image.id, force=True)
     cache = work / f"xdg-{time.monotonic_ns()}"
-    ready = sorted((entry for entry in wheels.glob("*") if (entry / ".complete").is_file()),
-                   key=lambda entry: entry.stat().st_mtime)
+    ready = sorted(
+        (entry for entry in wheels.glob("*") if (entry / ".complete").is_file()),
+        key=lambda entry: entry.stat().st_mtime,
+    )
     if ready:
         shutil.copytree(ready[-1], cache / "onnx-package" / "deps" / ready[-1].name, copy_function=shutil.copy)
     return cache
 
 
-def package(name: str, model: Path, version: str, images: str, cache: bool, base: str, work: Path,
-            xdg: Path, proxy: FaultProxy) -> Measure:
-    environ = {**os.environ, "RUNNER_TEMP": str(work), "XDG_CACHE_HOME": str(xdg),
-               "DOCKER_CONFIG": str(work / "docker-config"), "GITHUB_SHA": os.urandom(20).hex()}
-    settings = load_settings({"model-source": "local", "model-path": str(model), "model-version": version,
-                              "images": images, "base-image": base, "cache": str(cache).lower()}, environ)
+def package(
+    name: str, model: Path, version: str, images: str, cache: bool, base: str, work: Path, xdg: Path, proxy: FaultProxy
+) -> Measure:
+    environ = {
+        **os.environ,
+        "RUNNER_TEMP": str(work),
+        "XDG_CACHE_HOME": str(xdg),
+        "DOCKER_CONFIG": str(work / "docker-config"),
+        "GITHUB_SHA": os.urandom(20).hex(),
+    }
+    settings = load_settings(
+        {
+            "model-source": "local",
+            "model-path": str(model),
+            "model-version": version,
+            "images": images,
+            "base-image": base,
+            "cache": str(cache).lower(),
+        },
+        environ,
+    )
     reporter = Reporter(io.StringIO())
     proxy.reset_counters()
     start = time.monotonic()
@@ -125,10 +149,16 @@ def package(name: str, model: Path, version: str, images: str, cache: bool, base
     log = reporter.stream.getvalue()
     layers = re.search(r"\(\d+ of (\d+) layers, ", log)
     row = re.search(rf"^    {re.escape(images)}:{version} +sha256:\w+ +([\d.]+ \w+) ", log, re.MULTILINE)
-    return Measure(name, seconds, dict(reporter.stage_seconds), proxy.uploaded,
-                   sum(1 for method, path, _ in proxy.forwarded if method == "PUT" and BLOB_PUT.match(path)),
-                   sum(1 for method, path, _ in proxy.forwarded if method == "PUT" and MANIFEST_PUT.match(path)),
-                   int(layers.group(1)) if layers else 0, row.group(1) if row else "?")
+    return Measure(
+        name,
+        seconds,
+        dict(reporter.stage_seconds),
+        proxy.uploaded,
+        sum(1 for method, path, _ in proxy.forwarded if method == "PUT" and BLOB_PUT.match(path)),
+        sum(1 for method, path, _ in proxy.forwarded if method == "PUT" and MANIFEST_PUT.match(path)),
+        int(layers.group(1)) if layers else 0,
+        row.group(1) if row else "?",
+    )
 
 
 def above_base(client: docker.DockerClient, base: str, url: str, tag: str) -> int:
@@ -169,18 +199,23 @@ def main() -> None:
     try:
         for number, name in enumerate(runs, 1):
             xdg = fresh_runner(client, images, work, wheels)
-            measures.append(package(name, models[number - 1], str(number), images, True, args.base_image, work,
-                                    xdg, proxy))
+            measures.append(
+                package(name, models[number - 1], str(number), images, True, args.base_image, work, xdg, proxy)
+            )
             print(f"done: {name} in {measures[-1].seconds:.1f} s", file=sys.stderr, flush=True)
         print(table(measures))
         without = above_base(client, args.base_image, proxy.url, "1")
-        print(f"{'   without the cache, run 2 would send about':<46} {'':>8} {'':>31} {human_bytes(without):>10}  "
-              "every layer above the base image (from run 1's manifest)")
+        print(
+            f"{'   without the cache, run 2 would send about':<46} {'':>8} {'':>31} {human_bytes(without):>10}  "
+            "every layer above the base image (from run 1's manifest)"
+        )
         full, cached = measures[0], measures[1]
         model_only = cached.blobs == 2  # the model layer and the image config; the manifests (one per tag)
-        print(f"\nmodel-only rebuild: {'yes' if model_only else 'NO'}: the second push sent "
-              f"{human_bytes(cached.sent)} ({cached.blobs - 1} layer + config + {cached.manifests} manifests, "
-              f"one per tag) against {human_bytes(full.sent)} for the first")
+        print(
+            f"\nmodel-only rebuild: {'yes' if model_only else 'NO'}: the second push sent "
+            f"{human_bytes(cached.sent)} ({cached.blobs - 1} layer + config + {cached.manifests} manifests, "
+            f"one per tag) against {human_bytes(full.sent)} for the first"
+        )
     finally:
         for image in client.images.list(name=images):
             client.images.remove(image.id, force=True)

@@ -404,8 +404,10 @@ def variant_verdicts(report: dict[str, Any]) -> list[str]:
             def per(system: dict[str, Any], other: dict[str, Any], at: str = point) -> float:
                 return float(system[at]["throughput"] / other[at]["throughput"])
 
-            lines.append(f"INFO  {point}: optimized / raw {per(optimized, raw):.2f}, int8 / raw {per(int8, raw):.2f}, "
-                         f"int8 / tutorial {per(int8, tutorial):.2f}")
+            lines.append(
+                f"INFO  {point}: optimized / raw {per(optimized, raw):.2f}, int8 / raw {per(int8, raw):.2f}, "
+                f"int8 / tutorial {per(int8, tutorial):.2f}"
+            )
     ratio = optimized["32 tokens c8"]["throughput"] / raw["32 tokens c8"]["throughput"]
     lines.append(_verdict(f"32 tokens: optimized / raw (original) throughput at c8 = {ratio:.2f}", ratio >= 1.2))
     ratio = int8["32 tokens c4"]["throughput"] / tutorial["32 tokens c4"]["throughput"]
@@ -580,9 +582,12 @@ def main() -> None:
         help="the image to build on (scripts/setup-machine.sh makes this one; python:3.11-slim online)",
     )
     parser.add_argument("--image", help="an image onnx-package already built from --model-dir on --base-image")
-    parser.add_argument("--latency", action="store_true",
-                        help="only the latency run: a small and the RoBERTa model, c1 and c8, host network and "
-                        "published port, start -> ready (writes .bench/serve_latency.json by default)")
+    parser.add_argument(
+        "--latency",
+        action="store_true",
+        help="only the latency run: a small and the RoBERTa model, c1 and c8, host network and "
+        "published port, start -> ready (writes .bench/serve_latency.json by default)",
+    )
     parser.add_argument("--baseline", help="with --latency: also the image built from onnx_serve at this git ref")
     parser.add_argument("--ready-rounds", type=int, default=0,
                         help="with --latency: only `docker run` -> ready, this many rounds per image against "
@@ -612,13 +617,23 @@ def main() -> None:
     golden = golden_set(work / "golden.jsonl")
     # The gate is lowered here so that the run goes on: the agreement measured is a verdict of its own.
     optimized_image, trials = package(model_dir, args.base_image, work / "optimized", "--samples", str(golden))
-    int8_image, int8_trials = package(model_dir, args.base_image, work / "int8", "--samples", str(golden),
-                                      "--quantize", "int8", "--min-agreement", "0.5")
+    int8_image, int8_trials = package(
+        model_dir,
+        args.base_image,
+        work / "int8",
+        "--samples",
+        str(golden),
+        "--quantize",
+        "int8",
+        "--min-agreement",
+        "0.5",
+    )
     report["packaging"] = trials + int8_trials
     report["int8_agreement"] = agreement_of(int8_trials)
     print("\n".join(report["packaging"]), flush=True)
     report["session_creation_optimized_s"] = session_creation_seconds(
-        work / "optimized" / ".onnx-package" / "bundle" / "model.onnx")
+        work / "optimized" / ".onnx-package" / "bundle" / "model.onnx"
+    )
     print(f"images: fp32 {image}, optimized {optimized_image}, int8 {int8_image}", flush=True)
     served = ServedImage(image, free_port())
     optimized = ServedImage(optimized_image, free_port())
@@ -631,8 +646,13 @@ def main() -> None:
         feeds = {"input_ids": np.array([tokenizer.encode(text).ids], dtype=np.int64)}
         return lambda: session.run(None, feeds)
 
-    systems = {"raw": raw_call, "served": served.client, "optimized": optimized.client, "int8": int8.client,
-               "tutorial": tutorial.client}
+    systems = {
+        "raw": raw_call,
+        "served": served.client,
+        "optimized": optimized.client,
+        "int8": int8.client,
+        "tutorial": tutorial.client,
+    }
     report.update(bench_points(systems, texts, args.seconds, args.rounds))
     report["paired_c1"] = {length: paired_latency(raw_call(text), served.client(text), args.seconds * args.rounds)
                            for length, text in texts.items()}  # fmt: skip

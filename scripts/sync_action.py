@@ -1,7 +1,7 @@
 """Write action.yml and README's input/output tables from the tables in src/ (the single source of truth).
 
-    python scripts/sync_action.py          # rewrite action.yml and README's tables
-    python scripts/sync_action.py --check  # exit 1 when either has drifted (run by the tests)
+python scripts/sync_action.py          # rewrite action.yml and README's tables
+python scripts/sync_action.py --check  # exit 1 when either has drifted (run by the tests)
 """
 
 from __future__ import annotations
@@ -61,20 +61,25 @@ def render() -> str:
             lines.append(f"    default: {quoted(spec.default)}")
     lines.append("outputs:")
     for output in OUTPUTS:
-        lines += [f"  {output.name}:", f"    description: {quoted(output.description)}",
-                  f"    value: ${{{{ steps.package.outputs.{output.name} }}}}"]
+        lines += [
+            f"  {output.name}:",
+            f"    description: {quoted(output.description)}",
+            f"    value: ${{{{ steps.package.outputs.{output.name} }}}}",
+        ]
     env = "\n".join(f"        INPUT_{spec.attr.upper()}: ${{{{ inputs.{spec.name} }}}}" for spec in INPUTS)
     return "\n".join(lines) + "\n" + RUNS % env
 
 
 def readme_tables(readme: str) -> str:
     inputs = ["| input | default | description |", "|---|---|---|"] + [
-        f"| `{spec.name}` | {f'`{spec.default}`' if spec.default else ''} | {spec.description} |" for spec in INPUTS]
+        f"| `{spec.name}` | {f'`{spec.default}`' if spec.default else ''} | {spec.description} |" for spec in INPUTS
+    ]
     outputs = ["| output | description |", "|---|---|"] + [f"| `{o.name}` | {o.description} |" for o in OUTPUTS]
     for name, table in (("inputs", inputs), ("outputs", outputs)):
         block = f"<!-- {name}:start -->\n" + "\n".join(table) + f"\n<!-- {name}:end -->"
-        readme = re.sub(rf"<!-- {name}:start -->.*?<!-- {name}:end -->", lambda _, block=block: block, readme,
-                        flags=re.S)
+        readme = re.sub(
+            rf"<!-- {name}:start -->.*?<!-- {name}:end -->", lambda _, block=block: block, readme, flags=re.S
+        )
     return readme
 
 

@@ -21,12 +21,18 @@ def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
         prog="onnx-package",
         description="Package an ONNX model into a served, checked image and push it to registries. "
-                    "Every flag can also be given as INPUT_<NAME> (the GitHub Action's inputs).")
+        "Every flag can also be given as INPUT_<NAME> (the GitHub Action's inputs).",
+    )
     cli.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     for spec in INPUTS:
         default = f" (default: {spec.default})" if spec.default else ""
-        cli.add_argument(f"--{spec.name}", dest=spec.name, default=None, metavar=spec.kind.upper(),
-                         help=spec.description.replace("%", "%%") + default)
+        cli.add_argument(
+            f"--{spec.name}",
+            dest=spec.name,
+            default=None,
+            metavar=spec.kind.upper(),
+            help=spec.description.replace("%", "%%") + default,
+        )
     return cli
 
 
@@ -38,8 +44,14 @@ def execute(load: Callable[[], Settings], reporter: Reporter, environ: Mapping[s
         settings = load()
         reporter.start(settings)
         result: Result = run(settings, reporter)
-        values = output_values(result.pushed, result.image_id, result.spec, result.sbom, result.platform_digests,
-                               result.diff.to_json() if result.diff else "")
+        values = output_values(
+            result.pushed,
+            result.image_id,
+            result.spec,
+            result.sbom,
+            result.platform_digests,
+            result.diff.to_json() if result.diff else "",
+        )
         reporter.write_outputs(values, settings.environ)
         reporter.finish(result, values)
         return 0
@@ -54,9 +66,12 @@ def execute(load: Callable[[], Settings], reporter: Reporter, environ: Mapping[s
         return 130
     except Exception as err:  # a bug: still one line, the traceback only on request
         print_traceback_if_debugging(environ)
-        reporter.fail("Internal error", f"{err.__class__.__name__}: {first_line(str(err), 300)}. Fix: rerun with "
-                      "ONNX_PACKAGE_DEBUG=1 (on GitHub: re-run the job with debug logging) and report the "
-                      "traceback at the project's issues")
+        reporter.fail(
+            "Internal error",
+            f"{err.__class__.__name__}: {first_line(str(err), 300)}. Fix: rerun with "
+            "ONNX_PACKAGE_DEBUG=1 (on GitHub: re-run the job with debug logging) and report the "
+            "traceback at the project's issues",
+        )
         return 2
 
 

@@ -46,8 +46,13 @@ class Placer:
 
     def report(self, what: str) -> None:
         if self.copied:
-            log.warning("%s could not be hard-linked into the work folder (%s): copied %.1f MB instead; put "
-                        "RUNNER_TEMP on the same file system to save the copy", what, self.reason, self.copied / MB)
+            log.warning(
+                "%s could not be hard-linked into the work folder (%s): copied %.1f MB instead; put "
+                "RUNNER_TEMP on the same file system to save the copy",
+                what,
+                self.reason,
+                self.copied / MB,
+            )
 
 
 def replace(path: Path, text: str) -> None:
@@ -87,10 +92,12 @@ class Needs:
 
     def fix(self, workdir: Path) -> str:
         model = f"{gb(self.model)} model" if self.model else "the model's size"
-        return (f"free about {gb(self.runner() + self.engine())} on the runner: this run needs {gb(self.runner())} in "
-                f"{workdir.parent} and the dependency cache ({model} + {gb(self.deps)} of serving dependencies) and "
-                f"{gb(self.engine())} in the Docker engine's data root ({ENGINE_COPIES} times both, while it loads the "
-                "image); or set RUNNER_TEMP to a folder on a larger disk")
+        return (
+            f"free about {gb(self.runner() + self.engine())} on the runner: this run needs {gb(self.runner())} in "
+            f"{workdir.parent} and the dependency cache ({model} + {gb(self.deps)} of serving dependencies) and "
+            f"{gb(self.engine())} in the Docker engine's data root ({ENGINE_COPIES} times both, while it loads the "
+            "image); or set RUNNER_TEMP to a folder on a larger disk"
+        )
 
 
 def gb(size: int) -> str:

@@ -81,8 +81,9 @@ class ContainerCheckError(PackageError):
 class PushError(PackageError):
     title = "Push failed"
 
-    def __init__(self, cause: str, fix: str, pushed: list[Any] | None = None,
-                 outputs: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, cause: str, fix: str, pushed: list[Any] | None = None, outputs: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(cause, fix, outputs)
         self.pushed = pushed or []  # push.Pushed of the repositories that do hold the image
 

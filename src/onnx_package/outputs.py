@@ -23,15 +23,21 @@ class Output:
 OUTPUTS: tuple[Output, ...] = (
     Output("digest", "The image digest, when every registry serves the same one (deploy by digest)."),
     Output("digests", "JSON object: each pushed image reference -> the digest its registry serves."),
-    Output("platform-digests", "JSON object: each platform (linux/amd64, ...) -> its image manifest's digest; with "
-           "several platforms, digest is the index over them."),
+    Output(
+        "platform-digests",
+        "JSON object: each platform (linux/amd64, ...) -> its image manifest's digest; with "
+        "several platforms, digest is the index over them.",
+    ),
     Output("images", "One repo@digest per line, for every repository pushed to."),
     Output("image-id", "The local image id that was built and checked."),
     Output("model-name", "The model's name."),
     Output("model-version", "The model version packaged (latest resolved to a number)."),
     Output("model-sha256", "sha256 of the model's .onnx file."),
-    Output("diff", "JSON: the new image against the previous one on the golden set (changed answers, p50/p95, time "
-           "to ready, memory, size); empty when there was no previous image."),
+    Output(
+        "diff",
+        "JSON: the new image against the previous one on the golden set (changed answers, p50/p95, time "
+        "to ready, memory, size); empty when there was no previous image.",
+    ),
     Output("sbom", "Path of the image's ML-BOM (CycloneDX 1.6 JSON), also attached to the image in each registry."),
 )
 
@@ -41,9 +47,14 @@ def variable_name(output: str) -> str:
     return output.upper().replace("-", "_")
 
 
-def output_values(pushed: list[Pushed], image_id: str, spec: Mapping[str, object],
-                  sbom: Path | None = None, platform_digests: Mapping[str, str] | None = None,
-                  diff: str = "") -> dict[str, str]:
+def output_values(
+    pushed: list[Pushed],
+    image_id: str,
+    spec: Mapping[str, object],
+    sbom: Path | None = None,
+    platform_digests: Mapping[str, str] | None = None,
+    diff: str = "",
+) -> dict[str, str]:
     digests = {p.ref: p.digest for p in pushed}
     by_repo = {p.repository.name: p.digest for p in pushed}
     distinct = set(digests.values())

@@ -93,8 +93,10 @@ def plan_targets(settings: Settings) -> TagPlan:
     plan = plan_tags(settings.images, settings.tags)
     check_ca(settings.registry_ca)
     if settings.push and not plan.repositories:
-        raise SettingsError("images is empty, so there is nowhere to push",
-                            "set images (e.g. ghcr.io/my-org/model), or push: false to only build and check")
+        raise SettingsError(
+            "images is empty, so there is nowhere to push",
+            "set images (e.g. ghcr.io/my-org/model), or push: false to only build and check",
+        )
     return plan
 
 
@@ -110,8 +112,13 @@ def local_name(model_name: str) -> str:
 def run(settings: Settings, reporter: Reporter) -> Result:
     check_source_inputs(settings)
     check_source(settings)
-    checked = Checked(plan_targets(settings), parse_labels(settings.labels), parse_annotations(settings.annotations),
-                      parse_platforms(settings.platforms), load_samples(settings))
+    checked = Checked(
+        plan_targets(settings),
+        parse_labels(settings.labels),
+        parse_annotations(settings.annotations),
+        parse_platforms(settings.platforms),
+        load_samples(settings),
+    )
     repos = checked.plan.repositories
     for skipped in checked.annotations.skipped:
         reporter.warn(f"annotation {skipped} skipped: this single-platform image has a manifest and no index")
@@ -148,8 +155,15 @@ def work_folder(settings: Settings, reporter: Reporter) -> Iterator[Needs]:
             shutil.rmtree(work, ignore_errors=True)
 
 
-def package(settings: Settings, reporter: Reporter, client: docker.DockerClient, bases: list[BaseImage],
-            checked: Checked, auth: RegistryAuth, needs: Needs) -> Result:
+def package(
+    settings: Settings,
+    reporter: Reporter,
+    client: docker.DockerClient,
+    bases: list[BaseImage],
+    checked: Checked,
+    auth: RegistryAuth,
+    needs: Needs,
+) -> Result:
     """Fetch, inspect, build, check and push, in the work folder."""
     work, repos, base = settings.workdir, checked.plan.repositories, bases[0]
     engine_only = not base.platform  # the engine's own platform alone: built, checked and pushed by the engine
@@ -162,12 +176,16 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
         has_tokenizer = assemble_bundle(settings, model, work / "bundle")
         needs.model = folder_bytes(work / "bundle")
         inspection = inspect_model(settings, model, work / "bundle", has_tokenizer)
-        reporter.info(f"    task {inspection.task}; inputs "
-                      + ", ".join(f"{t.name} {t.type} {list(t.declared_shape)}" for t in inspection.inputs))
+        reporter.info(
+            f"    task {inspection.task}; inputs "
+            + ", ".join(f"{t.name} {t.type} {list(t.declared_shape)}" for t in inspection.inputs)
+        )
         probes = smoke_samples(inspection, work / "bundle", checked.samples)
         probe = probes[0]
-        reporter.info(f"    POST {probe.path} -> {probe.answer}"
-                      + (f"; {len(probes)} samples answered" if len(probes) > 1 else ""))
+        reporter.info(
+            f"    POST {probe.path} -> {probe.answer}"
+            + (f"; {len(probes)} samples answered" if len(probes) > 1 else "")
+        )
     with reporter.stage("Optimize"):
         trials = improve_model(settings, inspection, work / "bundle", probes, work / "optimize", reporter)
         if any(trial.served for trial in trials):  # the container must answer as the model it serves
@@ -178,45 +196,78 @@ def package(settings: Settings, reporter: Reporter, client: docker.DockerClient,
         with reporter.stage("Pull build cache"):
             cached = pull_cache(client, settings, repos[0], targets[repos[0]], auth, reporter)
             previous = engine.engine_id(client.images.get(cached[0])) if cached else ""  # before this build's tags move
-    local_tag = (repos[0].ref(targets[repos[0]][0]) if repos and engine_only
-                 else f"onnx-package/{local_name(model.name)}:{default[0]}")
+    local_tag = (
+        repos[0].ref(targets[repos[0]][0])
+        if repos and engine_only
+        else f"onnx-package/{local_name(model.name)}:{default[0]}"
+    )
     config_labels = image_labels(settings, inspection.spec, base, checked.labels)
     if not engine_only:
-        return package_platforms(settings, reporter, client, bases, checked, auth, targets, inspection, model,
-                                 has_tokenizer, local_tag, config_labels, probes, trials)
+        return package_platforms(
+            settings,
+            reporter,
+            client,
+            bases,
+            checked,
+            auth,
+            targets,
+            inspection,
+            model,
+            has_tokenizer,
+            local_tag,
+            config_labels,
+            probes,
+            trials,
+        )
     with reporter.stage("Build image"):
         context = assemble_context(client, settings, work / "bundle", base, work / "context")
         needs.deps = folder_bytes(context.deps)
         packages = installed_packages(installed_report(context.deps))
-        image_id = build_image(client, base.image_id, context, local_tag, config_labels, settings.source_date_epoch,
-                               settings.grpc)
+        image_id = build_image(
+            client, base.image_id, context, local_tag, config_labels, settings.source_date_epoch, settings.grpc
+        )
         for repo, tags in targets.items():
             for tag in tags:
                 client.api.tag(image_id, repo.name, tag)
         reporter.info(f"    {image_id} tagged {local_tag}")
     with reporter.stage("Check container"):
         ready = check_container(client, settings, image_id, probes, reporter)
-    result = Result(spec=inspection.spec, image_id=image_id, probe=probe, base=base, ready_seconds=ready,
-                    image_size=int(client.images.get(image_id).attrs.get("Size") or 0),
-                    samples=len(probes), trials=trials)
+    result = Result(
+        spec=inspection.spec,
+        image_id=image_id,
+        probe=probe,
+        base=base,
+        ready_seconds=ready,
+        image_size=int(client.images.get(image_id).attrs.get("Size") or 0),
+        samples=len(probes),
+        trials=trials,
+    )
     if previous and previous != image_id:
         release_gate(client, settings, reporter, result, previous, probes)
     if settings.push:
         with reporter.stage("Push"):
             try:
-                result.pushed = push_all(client, settings, targets, reporter, auth,
-                                         manifest_annotations(config_labels, checked.annotations))
+                result.pushed = push_all(
+                    client, settings, targets, reporter, auth, manifest_annotations(config_labels, checked.annotations)
+                )
                 if len({pushed.digest for pushed in result.pushed}) == 1:
                     result.platform_digests = {checked.platforms[0].name: result.pushed[0].digest}
             except PushError as err:  # the registries that got the image still count in the outputs
-                raise err.with_outputs(output_values(err.pushed, image_id, inspection.spec) if err.pushed
-                                       else {}) from None
+                raise err.with_outputs(
+                    output_values(err.pushed, image_id, inspection.spec) if err.pushed else {}
+                ) from None
     bom_stage(settings, reporter, client, auth, result, repos, local_tag, inspection, model, has_tokenizer, packages)
     return result
 
 
-def release_gate(client: docker.DockerClient, settings: Settings, reporter: Reporter, result: Result, previous: str,
-                 probes: list[Probe]) -> None:
+def release_gate(
+    client: docker.DockerClient,
+    settings: Settings,
+    reporter: Reporter,
+    result: Result,
+    previous: str,
+    probes: list[Probe],
+) -> None:
     """The new image against the previous one on the golden set; max-changed-answers may stop the run here."""
     with reporter.stage("Compare with the previous image"):
         result.diff = compare_images(client, settings, previous, result.image_id, probes, reporter)
@@ -226,59 +277,129 @@ def release_gate(client: docker.DockerClient, settings: Settings, reporter: Repo
             raise err.with_outputs({"diff": result.diff.to_json(), "image-id": result.image_id}) from None
 
 
-def bom_stage(settings: Settings, reporter: Reporter, client: docker.DockerClient, auth: RegistryAuth, result: Result,
-              repos: list[Repository], local_tag: str, inspection: Inspection, model: FetchedModel, has_tokenizer: bool,
-              packages: list[Package]) -> None:
+def bom_stage(
+    settings: Settings,
+    reporter: Reporter,
+    client: docker.DockerClient,
+    auth: RegistryAuth,
+    result: Result,
+    repos: list[Repository],
+    local_tag: str,
+    inspection: Inspection,
+    model: FetchedModel,
+    has_tokenizer: bool,
+    packages: list[Package],
+) -> None:
     """The ML-BOM of what the tags name: the image, or with several platforms the index over them."""
     with reporter.stage("ML-BOM"):
         name = repos[0].name if repos else local_tag.rsplit(":", 1)[0]
         tokenizer = settings.tokenizer or ("bundled with the model" if has_tokenizer else "")
-        document = ml_bom(image_name=name, image_digest=result.pushed[0].digest if result.pushed else result.image_id,
-                          inspection=inspection, origin=model.origin, tokenizer=tokenizer, base=result.base,
-                          packages=packages, created=settings.source_date_epoch)
+        document = ml_bom(
+            image_name=name,
+            image_digest=result.pushed[0].digest if result.pushed else result.image_id,
+            inspection=inspection,
+            origin=model.origin,
+            tokenizer=tokenizer,
+            base=result.base,
+            packages=packages,
+            created=settings.source_date_epoch,
+        )
         record_bom(client, settings, auth, reporter, result, document)
 
 
-def package_platforms(settings: Settings, reporter: Reporter, client: docker.DockerClient, bases: list[BaseImage],
-                      checked: Checked, auth: RegistryAuth, targets: dict[Repository, list[str]],
-                      inspection: Inspection, model: FetchedModel, has_tokenizer: bool, local_tag: str,
-                      config_labels: dict[str, str], probes: list[Probe], trials: list[Trial]) -> Result:
+def package_platforms(
+    settings: Settings,
+    reporter: Reporter,
+    client: docker.DockerClient,
+    bases: list[BaseImage],
+    checked: Checked,
+    auth: RegistryAuth,
+    targets: dict[Repository, list[str]],
+    inspection: Inspection,
+    model: FetchedModel,
+    has_tokenizer: bool,
+    local_tag: str,
+    config_labels: dict[str, str],
+    probes: list[Probe],
+    trials: list[Trial],
+) -> Result:
     """One image per platform, each run or inspected, pushed with an index over them through the registry API."""
     with reporter.stage("Build image"):
-        images = build_platforms(client, settings, bases, settings.workdir / "bundle",
-                                 lambda base: image_labels(settings, inspection.spec, base, checked.labels),
-                                 local_tag, reporter)
+        images = build_platforms(
+            client,
+            settings,
+            bases,
+            settings.workdir / "bundle",
+            lambda base: image_labels(settings, inspection.spec, base, checked.labels),
+            local_tag,
+            reporter,
+        )
     with reporter.stage("Check container"):
         ready = check_platforms(client, settings, images, probes, reporter)
-    result = Result(spec=inspection.spec, image_id=images[0].image_id, probe=probes[0], base=bases[0],
-                    ready_seconds=ready, image_size=int(client.images.get(images[0].image_id).attrs.get("Size") or 0),
-                    platforms=images, samples=len(probes), trials=trials)
+    result = Result(
+        spec=inspection.spec,
+        image_id=images[0].image_id,
+        probe=probes[0],
+        base=bases[0],
+        ready_seconds=ready,
+        image_size=int(client.images.get(images[0].image_id).attrs.get("Size") or 0),
+        platforms=images,
+        samples=len(probes),
+        trials=trials,
+    )
     if settings.push:
         with reporter.stage("Push"):
             annotations = manifest_annotations(config_labels, checked.annotations)
             try:
-                result.pushed, result.platform_digests = push_platforms(Pusher(client, settings, auth, reporter),
-                                                                        targets, images, annotations)
+                result.pushed, result.platform_digests = push_platforms(
+                    Pusher(client, settings, auth, reporter), targets, images, annotations
+                )
             except PushError as err:
-                raise err.with_outputs(output_values(err.pushed, result.image_id, inspection.spec) if err.pushed
-                                       else {}) from None
+                raise err.with_outputs(
+                    output_values(err.pushed, result.image_id, inspection.spec) if err.pushed else {}
+                ) from None
     packages = platform_packages({image.platform.name: installed_report(image.context.deps) for image in images})
-    bom_stage(settings, reporter, client, auth, result, checked.plan.repositories, local_tag, inspection, model,
-              has_tokenizer, packages)
+    bom_stage(
+        settings,
+        reporter,
+        client,
+        auth,
+        result,
+        checked.plan.repositories,
+        local_tag,
+        inspection,
+        model,
+        has_tokenizer,
+        packages,
+    )
     return result
 
 
-def record_bom(client: docker.DockerClient, settings: Settings, auth: RegistryAuth, reporter: Reporter,
-               result: Result, document: dict[str, Any]) -> None:
+def record_bom(
+    client: docker.DockerClient,
+    settings: Settings,
+    auth: RegistryAuth,
+    reporter: Reporter,
+    result: Result,
+    document: dict[str, Any],
+) -> None:
     """Write the ML-BOM beside the work folder (the sbom output) and attach it to the image in every registry."""
     result.sbom, result.sbom_line = write_bom(document, settings.workdir.with_name(SBOM_FILE)), summary_line(document)
     reporter.info(f"    {result.sbom_line}: {result.sbom}")
     if not result.pushed:
         return
     try:
-        result.attached = attach_everywhere(Pusher(client, settings, auth, reporter).session, result.pushed,
-                                            bom_bytes(document), MEDIA_TYPE, SBOM_FILE,
-                                            timestamp(settings.source_date_epoch), "sbom", reporter)
+        result.attached = attach_everywhere(
+            Pusher(client, settings, auth, reporter).session,
+            result.pushed,
+            bom_bytes(document),
+            MEDIA_TYPE,
+            SBOM_FILE,
+            timestamp(settings.source_date_epoch),
+            "sbom",
+            reporter,
+        )
     except PushError as err:  # the image is in every registry: the outputs say so
-        raise err.with_outputs(output_values(result.pushed, result.image_id, result.spec, result.sbom,
-                                             result.platform_digests)) from None
+        raise err.with_outputs(
+            output_values(result.pushed, result.image_id, result.spec, result.sbom, result.platform_digests)
+        ) from None

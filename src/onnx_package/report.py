@@ -19,6 +19,7 @@ from .outputs import write_outputs
 if TYPE_CHECKING:
     from .settings import Settings
 
+
 def short(value: Any, limit: int = 120) -> str:
     """A JSON value (a request, an answer) cut to `limit` characters for a log line or a message."""
     text = json.dumps(value)

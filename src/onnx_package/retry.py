@@ -63,9 +63,14 @@ def backoff(policy: Policy, attempt: int, retry_after: float | None, rand: Calla
     return max(delay, retry_after) if retry_after is not None else delay
 
 
-def call(attempt: Callable[[], T], policy: Policy, on_retry: Callable[[Retry, float, int], None] | None = None,
-         sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-         rand: Callable[[], float] = random.random) -> T:
+def call(
+    attempt: Callable[[], T],
+    policy: Policy,
+    on_retry: Callable[[Retry, float, int], None] | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    rand: Callable[[], float] = random.random,
+) -> T:
     """Run `attempt` until it returns, raises something other than Retry, or the policy runs out."""
     start = clock()
     number = 1
@@ -77,11 +82,15 @@ def call(attempt: Callable[[], T], policy: Policy, on_retry: Callable[[Retry, fl
             if number >= policy.attempts:
                 raise GaveUp(err.reason, number) from err
             if delay > policy.max_delay:
-                raise GaveUp(f"{err.reason}; it asks to wait {delay:.0f} s (Retry-After), more than the "
-                             f"{policy.max_delay:.0f} s this run waits", number) from err
+                raise GaveUp(
+                    f"{err.reason}; it asks to wait {delay:.0f} s (Retry-After), more than the "
+                    f"{policy.max_delay:.0f} s this run waits",
+                    number,
+                ) from err
             if clock() - start + delay > policy.budget:
-                raise GaveUp(f"{err.reason}; another try would pass the retry budget of {policy.budget:.0f} s",
-                             number) from err
+                raise GaveUp(
+                    f"{err.reason}; another try would pass the retry budget of {policy.budget:.0f} s", number
+                ) from err
             if on_retry:
                 on_retry(err, delay, number)
             sleep(delay)

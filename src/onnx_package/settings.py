@@ -58,15 +58,19 @@ def read_json(spec: Input, raw: str) -> Any:
     if raw.startswith("@"):
         path = Path(raw[1:])
         if not path.is_file():
-            raise SettingsError(f"{spec.name}: file {path} does not exist",
-                                f"give {spec.name} as inline JSON or @path to an existing JSON file")
+            raise SettingsError(
+                f"{spec.name}: file {path} does not exist",
+                f"give {spec.name} as inline JSON or @path to an existing JSON file",
+            )
         text = path.read_text()
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
         example = '{"positive": true}' if spec.name == "expected" else '["Containers are good"]'
-        raise SettingsError(f"{spec.name} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})",
-                            f"give {spec.name} as JSON, e.g. {spec.name}: '{example}'") from err
+        raise SettingsError(
+            f"{spec.name} is not valid JSON ({err.msg} at line {err.lineno} column {err.colno})",
+            f"give {spec.name} as JSON, e.g. {spec.name}: '{example}'",
+        ) from err
 
 
 def convert(spec: Input, raw: str) -> Any:
@@ -81,8 +85,10 @@ def convert(spec: Input, raw: str) -> Any:
         return None
     if spec.kind in ("int", "count"):
         if not raw.isdigit():
-            raise SettingsError(f"{spec.name} is {raw!r}, not a whole number",
-                                f"set {spec.name} to a whole number, e.g. {spec.default or 0}")
+            raise SettingsError(
+                f"{spec.name} is {raw!r}, not a whole number",
+                f"set {spec.name} to a whole number, e.g. {spec.default or 0}",
+            )
         return int(raw)
     if spec.kind == "float":  # a share, 0 to 1
         try:
@@ -90,8 +96,9 @@ def convert(spec: Input, raw: str) -> Any:
         except ValueError:
             share = -1.0
         if not 0 <= share <= 1:
-            raise SettingsError(f"{spec.name} is {raw!r}, not a number from 0 to 1",
-                                f"set {spec.name} to e.g. {spec.default}")
+            raise SettingsError(
+                f"{spec.name} is {raw!r}, not a number from 0 to 1", f"set {spec.name} to e.g. {spec.default}"
+            )
         return share
     if spec.kind in ("list", "words"):
         return split_list(raw, on_spaces=spec.kind == "words")
@@ -188,14 +195,17 @@ def source_date_epoch(environ: Mapping[str, str], revision: str) -> int:
     given = environ.get("SOURCE_DATE_EPOCH", "").strip()
     if given:
         if not given.isdigit():
-            raise SettingsError(f"SOURCE_DATE_EPOCH is {given!r}, not a whole number of seconds",
-                                "set it to a Unix time, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)")
+            raise SettingsError(
+                f"SOURCE_DATE_EPOCH is {given!r}, not a whole number of seconds",
+                "set it to a Unix time, e.g. SOURCE_DATE_EPOCH=$(git log -1 --format=%ct)",
+            )
         return int(given)
     if not revision:
         return 0
     try:
-        done = subprocess.run(["git", "show", "-s", "--format=%ct", revision], capture_output=True, text=True,
-                              timeout=10)
+        done = subprocess.run(
+            ["git", "show", "-s", "--format=%ct", revision], capture_output=True, text=True, timeout=10
+        )
     except (OSError, subprocess.TimeoutExpired):
         done = None
     stamp = done.stdout.strip() if done else ""
@@ -236,9 +246,16 @@ def load_settings(cli_values: Mapping[str, str | None], environ: Mapping[str, st
     workdir = Path(environ.get("RUNNER_TEMP", ".")) / ".onnx-package"
     cache_dir = Path(environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "onnx-package"
     revision = git_revision(environ)
-    return Settings(**values, revision=revision, source_url=source_url(environ),
-                    source_date_epoch=source_date_epoch(environ, revision), workdir=workdir, cache_dir=cache_dir,
-                    debug=debugging(environ), environ=dict(environ))
+    return Settings(
+        **values,
+        revision=revision,
+        source_url=source_url(environ),
+        source_date_epoch=source_date_epoch(environ, revision),
+        workdir=workdir,
+        cache_dir=cache_dir,
+        debug=debugging(environ),
+        environ=dict(environ),
+    )
 
 
 def run_environ(environ: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -258,8 +275,10 @@ def require(settings: Settings, *names: str, why: str) -> None:
     if missing:
         listed = ", ".join(missing)
         example = " ".join(f"--{n} ..." for n in missing)
-        raise SettingsError(f"{why} needs {listed}, which {'is' if len(missing) == 1 else 'are'} empty",
-                            f"set {listed} (CLI: {example}; action: with: {missing[0]}: ...)")
+        raise SettingsError(
+            f"{why} needs {listed}, which {'is' if len(missing) == 1 else 'are'} empty",
+            f"set {listed} (CLI: {example}; action: with: {missing[0]}: ...)",
+        )
 
 
 # Inputs that only one model source reads: set with another source, they would be silently ignored.
@@ -270,6 +289,8 @@ def check_source_inputs(settings: Settings) -> None:
     """Stop when an input of another model source is set (e.g. model-path with the default azureml)."""
     for name, source in SOURCE_INPUTS.items():
         if getattr(settings, BY_NAME[name].attr) and settings.model_source != source:
-            raise SettingsError(f"{name} is set but model-source is {settings.model_source}, which ignores it",
-                                f"set model-source to {source} (CLI: --model-source {source}; action: with: "
-                                f"model-source: {source}), or remove {name}")
+            raise SettingsError(
+                f"{name} is set but model-source is {settings.model_source}, which ignores it",
+                f"set model-source to {source} (CLI: --model-source {source}; action: with: "
+                f"model-source: {source}), or remove {name}",
+            )

@@ -41,8 +41,9 @@ class TensorSpec:
     def of(cls, node: Any) -> TensorSpec:
         """From an onnxruntime NodeArg; symbolic and unknown dims become None."""
         shape = node.shape if isinstance(node.shape, list) else []
-        return cls(node.name, node.type, tuple(d if isinstance(d, int) and d >= 0 else None for d in shape),
-                   tuple(shape))
+        return cls(
+            node.name, node.type, tuple(d if isinstance(d, int) and d >= 0 else None for d in shape), tuple(shape)
+        )
 
     @property
     def dtype(self) -> np.dtype | None:

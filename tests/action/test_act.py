@@ -22,9 +22,12 @@ pytestmark = [pytest.mark.engine, pytest.mark.slow]
 TRIXIE_BASE = "onnx-package-test/base:trixie"  # Python 3.13: neither runner's python3 compiles byte code for it
 # This machine's pip setup (a local index, a TLS-inspecting proxy's CA), as a runner image would carry it.
 PIP_SETUP = ("/etc/pip.conf", "/etc/ssl/certs/ca-certificates.crt", "/opt/pypi", "/opt/pypi-more", "/opt/wheels")
-AZURE_CREDENTIALS = {"clientId": "00000000-0000-0000-0000-000000000001", "clientSecret": "act-client-secret-value",
-                     "subscriptionId": "00000000-0000-0000-0000-000000000002",
-                     "tenantId": "00000000-0000-0000-0000-000000000003"}
+AZURE_CREDENTIALS = {
+    "clientId": "00000000-0000-0000-0000-000000000001",
+    "clientSecret": "act-client-secret-value",
+    "subscriptionId": "00000000-0000-0000-0000-000000000002",
+    "tenantId": "00000000-0000-0000-0000-000000000003",
+}
 
 
 @pytest.fixture(scope="session")
@@ -46,13 +49,23 @@ def repository_tags(registry, repo: str) -> list[str]:
 
 
 def test_the_action_packages_the_bundled_model_and_pushes_it_to_two_registries(
-        act_cache, registry, auth_registry, base_image, docker_cleanup, tmp_path):
+    act_cache, registry, auth_registry, base_image, docker_cleanup, tmp_path
+):
     repo = f"{docker_cleanup.prefix}/sentiment"
     result_file = tmp_path / "outputs.json"
-    run = run_act("package.yml", act_cache, tmp_path, variables={
-        "REGISTRY": registry.host, "AUTH_REGISTRY": auth_registry.host, "REPOSITORY": repo,
-        "BASE_IMAGE": base_image, "RESULT_FILE": str(result_file),
-    }, secrets={"REGISTRY_PASSWORD": auth_registry.password, "AZURE_CREDENTIALS": json.dumps(AZURE_CREDENTIALS)})
+    run = run_act(
+        "package.yml",
+        act_cache,
+        tmp_path,
+        variables={
+            "REGISTRY": registry.host,
+            "AUTH_REGISTRY": auth_registry.host,
+            "REPOSITORY": repo,
+            "BASE_IMAGE": base_image,
+            "RESULT_FILE": str(result_file),
+        },
+        secrets={"REGISTRY_PASSWORD": auth_registry.password, "AZURE_CREDENTIALS": json.dumps(AZURE_CREDENTIALS)},
+    )
 
     assert run.code == 0 and run.job_result("package") == "success", run.log("package")[-6000:]
     outputs = json.loads(result_file.read_text())
@@ -80,10 +93,16 @@ def test_the_action_packages_the_bundled_model_and_pushes_it_to_two_registries(
 
 
 def test_broken_inputs_fail_with_the_fix_in_an_annotation_and_push_nothing(
-        act_cache, registry, base_image, docker_cleanup, tmp_path):
+    act_cache, registry, base_image, docker_cleanup, tmp_path
+):
     repo = f"{docker_cleanup.prefix}/broken"
-    run = run_act("failures.yml", act_cache, tmp_path, variables={
-        "REGISTRY": registry.host, "REPOSITORY": repo, "BASE_IMAGE": base_image}, secrets={})
+    run = run_act(
+        "failures.yml",
+        act_cache,
+        tmp_path,
+        variables={"REGISTRY": registry.host, "REPOSITORY": repo, "BASE_IMAGE": base_image},
+        secrets={},
+    )
 
     assert run.code != 0
     assert run.job_result("corrupt-model") == "failure" and run.job_result("bad-reference") == "failure"
@@ -99,8 +118,9 @@ def test_broken_inputs_fail_with_the_fix_in_an_annotation_and_push_nothing(
 
 
 def commit_time() -> str:
-    return subprocess.run(["git", "-C", str(ROOT), "show", "-s", "--format=%ct", "HEAD"], capture_output=True,
-                          text=True, check=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-C", str(ROOT), "show", "-s", "--format=%ct", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
 def container_options(work: Path) -> str:
@@ -110,13 +130,22 @@ def container_options(work: Path) -> str:
     tool asks git for it)."""
     wheels = Path.home() / ".cache" / "onnx-package"
     mounts = [path for path in PIP_SETUP if Path(path).exists()]
-    return " ".join([*(f"-v {path}:{path}:ro" for path in mounts), f"-v {work}:{work}", f"-v {wheels}:{wheels}",
-                     f"-e XDG_CACHE_HOME={wheels.parent}", "-e PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
-                     "-e SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt", f"-e SOURCE_DATE_EPOCH={commit_time()}"])
+    return " ".join(
+        [
+            *(f"-v {path}:{path}:ro" for path in mounts),
+            f"-v {work}:{work}",
+            f"-v {wheels}:{wheels}",
+            f"-e XDG_CACHE_HOME={wheels.parent}",
+            "-e PIP_CERT=/etc/ssl/certs/ca-certificates.crt",
+            "-e SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt",
+            f"-e SOURCE_DATE_EPOCH={commit_time()}",
+        ]
+    )
 
 
 def test_in_a_job_container_with_the_engines_socket_the_action_gives_the_host_modes_outputs(
-        act_cache, registry, auth_registry, base_image, docker_cleanup, tmp_path):
+    act_cache, registry, auth_registry, base_image, docker_cleanup, tmp_path
+):
     """act's container mode: the job runs in a container of the local bookworm base (python3 3.11, no node: the
     workflow's actions are composite, and act copies the checkout), with /var/run/docker.sock mounted and on the
     host's network (act's defaults), so the tool drives the engine from inside a container of that engine."""
@@ -126,11 +155,20 @@ def test_in_a_job_container_with_the_engines_socket_the_action_gives_the_host_mo
         work = tmp_path / mode
         work.mkdir()
         result_file = work / "outputs.json"
-        run = run_act("package.yml", act_cache, work, variables={
-            "REGISTRY": registry.host, "AUTH_REGISTRY": auth_registry.host, "REPOSITORY": repo,
-            "BASE_IMAGE": TRIXIE_BASE, "RESULT_FILE": str(result_file),
-        }, secrets={"REGISTRY_PASSWORD": auth_registry.password, "AZURE_CREDENTIALS": json.dumps(AZURE_CREDENTIALS)},
-            container=job_container(base_image, container_options(work)) if mode == "container" else None)
+        run = run_act(
+            "package.yml",
+            act_cache,
+            work,
+            variables={
+                "REGISTRY": registry.host,
+                "AUTH_REGISTRY": auth_registry.host,
+                "REPOSITORY": repo,
+                "BASE_IMAGE": TRIXIE_BASE,
+                "RESULT_FILE": str(result_file),
+            },
+            secrets={"REGISTRY_PASSWORD": auth_registry.password, "AZURE_CREDENTIALS": json.dumps(AZURE_CREDENTIALS)},
+            container=job_container(base_image, container_options(work)) if mode == "container" else None,
+        )
         assert run.code == 0 and run.job_result("package") == "success", run.log("package")[-6000:]
         outputs[mode] = json.loads(result_file.read_text())
         print(f"{mode}: {run.log('package').count('through http://127.0.0.1')} check(s) on the loopback")

@@ -24,8 +24,18 @@ pytestmark = pytest.mark.engine
 
 EXAMPLE = ROOT / "examples" / "sentiment"
 VARIABLES = {variable_name(output.name) for output in OUTPUTS}  # every output, as a CI variable
-STAGES = ["Resolve base image", "Check registry credentials", "Fetch model", "Inspect and smoke test", "Optimize",
-          "Pull build cache", "Build image", "Check container", "Push", "ML-BOM"]
+STAGES = [
+    "Resolve base image",
+    "Check registry credentials",
+    "Fetch model",
+    "Inspect and smoke test",
+    "Optimize",
+    "Pull build cache",
+    "Build image",
+    "Check container",
+    "Push",
+    "ML-BOM",
+]
 
 
 @dataclass
@@ -37,11 +47,15 @@ class Run:
 
 def run_cli(tmp_path: Path, env: dict[str, str], *args: str) -> Run:
     """The CLI as a CI job runs it: no GitHub variables, the CI system's own."""
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("GITHUB_", "INPUT_")) and k not in
-             ("TF_BUILD", "GITLAB_CI")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("GITHUB_", "INPUT_")) and k not in ("TF_BUILD", "GITLAB_CI")
+    }
     environ = {**clean, "RUNNER_TEMP": str(tmp_path), "SOURCE_DATE_EPOCH": "1700000000", **env}
-    done = subprocess.run([sys.executable, "-m", "onnx_package.cli", *args], env=environ, cwd=tmp_path,
-                          capture_output=True, timeout=900)  # bytes: text mode would turn each CR into a LF
+    done = subprocess.run(
+        [sys.executable, "-m", "onnx_package.cli", *args], env=environ, cwd=tmp_path, capture_output=True, timeout=900
+    )  # bytes: text mode would turn each CR into a LF
     return Run(done.returncode, lines(done.stdout.decode()), lines(done.stderr.decode()))
 
 
@@ -52,9 +66,21 @@ def lines(text: str) -> list[str]:
 
 def package(tmp_path: Path, registry: Registry, prefix: str, env: dict[str, str], *extra: str) -> Run:
     auth = f"- registry: {registry.host}\n  username: {registry.username}\n  password: {registry.password}\n"
-    return run_cli(tmp_path, {"INPUT_REGISTRY_AUTH": auth, **env}, "--model-source", "local",
-                   "--model-path", str(EXAMPLE), "--base-image", "onnx-package-test/base:bookworm",
-                   "--images", f"{registry.host}/{prefix}/sentiment", "--tags", "v1", *extra)
+    return run_cli(
+        tmp_path,
+        {"INPUT_REGISTRY_AUTH": auth, **env},
+        "--model-source",
+        "local",
+        "--model-path",
+        str(EXAMPLE),
+        "--base-image",
+        "onnx-package-test/base:bookworm",
+        "--images",
+        f"{registry.host}/{prefix}/sentiment",
+        "--tags",
+        "v1",
+        *extra,
+    )
 
 
 def azure_variables(lines: list[str]) -> dict[str, str]:
@@ -64,11 +90,12 @@ def azure_variables(lines: list[str]) -> dict[str, str]:
 
 
 def test_azure_pipelines_run(tmp_path, auth_registry, docker_cleanup: DockerCleanup):
-    done = package(tmp_path, auth_registry, docker_cleanup.prefix,
-                   {"TF_BUILD": "True", "AGENT_TEMPDIRECTORY": str(tmp_path)})
+    done = package(
+        tmp_path, auth_registry, docker_cleanup.prefix, {"TF_BUILD": "True", "AGENT_TEMPDIRECTORY": str(tmp_path)}
+    )
     assert done.code == 0, done.stdout[-5:]
     assert done.stdout[0] == f"##vso[task.setsecret]{auth_registry.password}"  # before anything else
-    assert [line[len("##[group]"):] for line in done.stdout if line.startswith("##[group]")] == STAGES
+    assert [line[len("##[group]") :] for line in done.stdout if line.startswith("##[group]")] == STAGES
     assert done.stdout.count("##[endgroup]") == len(STAGES)
     variables = azure_variables(done.stdout)
     assert set(variables) == VARIABLES
@@ -90,8 +117,10 @@ def test_azure_pipelines_failure(tmp_path, auth_registry, docker_cleanup: Docker
     error = [line for line in done.stdout if line.startswith("##vso[task.logissue type=error]")]
     assert len(error) == 1 and error[0].startswith("##vso[task.logissue type=error]Invalid input: ")
     assert ". Fix: " in error[0] and "%0A" not in error[0]
-    assert done.stdout[-2:] == [f"##vso[task.uploadsummary]{tmp_path / 'onnx-package-summary.md'}",
-                                "##vso[task.complete result=Failed;]"]
+    assert done.stdout[-2:] == [
+        f"##vso[task.uploadsummary]{tmp_path / 'onnx-package-summary.md'}",
+        "##vso[task.complete result=Failed;]",
+    ]
     assert (tmp_path / "onnx-package-summary.md").read_text().startswith("### onnx-package failed: Invalid input")
     assert azure_variables(done.stdout) == {}
     assert_secret_only_in_setsecret(done, tmp_path, auth_registry.password)
@@ -110,8 +139,9 @@ SECTION_END = re.compile(r"\x1b\[0Ksection_end:(\d+):([a-z0-9_]+)\r\x1b\[0K")
 def test_gitlab_ci_run(tmp_path, auth_registry, docker_cleanup: DockerCleanup):
     dotenv = tmp_path / "out" / "package.env"
     dotenv.parent.mkdir()
-    done = package(tmp_path, auth_registry, docker_cleanup.prefix,
-                   {"GITLAB_CI": "true", "ONNX_PACKAGE_DOTENV": str(dotenv)})
+    done = package(
+        tmp_path, auth_registry, docker_cleanup.prefix, {"GITLAB_CI": "true", "ONNX_PACKAGE_DOTENV": str(dotenv)}
+    )
     assert done.code == 0, done.stderr[-5:]
     starts = [SECTION_START.fullmatch(line) for line in done.stderr if "section_start" in line]
     ends = [SECTION_END.fullmatch(line) for line in done.stderr if "section_end" in line]

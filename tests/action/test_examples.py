@@ -32,8 +32,12 @@ def load(path: Path) -> dict[str, Any]:
 
 def our_steps(workflow: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """(job id, step) for every step that uses this action (published or `./`)."""
-    return [(job_id, step) for job_id, job in workflow["jobs"].items() for step in job.get("steps", [])
-            if step.get("uses") in (ACTION, "./")]
+    return [
+        (job_id, step)
+        for job_id, job in workflow["jobs"].items()
+        for step in job.get("steps", [])
+        if step.get("uses") in (ACTION, "./")
+    ]
 
 
 def test_there_are_examples_for_every_documented_case():

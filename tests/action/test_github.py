@@ -65,7 +65,10 @@ def test_start_masks_each_secret_input(tmp_path):
     settings = load_settings({}, {"INPUT_AZURE_CREDENTIALS": AZURE_CREDENTIALS, "INPUT_REGISTRY_AUTH": REGISTRY_AUTH})
     report.start(settings)
     assert stream.getvalue().splitlines() == [
-        "::add-mask::s3cr3t~value%25with:odd,chars", "::add-mask::ghp_first_password", "::add-mask::12345678"]
+        "::add-mask::s3cr3t~value%25with:odd,chars",
+        "::add-mask::ghp_first_password",
+        "::add-mask::12345678",
+    ]
 
 
 def test_a_token_learned_during_the_run_is_masked_once(tmp_path):
@@ -91,30 +94,49 @@ def test_stages_are_groups_and_log_text_cannot_run_workflow_commands(tmp_path):
 def test_a_failure_is_an_error_annotation_and_a_summary_with_the_fix(tmp_path):
     report, stream = reporter(tmp_path)
     report.fail("Invalid input", "images entry 'a:b' carries a tag. Fix: list the repository only (a)")
-    assert stream.getvalue() == ("::error title=Invalid input::images entry 'a:b' carries a tag. "
-                                 "Fix: list the repository only (a)\n")
+    assert stream.getvalue() == (
+        "::error title=Invalid input::images entry 'a:b' carries a tag. Fix: list the repository only (a)\n"
+    )
     summary = (tmp_path / "summary.md").read_text()
     assert "### onnx-package failed: Invalid input" in summary and "**Fix:** list the repository only (a)" in summary
 
 
 def make_result() -> Result:
     repo_a, repo_b = parse_repository("127.0.0.1:5000/demo/sentiment"), parse_repository("ghcr.io/org/sentiment")
-    return Result(spec={"name": "sentiment", "version": "3", "sha256": "ab" * 32}, image_id="sha256:feed",
-                  probe=Probe("/predict", ["Containers | are good"], {"positive": True}), ready_seconds=1.5,
-                  base=BaseImage("python:3.12-slim", "docker.io/library/python@sha256:" + "b" * 64,
-                                 "sha256:" + "b" * 64, "sha256:" + "c" * 64, "3.12", "x86_64"),
-                  image_size=345_600_000,
-                  pushed=[Pushed(repo_a, "v1", "sha256:d1"), Pushed(repo_b, "v1", "sha256:d1")])
+    return Result(
+        spec={"name": "sentiment", "version": "3", "sha256": "ab" * 32},
+        image_id="sha256:feed",
+        probe=Probe("/predict", ["Containers | are good"], {"positive": True}),
+        ready_seconds=1.5,
+        base=BaseImage(
+            "python:3.12-slim",
+            "docker.io/library/python@sha256:" + "b" * 64,
+            "sha256:" + "b" * 64,
+            "sha256:" + "c" * 64,
+            "3.12",
+            "x86_64",
+        ),
+        image_size=345_600_000,
+        pushed=[Pushed(repo_a, "v1", "sha256:d1"), Pushed(repo_b, "v1", "sha256:d1")],
+    )
 
 
 def test_the_step_summary_tells_what_was_packaged_where(tmp_path):
-    summary = summary_success(make_result(), {"digest": "sha256:d1"},
-                              {"Fetch model": 0.25, "Build image": 40.0, "Push": 3.0})
-    for row in ("| model | `sentiment` |", "| version | `3` |", f"| sha256 | `{'ab' * 32}` |",
-                "| smoke test | passed: POST /predict `[\"Containers \\| are good\"]` → `{\"positive\": true}`",
-                "| image | `sha256:feed`, 345.6 MB |", "| `127.0.0.1:5000/demo/sentiment:v1` | `sha256:d1` |",
-                "| `ghcr.io/org/sentiment:v1` | `sha256:d1` |", "| Build image | 40.0 s |", "| total | 43.2 s |",
-                f"| base image | `python:3.12-slim@sha256:{'b' * 64}, Python 3.12, linux/x86_64` |"):
+    summary = summary_success(
+        make_result(), {"digest": "sha256:d1"}, {"Fetch model": 0.25, "Build image": 40.0, "Push": 3.0}
+    )
+    for row in (
+        "| model | `sentiment` |",
+        "| version | `3` |",
+        f"| sha256 | `{'ab' * 32}` |",
+        '| smoke test | passed: POST /predict `["Containers \\| are good"]` → `{"positive": true}`',
+        "| image | `sha256:feed`, 345.6 MB |",
+        "| `127.0.0.1:5000/demo/sentiment:v1` | `sha256:d1` |",
+        "| `ghcr.io/org/sentiment:v1` | `sha256:d1` |",
+        "| Build image | 40.0 s |",
+        "| total | 43.2 s |",
+        f"| base image | `python:3.12-slim@sha256:{'b' * 64}, Python 3.12, linux/x86_64` |",
+    ):
         assert row in summary, row
     report, _ = reporter(tmp_path)
     report.finish(make_result(), {"digest": "sha256:d1"})
@@ -123,13 +145,26 @@ def test_the_step_summary_tells_what_was_packaged_where(tmp_path):
 
 def test_entrypoint_stops_on_a_bad_input_with_an_annotation_and_no_outputs(tmp_path):
     environ = {key: value for key, value in os.environ.items() if not key.startswith(("INPUT_", "GITHUB_"))}
-    environ.update({"GITHUB_OUTPUT": str(tmp_path / "output"), "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
-                    "RUNNER_TEMP": str(tmp_path), "INPUT_MODEL_SOURCE": "local",
-                    "INPUT_MODEL_PATH": "examples/sentiment", "INPUT_IMAGES": "127.0.0.1:5000/demo/sentiment:v1",
-                    "INPUT_AZURE_CREDENTIALS": AZURE_CREDENTIALS})
+    environ.update(
+        {
+            "GITHUB_OUTPUT": str(tmp_path / "output"),
+            "GITHUB_STEP_SUMMARY": str(tmp_path / "summary"),
+            "RUNNER_TEMP": str(tmp_path),
+            "INPUT_MODEL_SOURCE": "local",
+            "INPUT_MODEL_PATH": "examples/sentiment",
+            "INPUT_IMAGES": "127.0.0.1:5000/demo/sentiment:v1",
+            "INPUT_AZURE_CREDENTIALS": AZURE_CREDENTIALS,
+        }
+    )
     (tmp_path / "output").write_text("")
-    done = subprocess.run([sys.executable, str(ROOT / "entrypoint.py")], env=environ, cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "entrypoint.py")],
+        env=environ,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1
     lines = done.stdout.splitlines()
     assert lines[0] == "::add-mask::s3cr3t~value%25with:odd,chars"

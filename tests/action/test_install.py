@@ -41,13 +41,18 @@ def normalized(name: str) -> str:
 def test_every_import_in_src_comes_with_the_runner_lock():
     providers = packages_distributions()
     locked = set(pins(RUNNER_LOCK))
-    missing = {module: providers.get(module, ["?"]) for module in imported_modules()
-               if not any(normalized(dist) in locked for dist in providers.get(module, []))}
+    missing = {
+        module: providers.get(module, ["?"])
+        for module in imported_modules()
+        if not any(normalized(dist) in locked for dist in providers.get(module, []))
+    }
     assert not missing, f"imported but not in requirements/runner.txt: {missing}"
 
 
-SIX = ("six==1.17.0 --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274 "
-       "--hash=sha256:ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81\n")
+SIX = (
+    "six==1.17.0 --hash=sha256:4721f391ed90541fddacab5acf947aa0d3dc7d27b2e1e8eda2be8970586c3274 "
+    "--hash=sha256:ff70335d468e7eb6ec65b95b99d3a2836546063f63acc5171de367e834932a81\n"
+)
 
 
 @pytest.fixture
@@ -62,10 +67,22 @@ def action_copy(tmp_path):
 
 
 def install(action: Path, tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    environ = {**os.environ, "RUNNER_TOOL_CACHE": str(tmp_path / "tool-cache"), "UV_CACHE_DIR": str(tmp_path / "uv"),
-               "GITHUB_OUTPUT": str(tmp_path / "output"), "ONNX_PACKAGE_PYTHON": sys.executable, **env}
-    return subprocess.run(["bash", str(action / "scripts" / "install-action.sh"), *args], env=environ,
-                          capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL)
+    environ = {
+        **os.environ,
+        "RUNNER_TOOL_CACHE": str(tmp_path / "tool-cache"),
+        "UV_CACHE_DIR": str(tmp_path / "uv"),
+        "GITHUB_OUTPUT": str(tmp_path / "output"),
+        "ONNX_PACKAGE_PYTHON": sys.executable,
+        **env,
+    }
+    return subprocess.run(
+        ["bash", str(action / "scripts" / "install-action.sh"), *args],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def key_outputs(text: str) -> dict[str, str]:
@@ -86,8 +103,10 @@ def test_the_cache_key_is_the_locks_the_python_the_os_and_the_machine(action_cop
     first = install(action_copy, tmp_path, "--key").stdout
     outputs = key_outputs(first)
     assert outputs["key"].startswith(f"onnx-package-linux-{platform.machine()}-py{platform.python_version()}-")
-    assert outputs["path"].splitlines() == [str(tmp_path / "tool-cache" / "onnx-package-action"),
-                                            str(Path.home() / ".cache" / "onnx-package")]
+    assert outputs["path"].splitlines() == [
+        str(tmp_path / "tool-cache" / "onnx-package-action"),
+        str(Path.home() / ".cache" / "onnx-package"),
+    ]
     (action_copy / "requirements" / "runner.txt").write_text(SIX.replace("six==1.17.0", "six==1.16.0"))
     assert install(action_copy, tmp_path, "--key").stdout != first
     (action_copy / "src" / "onnx_serve" / "requirements.txt").write_text("# another image lock\n")
@@ -101,15 +120,17 @@ def test_uv_installs_the_lock_then_a_rerun_reuses_the_venv(action_copy, tmp_path
     assert Path(python).parent.joinpath("uv").is_file() and "with pip" not in done.stdout
     key = key_outputs(install(action_copy, tmp_path, "--key").stdout)["key"]
     assert Path(python).parents[1] == tmp_path / "tool-cache" / "onnx-package-action" / key.removeprefix(
-        "onnx-package-")  # the folder actions/cache restores is the one the install uses
+        "onnx-package-"
+    )  # the folder actions/cache restores is the one the install uses
     again = install(action_copy, tmp_path)
     assert "Using onnx-package's environment" in again.stdout and "Installed" not in again.stdout
     assert subprocess.run([python, "-c", "import six; assert six.__version__ == '1.17.0'"]).returncode == 0
 
 
 def test_a_hash_that_does_not_match_stops_the_install(action_copy, tmp_path):
-    (action_copy / "requirements" / "runner.txt").write_text(SIX.replace("4721f391", "0000f391").replace(
-        "ff70335d", "0000335d"))
+    (action_copy / "requirements" / "runner.txt").write_text(
+        SIX.replace("4721f391", "0000f391").replace("ff70335d", "0000335d")
+    )
     done = install(action_copy, tmp_path)
     assert done.returncode != 0 and "hash" in (done.stdout + done.stderr).lower()
 

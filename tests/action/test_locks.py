@@ -16,8 +16,9 @@ MACHINES = ("x86_64", "aarch64")
 SHARED_NUMERICS = ("onnxruntime", "numpy", "tokenizers")
 
 
-@pytest.mark.parametrize("lock", [SERVE_LOCK, GRPC_LOCK, RUNNER_LOCK, TEST_LOCK, UV_LOCK, KSERVE_LOCK],
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "lock", [SERVE_LOCK, GRPC_LOCK, RUNNER_LOCK, TEST_LOCK, UV_LOCK, KSERVE_LOCK], ids=lambda p: p.name
+)
 def test_every_requirement_is_an_exact_pin_with_hashes(lock):
     found = entries(lock)
     assert found, f"{lock} is empty"

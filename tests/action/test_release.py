@@ -65,8 +65,9 @@ def tagged_repo(tmp_path):
     script.write_text(RELEASE.read_text())
 
     def git(*args: str) -> None:
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True, capture_output=True
+        )
 
     git("init", "-q")
     git("commit", "-q", "--allow-empty", "-m", "one")
@@ -75,8 +76,9 @@ def tagged_repo(tmp_path):
     return script
 
 
-@pytest.mark.parametrize(("tag", "moving"), [("v1.1.1", ["v1", "v1.1"]), ("v1.0.0", ["v1.0"]),
-                                              ("v2.0.0", ["v2", "v2.0"]), ("v1.1.0", [])])
+@pytest.mark.parametrize(
+    ("tag", "moving"), [("v1.1.1", ["v1", "v1.1"]), ("v1.0.0", ["v1.0"]), ("v2.0.0", ["v2", "v2.0"]), ("v1.1.0", [])]
+)
 def test_only_the_newest_release_of_a_line_moves_its_tags(tagged_repo, tag, moving):
     done = subprocess.run(["bash", str(tagged_repo), "moving-tags", tag], capture_output=True, text=True, timeout=30)
     assert done.returncode == 0, done.stderr
@@ -101,8 +103,12 @@ STEPS = {step.get("name"): step for step in WORKFLOW["jobs"]["release"]["steps"]
 # Run as release.yml writes them. "The tagged commit is on main and passed CI" is left out: it asks
 # GitHub's check-runs API. `gh` is a stand-in for GitHub (nothing else here can be): it records what it
 # is asked, says no release exists yet, and `gh auth setup-git` has nothing to do for a local origin.
-RUN = ["The tag matches the package version and the changelog", "The version was never released before",
-       "Publish the release", "Move the major and minor tags"]
+RUN = [
+    "The tag matches the package version and the changelog",
+    "The version was never released before",
+    "Publish the release",
+    "Move the major and minor tags",
+]
 GH = """#!/bin/sh
 echo "$*" >> "$GH_LOG"
 [ "$1 $2" = "release view" ] && exit 1
@@ -133,8 +139,13 @@ class Scratch:
         self.commit("main as it is")
 
     def git(self, *args: str, cwd: Path | None = None) -> str:
-        done = subprocess.run(["git", "-c", "user.name=Maintainer", "-c", "user.email=m@example.com", *args],
-                              cwd=cwd or self.work, capture_output=True, text=True, timeout=60)
+        done = subprocess.run(
+            ["git", "-c", "user.name=Maintainer", "-c", "user.email=m@example.com", *args],
+            cwd=cwd or self.work,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
@@ -158,12 +169,26 @@ class Scratch:
     def run_workflow(self, tag: str) -> None:
         sha = self.git("rev-parse", f"{tag}^{{commit}}")
         self.git("fetch", "-q", "--tags", "--force", "origin")  # what checkout's fetch-depth: 0 gives the job
-        env = {**os.environ, "PATH": f"{self.bin}:{os.environ['PATH']}", "TAG": tag, "GITHUB_SHA": sha,
-               "GH_TOKEN": "unused", "RUNNER_TEMP": str(self.tmp), "GITHUB_STEP_SUMMARY": str(self.summary),
-               "GH_LOG": str(self.gh_log), "PYTHON": sys.executable}
+        env = {
+            **os.environ,
+            "PATH": f"{self.bin}:{os.environ['PATH']}",
+            "TAG": tag,
+            "GITHUB_SHA": sha,
+            "GH_TOKEN": "unused",
+            "RUNNER_TEMP": str(self.tmp),
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "GH_LOG": str(self.gh_log),
+            "PYTHON": sys.executable,
+        }
         for name in RUN:
-            done = subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", STEPS[name]["run"]],
-                                  cwd=self.work, env=env, capture_output=True, text=True, timeout=120)
+            done = subprocess.run(
+                ["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", STEPS[name]["run"]],
+                cwd=self.work,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert done.returncode == 0, f"{name}: {done.stderr}"
 
     def fetch_as_a_consumer(self, ref: str) -> dict[str, str]:
@@ -199,7 +224,8 @@ def test_a_release_is_what_its_tags_and_sha_give_a_consumer(scratch):
     notes = (scratch.gh_log.parent / "gh.log.notes").read_text()
     assert notes.startswith("- First release.") and "### Added" in notes and "## [" not in notes
     assert f"release create v1.0.0 --verify-tag --title v1.0.0 --notes-file {scratch.tmp}/notes.md" in (
-        scratch.gh_log.read_text())
+        scratch.gh_log.read_text()
+    )
     assert scratch.summary.read_text().splitlines() == [f"v1 -> v1.0.0 ({v100})", f"v1.0 -> v1.0.0 ({v100})"]
     for ref in ("v1", "v1.0", "v1.0.0", v100):
         assert scratch.fetch_as_a_consumer(ref) == says("1.0.0"), ref

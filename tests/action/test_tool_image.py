@@ -43,8 +43,15 @@ def build_context() -> io.BytesIO:
 @pytest.fixture(scope="module")
 def tool_image(docker_client: docker.DockerClient, base_image: str) -> Iterator[str]:
     tag = f"onnx-package-test/tool:{uuid.uuid4().hex[:8]}"
-    docker_client.images.build(fileobj=build_context(), custom_context=True, tag=tag, network_mode="host",
-                               buildargs={"BASE_IMAGE": base_image}, rm=True, forcerm=True)
+    docker_client.images.build(
+        fileobj=build_context(),
+        custom_context=True,
+        tag=tag,
+        network_mode="host",
+        buildargs={"BASE_IMAGE": base_image},
+        rm=True,
+        forcerm=True,
+    )
     yield tag
     docker_client.images.remove(tag, force=True)
 
@@ -58,17 +65,40 @@ def clean_environ() -> dict[str, str]:
 
 
 def run_on_host(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "onnx_package.cli", *args], cwd=work, text=True,
-                          capture_output=True, env={**clean_environ(), **SAME_INPUTS}, timeout=900)
+    return subprocess.run(
+        [sys.executable, "-m", "onnx_package.cli", *args],
+        cwd=work,
+        text=True,
+        capture_output=True,
+        env={**clean_environ(), **SAME_INPUTS},
+        timeout=900,
+    )
 
 
-def run_in_tool(image: str, work: Path, *args: str, network: str = "host",
-                mounts: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+def run_in_tool(
+    image: str, work: Path, *args: str, network: str = "host", mounts: tuple[str, ...] = ()
+) -> subprocess.CompletedProcess[str]:
     """README's command: the engine's socket and the work folder mounted, the CLI as the entrypoint."""
     environment = [f"--env={name}={value}" for name, value in SAME_INPUTS.items()]
-    command = ["docker", "run", "--rm", f"--network={network}", "-v", "/var/run/docker.sock:/var/run/docker.sock",
-               "-v", f"{work}:/work", "-w", "/work", "-v", f"{HOST_CA}:{HOST_CA}:ro", f"--env=PIP_CERT={HOST_CA}",
-               *environment, *(f"--volume={mount}" for mount in mounts), image, *args]
+    command = [
+        "docker",
+        "run",
+        "--rm",
+        f"--network={network}",
+        "-v",
+        "/var/run/docker.sock:/var/run/docker.sock",
+        "-v",
+        f"{work}:/work",
+        "-w",
+        "/work",
+        "-v",
+        f"{HOST_CA}:{HOST_CA}:ro",
+        f"--env=PIP_CERT={HOST_CA}",
+        *environment,
+        *(f"--volume={mount}" for mount in mounts),
+        image,
+        *args,
+    ]
     return subprocess.run(command, text=True, capture_output=True, timeout=900)
 
 
@@ -76,12 +106,23 @@ def inputs(registry_host: str, repository: str) -> list[str]:
     """A Python 3.13 base: neither this machine's Python (3.11.7) nor the tool image's (bookworm's 3.11.2) writes
     byte code for it, so the dependencies layer holds the wheels' files only. (Two runners of one Python minor
     version compile it, and 3.11.2 and 3.11.7 write a few line tables differently.)"""
-    return ["--model-source", "local", "--model-path", "sentiment", "--base-image", "onnx-package-test/base:trixie",
-            "--images", f"{registry_host}/{repository}", "--tags", "v1"]
+    return [
+        "--model-source",
+        "local",
+        "--model-path",
+        "sentiment",
+        "--base-image",
+        "onnx-package-test/base:trixie",
+        "--images",
+        f"{registry_host}/{repository}",
+        "--tags",
+        "v1",
+    ]
 
 
-def test_the_tool_image_packages_the_same_image_as_the_host(tmp_path, tool_image, registry: Registry,
-                                                             docker_cleanup: DockerCleanup):
+def test_the_tool_image_packages_the_same_image_as_the_host(
+    tmp_path, tool_image, registry: Registry, docker_cleanup: DockerCleanup
+):
     for side in ("host", "tool"):
         shutil.copytree(ROOT / "examples" / "sentiment", tmp_path / side / "sentiment")
     repository = f"{docker_cleanup.prefix}/sentiment"
@@ -96,20 +137,45 @@ def test_the_tool_image_packages_the_same_image_as_the_host(tmp_path, tool_image
     assert "already there" in in_tool.stderr  # the same image: the tool's run sent nothing
 
 
-def test_on_a_bridge_network_the_check_shares_the_tool_containers_network(tmp_path, tool_image,
-                                                                          docker_cleanup: DockerCleanup):
+def test_on_a_bridge_network_the_check_shares_the_tool_containers_network(
+    tmp_path, tool_image, docker_cleanup: DockerCleanup
+):
     """Where the tool container is not on the host's network (GitLab's docker executor, an Azure container
     job), 127.0.0.1 is the tool container: the served container joins its network namespace. This machine's
     containers have no network, so the serving wheels come from the host's cache."""
     shutil.copytree(ROOT / "examples" / "sentiment", tmp_path / "sentiment")
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "onnx-package"
-    on_host = run_on_host(tmp_path, "--model-source", "local", "--model-path", "sentiment", "--push", "false",
-                          "--base-image", "onnx-package-test/base:bookworm", "--model-name", docker_cleanup.prefix)
+    on_host = run_on_host(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        "sentiment",
+        "--push",
+        "false",
+        "--base-image",
+        "onnx-package-test/base:bookworm",
+        "--model-name",
+        docker_cleanup.prefix,
+    )
     # ^ fills the cache the tool reads below
     assert on_host.returncode == 0, on_host.stderr[-2000:]
-    done = run_in_tool(tool_image, tmp_path, "--model-source", "local", "--model-path", "sentiment", "--push", "false",
-                       "--base-image", "onnx-package-test/base:bookworm", "--model-name", docker_cleanup.prefix,
-                       network="bridge", mounts=(f"{cache}:/root/.cache/onnx-package",))
+    done = run_in_tool(
+        tool_image,
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        "sentiment",
+        "--push",
+        "false",
+        "--base-image",
+        "onnx-package-test/base:bookworm",
+        "--model-name",
+        docker_cleanup.prefix,
+        network="bridge",
+        mounts=(f"{cache}:/root/.cache/onnx-package",),
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "1 of 1 answers match the runner's" in done.stderr
     assert plain_outputs(done.stdout)["model-name"] == docker_cleanup.prefix

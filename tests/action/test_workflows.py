@@ -49,8 +49,9 @@ def describe(finding: dict[str, Any]) -> str:
 
 def test_zizmor_finds_nothing():
     """Offline and with its default persona; an accepted finding is ignored inline, with the reason."""
-    done = subprocess.run([zizmor(), "--offline", "--format", "json", *AUDITED], cwd=ROOT, capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run(
+        [zizmor(), "--offline", "--format", "json", *AUDITED], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode in (0, 10, 11, 12, 13, 14), done.stderr  # 1 or 2: zizmor itself failed
     findings = json.loads(done.stdout)
     assert findings == [], "zizmor:\n" + "\n".join(describe(finding) for finding in findings)

@@ -45,6 +45,7 @@ def relay(client: socket.socket, connect: Callable[[], socket.socket]) -> None:
 
 def serve(listener: socket.socket, connect: Callable[[], socket.socket]) -> threading.Thread:
     """Forward every connection `listener` accepts to a fresh `connect()`, until the listener is closed."""
+
     def accept_loop() -> None:
         while True:
             try:
@@ -52,6 +53,7 @@ def serve(listener: socket.socket, connect: Callable[[], socket.socket]) -> thre
             except OSError:
                 return  # closed
             threading.Thread(target=relay, args=(client, connect), daemon=True).start()
+
     thread = threading.Thread(target=accept_loop, daemon=True)
     thread.start()
     return thread
@@ -62,6 +64,7 @@ def to_unix(path: str) -> Callable[[], socket.socket]:
         upstream = socket.socket(socket.AF_UNIX)
         upstream.connect(path)
         return upstream
+
     return connect
 
 
@@ -74,8 +77,11 @@ def loopback_listener(port: int = 0) -> socket.socket:
 
 def main() -> int:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--engine", help="serve this unix socket as DOCKER_HOST=tcp://127.0.0.1:<port>; without "
-                                             "it the CLI uses the default socket, from another network namespace")
+    parser.add_argument(
+        "--engine",
+        help="serve this unix socket as DOCKER_HOST=tcp://127.0.0.1:<port>; without "
+        "it the CLI uses the default socket, from another network namespace",
+    )
     parser.add_argument("--forward", action="append", default=[], help="PORT=UNIX_SOCKET")
     parser.add_argument("cli", nargs=argparse.REMAINDER)
     options = parser.parse_args()

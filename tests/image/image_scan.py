@@ -1,8 +1,8 @@
 """Look inside a built image: every layer's files, as `docker save` hands them out.
 
-    with saved_image(client, image_id, folder) as image:
-        for layer in image.layers: ...            # oldest first
-        for name, data in files(image, layer): ...
+with saved_image(client, image_id, folder) as image:
+    for layer in image.layers: ...            # oldest first
+    for name, data in files(image, layer): ...
 """
 
 from __future__ import annotations

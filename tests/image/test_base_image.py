@@ -25,27 +25,32 @@ from onnx_package.registry.distribution import RegistryError
 DIGEST = "sha256:" + "ab" * 32
 
 
-@pytest.mark.parametrize(("text", "name", "tag", "digest", "full_name"), [
-    ("python:3.11-slim", "docker.io/library/python", "3.11-slim", "", "docker.io/library/python:3.11-slim"),
-    ("python", "docker.io/library/python", "latest", "", "docker.io/library/python:latest"),
-    ("127.0.0.1:5000/base/bookworm:1", "127.0.0.1:5000/base/bookworm", "1", "",
-     "127.0.0.1:5000/base/bookworm:1"),
-    ("localhost:5000/base", "localhost:5000/base", "latest", "", "localhost:5000/base:latest"),
-    ("me/base:dev", "docker.io/me/base", "dev", "", "docker.io/me/base:dev"),
-    (f"python@{DIGEST}", "docker.io/library/python", "", DIGEST, f"docker.io/library/python@{DIGEST}"),
-    (f"ghcr.io/org/base:1@{DIGEST}", "ghcr.io/org/base", "1", DIGEST, "ghcr.io/org/base:1"),
-])
+@pytest.mark.parametrize(
+    ("text", "name", "tag", "digest", "full_name"),
+    [
+        ("python:3.11-slim", "docker.io/library/python", "3.11-slim", "", "docker.io/library/python:3.11-slim"),
+        ("python", "docker.io/library/python", "latest", "", "docker.io/library/python:latest"),
+        ("127.0.0.1:5000/base/bookworm:1", "127.0.0.1:5000/base/bookworm", "1", "", "127.0.0.1:5000/base/bookworm:1"),
+        ("localhost:5000/base", "localhost:5000/base", "latest", "", "localhost:5000/base:latest"),
+        ("me/base:dev", "docker.io/me/base", "dev", "", "docker.io/me/base:dev"),
+        (f"python@{DIGEST}", "docker.io/library/python", "", DIGEST, f"docker.io/library/python@{DIGEST}"),
+        (f"ghcr.io/org/base:1@{DIGEST}", "ghcr.io/org/base", "1", DIGEST, "ghcr.io/org/base:1"),
+    ],
+)
 def test_references_are_normalised(text, name, tag, digest, full_name):
     ref = parse_base(text)
     assert (ref.repository.name, ref.tag, ref.digest, ref.full_name) == (name, tag, digest, full_name)
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("Python:3.12", "is not a valid image reference"),
-    ("python:bad tag", "is not a valid image reference"),
-    ("python@sha256:abc", "not sha256: and 64 hex digits"),
-    ("python@md5:" + "a" * 32, "not sha256: and 64 hex digits"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("Python:3.12", "is not a valid image reference"),
+        ("python:bad tag", "is not a valid image reference"),
+        ("python@sha256:abc", "not sha256: and 64 hex digits"),
+        ("python@md5:" + "a" * 32, "not sha256: and 64 hex digits"),
+    ],
+)
 def test_bad_references_say_why_and_how(text, needle):
     with pytest.raises(SettingsError) as caught:
         parse_base(text)
@@ -55,8 +60,10 @@ def test_bad_references_say_why_and_how(text, needle):
 
 def test_labels_name_the_base_with_its_registry_and_digest():
     base = BaseImage("python:3.11-slim", f"docker.io/library/python@{DIGEST}", DIGEST, "sha256:1", "3.11", "x86_64")
-    assert base.labels() == {"org.opencontainers.image.base.name": "docker.io/library/python:3.11-slim",
-                             "org.opencontainers.image.base.digest": DIGEST}
+    assert base.labels() == {
+        "org.opencontainers.image.base.name": "docker.io/library/python:3.11-slim",
+        "org.opencontainers.image.base.digest": DIGEST,
+    }
 
 
 def test_a_local_only_base_has_no_digest_label():
@@ -99,16 +106,29 @@ def test_no_python3_is_named():
     assert "Debian/Ubuntu image with python3 installed" in err.fix
 
 
-@pytest.mark.parametrize(("status", "message", "anonymous", "expected"), [
-    (0, "cannot reach https://registry-1.docker.io/v2/ (gaierror: [Errno -2] Name or service not known)", True, True),
-    (0, "cannot reach http://127.0.0.1:1/v2/ (ConnectionRefusedError: [Errno 111] Connection refused)", False, True),
-    (0, "http://127.0.0.1:1/v2/ answered 404, not like a registry", True, False),
-    (0, "cannot reach https://r.example/v2/ (SSLCertVerificationError: certificate verify failed)", True, False),
-    (404, "r.example has no r.example/base:1", False, True),
-    (401, "GET manifest docker.io/me/base:1 answered 401", True, True),
-    (401, "GET manifest r.example/base:1 answered 401", False, False),
-    (503, "r.example/v2/base/manifests/1 answered 503 (after 5 attempts)", True, False),
-])
+@pytest.mark.parametrize(
+    ("status", "message", "anonymous", "expected"),
+    [
+        (
+            0,
+            "cannot reach https://registry-1.docker.io/v2/ (gaierror: [Errno -2] Name or service not known)",
+            True,
+            True,
+        ),
+        (
+            0,
+            "cannot reach http://127.0.0.1:1/v2/ (ConnectionRefusedError: [Errno 111] Connection refused)",
+            False,
+            True,
+        ),
+        (0, "http://127.0.0.1:1/v2/ answered 404, not like a registry", True, False),
+        (0, "cannot reach https://r.example/v2/ (SSLCertVerificationError: certificate verify failed)", True, False),
+        (404, "r.example has no r.example/base:1", False, True),
+        (401, "GET manifest docker.io/me/base:1 answered 401", True, True),
+        (401, "GET manifest r.example/base:1 answered 401", False, False),
+        (503, "r.example/v2/base/manifests/1 answered 503 (after 5 attempts)", True, False),
+    ],
+)
 def test_when_the_local_image_may_stand_in(status, message, anonymous, expected):
     assert may_use_local(RegistryError(message, status), anonymous) is expected
 
@@ -125,8 +145,9 @@ def test_the_engine_s_rate_limit_is_retried_then_reported_as_docker_hub_s():
     assert isinstance(pull_failure(wanted, message), retry.Retry)
     err = pull_failure(wanted, message, final=True)
     assert isinstance(err, BuildError)
-    assert err.cause.startswith("Docker Hub's pull rate limit stopped the pull of base-image "
-                                "docker.io/library/python:3.12-slim")
+    assert err.cause.startswith(
+        "Docker Hub's pull rate limit stopped the pull of base-image docker.io/library/python:3.12-slim"
+    )
     assert "docker/login-action" in err.fix and "mirror" in err.fix
 
 

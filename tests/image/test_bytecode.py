@@ -28,8 +28,9 @@ def test_a_python3_that_never_finishes_is_one_bounded_error(docker_client, docke
     context.mkdir()
     (context / "python3").write_text("#!/bin/sh\nexec sleep 3600\n")
     (context / "python3").chmod(0o755)
-    (context / "Dockerfile").write_text("FROM onnx-package-test/base:bookworm\nCOPY python3 /usr/local/bin/python3\n"
-                                        "LABEL org.onnx-package.test=1\n")
+    (context / "Dockerfile").write_text(
+        "FROM onnx-package-test/base:bookworm\nCOPY python3 /usr/local/bin/python3\nLABEL org.onnx-package.test=1\n"
+    )
     tag = docker_cleanup.image(f"{docker_cleanup.prefix}-hanging:1")
     image, _ = docker_client.images.build(path=str(context), tag=tag, rm=True, pull=False)
     (tmp_path / "app").mkdir()

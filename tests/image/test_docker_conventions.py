@@ -15,29 +15,47 @@ pytestmark = pytest.mark.engine
 
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 # As docker/metadata-action@v5 writes its outputs (annotations with the default `manifest:` level).
-LABELS = ("org.opencontainers.image.description=Sentiment of short texts, in English\n"
-          "org.opencontainers.image.licenses=MIT\n")
-ANNOTATIONS = ("manifest:org.opencontainers.image.description=Sentiment, annotated\n"
-               "manifest:org.opencontainers.image.vendor=Example Org\n"
-               "index:org.opencontainers.image.title=for an index this image has not\n")
+LABELS = (
+    "org.opencontainers.image.description=Sentiment of short texts, in English\norg.opencontainers.image.licenses=MIT\n"
+)
+ANNOTATIONS = (
+    "manifest:org.opencontainers.image.description=Sentiment, annotated\n"
+    "manifest:org.opencontainers.image.vendor=Example Org\n"
+    "index:org.opencontainers.image.title=for an index this image has not\n"
+)
 
 
 def manifest_of(registry, repo: str, tag: str) -> dict:
     with registry.http() as client:
         answer = client.get(f"/v2/{repo}/manifests/{tag}", headers={"Accept": OCI_MANIFEST})
     answer.raise_for_status()
-    return {"digest": answer.headers["Docker-Content-Digest"], "type": answer.headers["Content-Type"],
-            **answer.json()}
+    return {"digest": answer.headers["Docker-Content-Digest"], "type": answer.headers["Content-Type"], **answer.json()}
 
 
-def test_metadata_action_outputs_are_taken_as_they_are(tmp_path, registry, auth_registry, base_image,
-                                                       docker_client, docker_cleanup):
+def test_metadata_action_outputs_are_taken_as_they_are(
+    tmp_path, registry, auth_registry, base_image, docker_client, docker_cleanup
+):
     repo = f"{docker_cleanup.prefix}/meta"
     config = auth_registry.write_docker_config(tmp_path / "docker-config")
     refs = [f"{registry.host}/{repo}:1.2.0", f"{registry.host}/{repo}:latest", f"{auth_registry.host}/{repo}:1.2.0"]
-    args = ["--model-source", "local", "--model-path", str(make_text_classifier(tmp_path / "text")),
-            "--tags", "\n".join(refs), "--labels", LABELS, "--annotations", ANNOTATIONS, "--base-image", base_image,
-            "--class-labels", "negative,positive", "--expected", '{"positive": true}']
+    args = [
+        "--model-source",
+        "local",
+        "--model-path",
+        str(make_text_classifier(tmp_path / "text")),
+        "--tags",
+        "\n".join(refs),
+        "--labels",
+        LABELS,
+        "--annotations",
+        ANNOTATIONS,
+        "--base-image",
+        base_image,
+        "--class-labels",
+        "negative,positive",
+        "--expected",
+        '{"positive": true}',
+    ]
     env = {"DOCKER_CONFIG": str(config), "SOURCE_DATE_EPOCH": "1700000000"}  # the rerun builds the same image
     run = run_cli(tmp_path, *args, env=env)
     assert run.code == 0, run.stderr
@@ -59,7 +77,8 @@ def test_metadata_action_outputs_are_taken_as_they_are(tmp_path, registry, auth_
         assert annotations["org.opencontainers.image.licenses"] == "MIT"  # the image's OCI labels, under them
         assert annotations["org.opencontainers.image.version"] == run.outputs["model-version"]
         assert "org.opencontainers.image.title" in annotations and not any(
-            key.startswith("io.github.onnx-package") for key in annotations)
+            key.startswith("io.github.onnx-package") for key in annotations
+        )
 
     # The rewritten manifest is an image the engine pulls and runs.
     docker_client.images.remove(run.outputs["image-id"], force=True)

@@ -23,10 +23,24 @@ TEXTS = ["Containers are good", "Containers are terrible"]
 
 
 def test_the_image_answers_tritonclient_binary_at_its_version_behind_a_key(
-        tmp_path, base_image, docker_client, docker_cleanup):
+    tmp_path, base_image, docker_client, docker_cleanup
+):
     model = make_text_classifier(tmp_path / "text")
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--model-name", "sentiment",
-                  "--model-version", "7", "--push", "false", "--base-image", base_image)
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--model-name",
+        "sentiment",
+        "--model-version",
+        "7",
+        "--push",
+        "false",
+        "--base-image",
+        base_image,
+    )
     assert run.code == 0, run.stderr
     docker_cleanup.image(run.outputs["image-id"])
     container, url = serve(docker_client, run.outputs["image-id"], {"ONNX_SERVE_API_KEYS": KEY})
@@ -37,10 +51,10 @@ def test_the_image_answers_tritonclient_binary_at_its_version_behind_a_key(
         client = triton.InferenceServerClient(url.removeprefix("http://"))
         tensor = triton.InferInput("text", [len(TEXTS)], "BYTES")
         tensor.set_data_from_numpy(np.asarray(TEXTS, dtype=object))  # binary, the client's default
-        result = client.infer("sentiment", [tensor], model_version="7",
-                              headers={"Authorization": f"Bearer {KEY}"})
-        np.testing.assert_allclose(result.as_numpy("probabilities"), reference_probabilities(model, TEXTS),
-                                   rtol=1e-4, atol=1e-5)
+        result = client.infer("sentiment", [tensor], model_version="7", headers={"Authorization": f"Bearer {KEY}"})
+        np.testing.assert_allclose(
+            result.as_numpy("probabilities"), reference_probabilities(model, TEXTS), rtol=1e-4, atol=1e-5
+        )
         assert result.get_response()["model_version"] == "7"
         assert "binary_tensor_data" in client.get_server_metadata()["extensions"]
         assert_the_openapi_document_holds(url, "sentiment", "7")
@@ -65,10 +79,23 @@ def assert_the_openapi_document_holds(url: str, name: str, version: str) -> None
 
 
 def test_grpc_true_serves_the_protocol_over_grpc_on_8081_and_only_then_carries_grpcio(
-        tmp_path, base_image, docker_client, docker_cleanup):
+    tmp_path, base_image, docker_client, docker_cleanup
+):
     model = make_text_classifier(tmp_path / "text")
-    args = ["--model-source", "local", "--model-path", str(model), "--model-name", "sentiment", "--model-version", "7",
-            "--push", "false", "--base-image", base_image]
+    args = [
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--model-name",
+        "sentiment",
+        "--model-version",
+        "7",
+        "--push",
+        "false",
+        "--base-image",
+        base_image,
+    ]
     (tmp_path / "plain").mkdir()
     (tmp_path / "grpc").mkdir()
     plain = run_cli(tmp_path / "plain", *args)
@@ -86,8 +113,16 @@ def test_grpc_true_serves_the_protocol_over_grpc_on_8081_and_only_then_carries_g
     container, url = serve(docker_client, image.id, {"ONNX_SERVE_API_KEYS": KEY}, also=("8081/tcp",))
     try:
         grpc_port = container.attrs["NetworkSettings"]["Ports"]["8081/tcp"][0]["HostPort"]
-        answers = drive_grpc({"address": f"127.0.0.1:{grpc_port}", "key": KEY, "model": "sentiment", "version": "7",
-                         "texts": TEXTS, "outputs": ["label", "probabilities"]})
+        answers = drive_grpc(
+            {
+                "address": f"127.0.0.1:{grpc_port}",
+                "key": KEY,
+                "model": "sentiment",
+                "version": "7",
+                "texts": TEXTS,
+                "outputs": ["label", "probabilities"],
+            }
+        )
         expected = reference_probabilities(model, TEXTS)
         for client in ("triton", "kserve"):
             got = np.asarray(answers[client]["outputs"]["probabilities"]).reshape(expected.shape)

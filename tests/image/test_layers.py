@@ -35,8 +35,9 @@ def make_tree(root: Path, mtime: int, private: bool) -> Path:
 
 def test_the_same_files_give_the_same_layer_whatever_their_times_modes_and_folder(tmp_path):
     one = measure_layer(make_tree(tmp_path / "a", 1_000_000, private=True), "/opt/onnx-serve/deps", "COPY deps/")
-    two = measure_layer(make_tree(tmp_path / "elsewhere" / "b", 2_000_000, private=False), "/opt/onnx-serve/deps",
-                        "COPY deps/")
+    two = measure_layer(
+        make_tree(tmp_path / "elsewhere" / "b", 2_000_000, private=False), "/opt/onnx-serve/deps", "COPY deps/"
+    )
     assert one.diff_id == two.diff_id and tar_bytes(one.folder) == tar_bytes(two.folder)
     made = tar_bytes(one.folder)
     assert one.size == len(made) and one.diff_id == f"sha256:{hashlib.sha256(made).hexdigest()}"
@@ -75,20 +76,34 @@ def test_a_layer_is_sorted_root_owned_timeless_and_readable_by_anyone(tmp_path):
     with tarfile.open(fileobj=io.BytesIO(tar_bytes(folder))) as tar:
         members = tar.getmembers()
     names = [m.name for m in members]
-    assert names == ["opt/onnx-serve", "opt/onnx-serve/deps", "opt/onnx-serve/deps/pkg",
-                     "opt/onnx-serve/deps/pkg/__init__.py", "opt/onnx-serve/deps/pkg/sub",
-                     "opt/onnx-serve/deps/pkg/sub/lib.so", "opt/onnx-serve/deps/run.sh"]
+    assert names == [
+        "opt/onnx-serve",
+        "opt/onnx-serve/deps",
+        "opt/onnx-serve/deps/pkg",
+        "opt/onnx-serve/deps/pkg/__init__.py",
+        "opt/onnx-serve/deps/pkg/sub",
+        "opt/onnx-serve/deps/pkg/sub/lib.so",
+        "opt/onnx-serve/deps/run.sh",
+    ]
     assert {(m.uid, m.gid, m.uname, m.gname, m.mtime) for m in members} == {(0, 0, "", "", 0)}
     modes = {m.name.rsplit("/", 1)[-1]: m.mode for m in members}
     assert modes["run.sh"] == 0o755 and modes["__init__.py"] == 0o644 and modes["sub"] == 0o755
 
 
-BASE = {"architecture": "arm64", "variant": "v8", "os": "linux", "created": "2026-11-30T15:38:46Z",
-        "config": {"Env": ["PATH=/usr/bin:/bin", "PYTHONPATH=/base"], "Cmd": ["/bin/bash"],
-                   "Labels": {"base.label": "kept", "org.opencontainers.image.version": "base"},
-                   "ExposedPorts": {"22/tcp": {}}},
-        "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "b" * 64]},
-        "history": [{"created": "2026-11-30T15:38:46Z", "created_by": "base"}]}
+BASE = {
+    "architecture": "arm64",
+    "variant": "v8",
+    "os": "linux",
+    "created": "2026-11-30T15:38:46Z",
+    "config": {
+        "Env": ["PATH=/usr/bin:/bin", "PYTHONPATH=/base"],
+        "Cmd": ["/bin/bash"],
+        "Labels": {"base.label": "kept", "org.opencontainers.image.version": "base"},
+        "ExposedPorts": {"22/tcp": {}},
+    },
+    "rootfs": {"type": "layers", "diff_ids": ["sha256:" + "b" * 64]},
+    "history": [{"created": "2026-11-30T15:38:46Z", "created_by": "base"}],
+}
 
 
 def test_the_config_is_the_base_with_the_server_on_top_and_no_clock(tmp_path):

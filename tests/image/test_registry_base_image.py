@@ -84,8 +84,9 @@ def probes_left(client) -> list[str]:
     return [c.name for c in client.containers.list(all=True, filters={"label": "io.github.onnx-package.probe"})]
 
 
-def test_a_tag_is_resolved_to_the_registry_s_digest_not_the_stale_local_tag(docker_client, base_image, served,
-                                                                             tiny_image):
+def test_a_tag_is_resolved_to_the_registry_s_digest_not_the_stale_local_tag(
+    docker_client, base_image, served, tiny_image
+):
     bookworm = docker_client.images.get(base_image).id
     tiny_image(served.tag_ref)  # the engine's tag now names another image: a stale tag on a self-hosted runner
     served.proxy.reset_counters()
@@ -95,8 +96,10 @@ def test_a_tag_is_resolved_to_the_registry_s_digest_not_the_stale_local_tag(dock
     assert base.digest == served.digest  # the registry's, asked independently (HEAD) by the fixture
     assert base.reference == f"{served.repo}@{served.digest}"
     assert (base.image_id, base.python, base.arch) == (bookworm, "3.11", "x86_64")
-    assert base.labels() == {"org.opencontainers.image.base.name": served.tag_ref,
-                             "org.opencontainers.image.base.digest": served.digest}
+    assert base.labels() == {
+        "org.opencontainers.image.base.name": served.tag_ref,
+        "org.opencontainers.image.base.digest": served.digest,
+    }
     assert probes_left(docker_client) == []
 
 

@@ -30,7 +30,8 @@ def favouring_class_0(source: Path, dest: Path) -> Path:
 
 
 def test_a_new_version_is_compared_with_the_previous_image_and_the_gate_stops_the_push(
-        tmp_path, registry, base_image, docker_client, docker_cleanup):
+    tmp_path, registry, base_image, docker_client, docker_cleanup
+):
     repo = f"{docker_cleanup.prefix}/wine"
     rows = [[float(v) for v in row] for row in load_wine().data[::6]]  # 30 rows of all three classes
     samples = write_lines(tmp_path / "golden.jsonl", [{"data": [row]} for row in rows])
@@ -40,9 +41,26 @@ def test_a_new_version_is_compared_with_the_previous_image_and_the_gate_stops_th
     def package(model: Path, version: str, *extra: str):
         folder = tmp_path / f"run-{version}"
         folder.mkdir()
-        run = run_cli(folder, "--model-source", "local", "--model-path", str(model), "--model-name", "wine",
-                      "--model-version", version, "--images", f"{registry.host}/{repo}", "--tags", version,
-                      "--samples", samples, "--base-image", base_image, *extra)
+        run = run_cli(
+            folder,
+            "--model-source",
+            "local",
+            "--model-path",
+            str(model),
+            "--model-name",
+            "wine",
+            "--model-version",
+            version,
+            "--images",
+            f"{registry.host}/{repo}",
+            "--tags",
+            version,
+            "--samples",
+            samples,
+            "--base-image",
+            base_image,
+            *extra,
+        )
         docker_cleanup.image(f"{registry.host}/{repo}:{version}")
         return run
 

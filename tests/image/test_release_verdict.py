@@ -11,8 +11,13 @@ from onnx_package.settings import load_settings
 
 def diff(changed: int) -> Diff:
     changes = [{"request": {"data": [[i]]}, "previous": [1], "new": [0]} for i in range(changed)]
-    return Diff(Side("sha256:old", 1.2, 3.1, 4.0, 120.5, 300.0), Side("sha256:new", 0.9, 2.5, 3.0, 110.0, 280.0),
-                30, changes, changed)
+    return Diff(
+        Side("sha256:old", 1.2, 3.1, 4.0, 120.5, 300.0),
+        Side("sha256:new", 0.9, 2.5, 3.0, 110.0, 280.0),
+        30,
+        changes,
+        changed,
+    )
 
 
 def test_the_gate_reports_only_unless_max_changed_answers_is_set():
@@ -25,8 +30,14 @@ def test_the_gate_reports_only_unless_max_changed_answers_is_set():
 def test_the_diff_output_and_the_summary_say_what_changed():
     found = json.loads(diff(2).to_json())
     assert found["changed_answers"] == 2 and found["requests"] == 30 and len(found["changes"]) == 2
-    assert found["previous"] == {"image": "sha256:old", "ready_seconds": 1.2, "p50_ms": 3.1, "p95_ms": 4.0,
-                                 "memory_mb": 120.5, "size_mb": 300.0}
+    assert found["previous"] == {
+        "image": "sha256:old",
+        "ready_seconds": 1.2,
+        "p50_ms": 3.1,
+        "p95_ms": 4.0,
+        "memory_mb": 120.5,
+        "size_mb": 300.0,
+    }
     rows = summary_rows(diff(2))
     assert "| answers changed |  | 2 of 30 |" in rows and "| p50 / p95 latency | 3.1 / 4.0 ms | 2.5 / 3.0 ms |" in rows
 

@@ -40,8 +40,10 @@ ENTRYPOINT = Path(__file__).resolve().parents[2] / "entrypoint.py"
 TOKENIZER_ID = "onnx-package-test/sentiment-tokenizer"
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 COMPILERS = re.compile(r"(^|/)(gcc|cc|c\+\+|g\+\+|clang|clang\+\+|[\w-]+-gcc(-[\d.]+)?)$")
-CACHES = re.compile(r"(^|/)(var/lib/apt/lists/.+|var/cache/apt/.+\.deb|(root|home/[^/]+)/\.cache/pip/.*|"
-                    r"\.cache/pip/.*|var/cache/pip/.*)$")
+CACHES = re.compile(
+    r"(^|/)(var/lib/apt/lists/.+|var/cache/apt/.+\.deb|(root|home/[^/]+)/\.cache/pip/.*|"
+    r"\.cache/pip/.*|var/cache/pip/.*)$"
+)
 
 
 @dataclass
@@ -63,8 +65,9 @@ class Packaged:
         for name, value in self.secrets.items():
             found[name] = value.encode()
             found[f"{name} (base64)"] = base64.b64encode(value.encode())
-        found["registry password (basic auth)"] = base64.b64encode(f"tester:{self.secrets['registry password']}"
-                                                                   .encode())
+        found["registry password (basic auth)"] = base64.b64encode(
+            f"tester:{self.secrets['registry password']}".encode()
+        )
         return found
 
     def leaks(self, text: str | bytes) -> list[str]:
@@ -86,46 +89,84 @@ def hub_model(folder: Path) -> tuple[Path, Path]:
 
 def known_secrets(auth_registry: Registry) -> dict[str, str]:
     assert auth_registry.password
-    return {"azure clientSecret": f"azSecret~{secrets.token_hex(12)}", "registry password": auth_registry.password,
-            "HF_TOKEN": f"hf_{secrets.token_hex(16)}"}
+    return {
+        "azure clientSecret": f"azSecret~{secrets.token_hex(12)}",
+        "registry password": auth_registry.password,
+        "HF_TOKEN": f"hf_{secrets.token_hex(16)}",
+    }
 
 
-def action_environ(folder: Path, model: Path, hf_home: Path, ref: str, base_image: str, auth_registry: Registry,
-                   values: dict[str, str]) -> dict[str, str]:
+def action_environ(
+    folder: Path, model: Path, hf_home: Path, ref: str, base_image: str, auth_registry: Registry, values: dict[str, str]
+) -> dict[str, str]:
     """What the runner gives entrypoint.py: INPUT_*, the GitHub files, and the job's environment."""
-    credentials = json.dumps({"clientId": "5e1a0000-0000-4000-8000-0000000000bb", "tenantId": "72f988bf-0000",
-                              "clientSecret": values["azure clientSecret"], "subscriptionId": "0000-1111"}, indent=2)
-    registry_auth = (f"- registry: {auth_registry.host}\n  username: {auth_registry.username}\n"
-                     f"  password: {values['registry password']}\n")
+    credentials = json.dumps(
+        {
+            "clientId": "5e1a0000-0000-4000-8000-0000000000bb",
+            "tenantId": "72f988bf-0000",
+            "clientSecret": values["azure clientSecret"],
+            "subscriptionId": "0000-1111",
+        },
+        indent=2,
+    )
+    registry_auth = (
+        f"- registry: {auth_registry.host}\n  username: {auth_registry.username}\n"
+        f"  password: {values['registry password']}\n"
+    )
     repository, tag = ref.rsplit(":", 1)
     (folder / "docker-config").mkdir()
     return {
-        **os.environ, "INPUT_MODEL-SOURCE": "local", "INPUT_MODEL-PATH": str(model), "INPUT_TOKENIZER": TOKENIZER_ID,
-        "INPUT_IMAGES": repository, "INPUT_TAGS": tag, "INPUT_BASE-IMAGE": base_image,
-        "INPUT_EXPECTED": '{"positive": true}', "INPUT_AZURE-CREDENTIALS": credentials,
-        "INPUT_REGISTRY-AUTH": registry_auth, "HF_TOKEN": values["HF_TOKEN"], "HF_HOME": str(hf_home),
-        "HF_HUB_OFFLINE": "1", "GITHUB_OUTPUT": str(folder / "output"), "GITHUB_STEP_SUMMARY": str(folder / "summary"),
-        "RUNNER_TEMP": str(folder / "runner-temp"), "DOCKER_CONFIG": str(folder / "docker-config"),
-        "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567", "GITHUB_REPOSITORY": "octo/models",
+        **os.environ,
+        "INPUT_MODEL-SOURCE": "local",
+        "INPUT_MODEL-PATH": str(model),
+        "INPUT_TOKENIZER": TOKENIZER_ID,
+        "INPUT_IMAGES": repository,
+        "INPUT_TAGS": tag,
+        "INPUT_BASE-IMAGE": base_image,
+        "INPUT_EXPECTED": '{"positive": true}',
+        "INPUT_AZURE-CREDENTIALS": credentials,
+        "INPUT_REGISTRY-AUTH": registry_auth,
+        "HF_TOKEN": values["HF_TOKEN"],
+        "HF_HOME": str(hf_home),
+        "HF_HUB_OFFLINE": "1",
+        "GITHUB_OUTPUT": str(folder / "output"),
+        "GITHUB_STEP_SUMMARY": str(folder / "summary"),
+        "RUNNER_TEMP": str(folder / "runner-temp"),
+        "DOCKER_CONFIG": str(folder / "docker-config"),
+        "GITHUB_SHA": "0123456789abcdef0123456789abcdef01234567",
+        "GITHUB_REPOSITORY": "octo/models",
         "ONNX_PACKAGE_DEBUG": "1",  # keeps the work folder (gone after a normal run) for the secret scan
     }
 
 
 @pytest.fixture(scope="module")
-def packaged(tmp_path_factory: pytest.TempPathFactory, docker_client: docker.DockerClient, base_image: str,
-             auth_registry: Registry) -> Iterator[Packaged]:
+def packaged(
+    tmp_path_factory: pytest.TempPathFactory,
+    docker_client: docker.DockerClient,
+    base_image: str,
+    auth_registry: Registry,
+) -> Iterator[Packaged]:
     folder = tmp_path_factory.mktemp("packaged")
     model, hf_home = hub_model(folder)
     ref = f"{auth_registry.host}/onnx-package-test-{secrets.token_hex(4)}/sentiment:v1"
     values = known_secrets(auth_registry)
     (folder / "runner-temp").mkdir()
     environ = action_environ(folder, model, hf_home, ref, base_image, auth_registry, values)
-    done = subprocess.run([sys.executable, str(ENTRYPOINT)], env=environ, cwd=folder, capture_output=True,
-                          text=True, timeout=900)
+    done = subprocess.run(
+        [sys.executable, str(ENTRYPOINT)], env=environ, cwd=folder, capture_output=True, text=True, timeout=900
+    )
     outputs = parse_github_output((folder / "output").read_text()) if (folder / "output").exists() else {}
     summary = (folder / "summary").read_text() if (folder / "summary").exists() else ""
-    result = Packaged(done.returncode, done.stdout + done.stderr, outputs, summary, outputs.get("image-id", ""), ref,
-                      values, folder / "runner-temp")
+    result = Packaged(
+        done.returncode,
+        done.stdout + done.stderr,
+        outputs,
+        summary,
+        outputs.get("image-id", ""),
+        ref,
+        values,
+        folder / "runner-temp",
+    )
     yield result
     if result.image_id:
         docker_client.images.remove(result.image_id, force=True)
@@ -154,10 +195,16 @@ def test_no_secret_in_the_outputs_nor_the_step_summary(packaged: Packaged) -> No
     assert packaged.leaks(packaged.summary) == []
 
 
-def test_no_secret_in_the_history_labels_environment_or_config(packaged: Packaged,
-                                                               docker_client: docker.DockerClient) -> None:
-    history = subprocess.run(["docker", "history", "--no-trunc", "--format", "{{json .}}", packaged.image_id],
-                             capture_output=True, text=True, timeout=60, check=True).stdout
+def test_no_secret_in_the_history_labels_environment_or_config(
+    packaged: Packaged, docker_client: docker.DockerClient
+) -> None:
+    history = subprocess.run(
+        ["docker", "history", "--no-trunc", "--format", "{{json .}}", packaged.image_id],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
     assert "COPY" in history or "ENV" in history, history
     inspected = docker_client.api.inspect_image(packaged.image_id)
     assert inspected["Config"]["Labels"]["io.github.onnx-package.model.name"] == "sentiment"
@@ -165,8 +212,9 @@ def test_no_secret_in_the_history_labels_environment_or_config(packaged: Package
         assert packaged.leaks(what) == []
 
 
-def test_no_secret_in_any_file_of_any_layer(packaged: Packaged, docker_client: docker.DockerClient,
-                                            tmp_path: Path) -> None:
+def test_no_secret_in_any_file_of_any_layer(
+    packaged: Packaged, docker_client: docker.DockerClient, tmp_path: Path
+) -> None:
     scanned = 0
     with saved_image(docker_client, packaged.image_id, tmp_path) as image:
         for member in image.members:
@@ -201,9 +249,11 @@ def test_the_image_runs_as_user_10001(packaged: Packaged, docker_client: docker.
 
 
 def test_it_serves_from_a_read_only_root_filesystem_without_any_writable_mount(
-        packaged: Packaged, docker_client: docker.DockerClient) -> None:
-    container = docker_client.containers.run(packaged.image_id, detach=True, read_only=True,
-                                             ports={"8080/tcp": ("127.0.0.1", None)})
+    packaged: Packaged, docker_client: docker.DockerClient
+) -> None:
+    container = docker_client.containers.run(
+        packaged.image_id, detach=True, read_only=True, ports={"8080/tcp": ("127.0.0.1", None)}
+    )
     try:
         url = wait_ready(container)
         answer = httpx.post(url + "/predict", json=["Containers are good"], timeout=30)
@@ -231,12 +281,13 @@ def wait_ready(container: docker.models.containers.Container, seconds: float = 1
 
 
 def test_what_we_add_to_the_base_holds_no_compiler_nor_package_cache(
-        packaged: Packaged, docker_client: docker.DockerClient, base_image: str, tmp_path: Path) -> None:
+    packaged: Packaged, docker_client: docker.DockerClient, base_image: str, tmp_path: Path
+) -> None:
     base_layers = docker_client.api.inspect_image(base_image)["RootFS"]["Layers"]
     image_layers = docker_client.api.inspect_image(packaged.image_id)["RootFS"]["Layers"]
     assert image_layers[: len(base_layers)] == base_layers
     with saved_image(docker_client, packaged.image_id, tmp_path) as image:
-        added = [path for layer in image.layers[len(base_layers):] for path in names(image, layer)]
+        added = [path for layer in image.layers[len(base_layers) :] for path in names(image, layer)]
     assert any(path.startswith("opt/onnx-serve/deps/") for path in added)
     assert [path for path in added if COMPILERS.search(path)] == []
     assert [path for path in added if CACHES.search(path)] == []
@@ -246,11 +297,12 @@ def test_what_we_add_to_the_base_holds_no_compiler_nor_package_cache(
 
 
 def test_what_we_add_without_the_model_is_at_most_60_mb_compressed(
-        packaged: Packaged, docker_client: docker.DockerClient, base_image: str, tmp_path: Path) -> None:
+    packaged: Packaged, docker_client: docker.DockerClient, base_image: str, tmp_path: Path
+) -> None:
     """The serving stack (deps/ and app/ layers, gzip'd as a registry stores them); the model is the last layer."""
     base_layers = docker_client.api.inspect_image(base_image)["RootFS"]["Layers"]
     with saved_image(docker_client, packaged.image_id, tmp_path) as image:
-        ours = image.layers[len(base_layers):]
+        ours = image.layers[len(base_layers) :]
         assert len(ours) == 3, ours  # deps/, app/, model/
         stack = [raw(image, layer) for layer in ours[:-1]]
     compressed = sum(len(gzip.compress(layer, compresslevel=6)) for layer in stack)

@@ -50,8 +50,18 @@ def plain_outputs(stdout: str) -> dict[str, str]:
 
 
 def inputs(registry: Registry, repository: str) -> list[str]:
-    return ["--model-source", "local", "--model-path", "sentiment", "--base-image", "onnx-package-test/base:bookworm",
-            "--images", f"{registry.host}/{repository}", "--tags", "v1"]
+    return [
+        "--model-source",
+        "local",
+        "--model-path",
+        "sentiment",
+        "--base-image",
+        "onnx-package-test/base:bookworm",
+        "--images",
+        f"{registry.host}/{repository}",
+        "--tags",
+        "v1",
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -64,8 +74,14 @@ def on_host(tmp_path_factory: pytest.TempPathFactory, registry: Registry, reposi
     """The outputs of the CLI on the host (which also fills the wheel cache the namespaced runs read)."""
     work = tmp_path_factory.mktemp("host")
     shutil.copytree(ROOT / "examples" / "sentiment", work / "sentiment")
-    done = subprocess.run([sys.executable, "-m", "onnx_package.cli", *inputs(registry, repository)], cwd=work,
-                          text=True, capture_output=True, env=cli_environ(), timeout=900)
+    done = subprocess.run(
+        [sys.executable, "-m", "onnx_package.cli", *inputs(registry, repository)],
+        cwd=work,
+        text=True,
+        capture_output=True,
+        env=cli_environ(),
+        timeout=900,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return plain_outputs(done.stdout)
 
@@ -83,19 +99,30 @@ def registry_socket(tmp_path: Path, registry: Registry) -> Iterator[Path]:
     listener.close()
 
 
-def run_in_namespace(work: Path, registry: Registry, registry_socket: Path, repository: str,
-                     engine_over_tcp: bool) -> subprocess.CompletedProcess[str]:
+def run_in_namespace(
+    work: Path, registry: Registry, registry_socket: Path, repository: str, engine_over_tcp: bool
+) -> subprocess.CompletedProcess[str]:
     shutil.copytree(ROOT / "examples" / "sentiment", work / "sentiment")
     port = registry.host.split(":")[1]
     engine = ["--engine", ENGINE_SOCKET] if engine_over_tcp else []
-    command = ["unshare", "--net", sys.executable, str(FORWARDER), *engine, "--forward", f"{port}={registry_socket}",
-               "--", *inputs(registry, repository)]
+    command = [
+        "unshare",
+        "--net",
+        sys.executable,
+        str(FORWARDER),
+        *engine,
+        "--forward",
+        f"{port}={registry_socket}",
+        "--",
+        *inputs(registry, repository),
+    ]
     return subprocess.run(command, cwd=work, text=True, capture_output=True, env=cli_environ(), timeout=900)
 
 
 @pytest.mark.parametrize("engine_over_tcp", [True, False], ids=["docker-host-tcp", "socket-from-another-netns"])
-def test_the_check_reaches_the_container_through_the_engine(engine_over_tcp, tmp_path, registry, registry_socket,
-                                                            repository, on_host, docker_cleanup: DockerCleanup):
+def test_the_check_reaches_the_container_through_the_engine(
+    engine_over_tcp, tmp_path, registry, registry_socket, repository, on_host, docker_cleanup: DockerCleanup
+):
     if shutil.which("unshare") is None or os.geteuid() != 0:
         pytest.skip("needs root and unshare (util-linux) for a network namespace")
     docker_cleanup.image(f"{registry.host}/{repository}:v1")

@@ -47,7 +47,8 @@ def proxy(registry) -> Iterator[FaultProxy]:
 
 
 def test_two_clean_builds_give_one_image_and_the_rerun_sends_nothing(
-        tmp_path, docker_client, proxy, pinned_base, docker_cleanup):
+    tmp_path, docker_client, proxy, pinned_base, docker_cleanup
+):
     base_ref, base_digest = pinned_base
     repo = f"{proxy.host}/{docker_cleanup.prefix}/sentiment"
     args = ("--images", repo, "--tags", "v1", "--base-image", base_ref)
@@ -78,8 +79,7 @@ def test_two_clean_builds_give_one_image_and_the_rerun_sends_nothing(
 def test_another_commit_time_changes_only_the_config(tmp_path, docker_client, base_image):
     """The layers take one fixed file time, so a new commit shares every layer with the last image."""
     first = package(tmp_path / "one", "--push", "false", "--base-image", base_image, "--tags", "t1")
-    later = package(tmp_path / "two", "--push", "false", "--base-image", base_image, "--tags", "t2",
-                    epoch="1800000000")
+    later = package(tmp_path / "two", "--push", "false", "--base-image", base_image, "--tags", "t2", epoch="1800000000")
     assert first.code == 0 and later.code == 0, first.stderr + later.stderr
     layers = [docker_client.api.inspect_image(run.outputs["image-id"])["RootFS"]["Layers"] for run in (first, later)]
     assert layers[0] == layers[1] and first.outputs["image-id"] != later.outputs["image-id"]
@@ -95,8 +95,9 @@ def test_a_python_3_13_base_gets_wheels_for_3_13_and_serves(tmp_path, docker_cli
     image = run.outputs["image-id"]
     docker_cleanup.image("onnx-package/sentiment:trixie")
     assert "(Python 3.13, x86_64)" in run.stderr
-    listing = docker_client.containers.run(image, entrypoint=["ls", "/opt/onnx-serve/deps/onnxruntime/capi"],
-                                           remove=True).decode()
+    listing = docker_client.containers.run(
+        image, entrypoint=["ls", "/opt/onnx-serve/deps/onnxruntime/capi"], remove=True
+    ).decode()
     assert "cpython-313-x86_64-linux-gnu.so" in listing and "cpython-311" not in listing
     container, url = serve(docker_client, image)
     try:

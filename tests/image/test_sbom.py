@@ -24,18 +24,33 @@ OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 def locked_for_the_image(python: str = "3.11", machine: str = "x86_64") -> dict[str, set[str]]:
     """name -> the sha256s the image lock allows, for the packages the base's Python and CPU install."""
     environment = linux(python, machine)
-    return {re.sub(r"[-_.]+", "-", req.name).lower(): {h.removeprefix("sha256:") for h in hashes}
-            for req, hashes in entries(SERVE_LOCK) if not req.marker or req.marker.evaluate(environment)}
+    return {
+        re.sub(r"[-_.]+", "-", req.name).lower(): {h.removeprefix("sha256:") for h in hashes}
+        for req, hashes in entries(SERVE_LOCK)
+        if not req.marker or req.marker.evaluate(environment)
+    }
 
 
 def test_the_ml_bom_validates_names_everything_and_is_found_from_the_digest(
-        tmp_path, registry, auth_registry, base_image, docker_cleanup):
+    tmp_path, registry, auth_registry, base_image, docker_cleanup
+):
     repo = f"{docker_cleanup.prefix}/bom"
     config = auth_registry.write_docker_config(tmp_path / "docker-config")
     model = make_text_classifier(tmp_path / "text")
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--tags", "v1",
-                  "--images", f"{registry.host}/{repo}\n{auth_registry.host}/{repo}", "--base-image", base_image,
-                  env={"DOCKER_CONFIG": str(config)})
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--tags",
+        "v1",
+        "--images",
+        f"{registry.host}/{repo}\n{auth_registry.host}/{repo}",
+        "--base-image",
+        base_image,
+        env={"DOCKER_CONFIG": str(config)},
+    )
     assert run.code == 0, run.stderr
     sbom = Path(run.outputs["sbom"])
     text = sbom.read_text()
@@ -49,8 +64,9 @@ def test_the_ml_bom_validates_names_everything_and_is_found_from_the_digest(
     assert ml_model["hashes"] == [{"alg": "SHA-256", "content": run.outputs["model-sha256"]}]
     assert ml_model["externalReferences"][0]["url"].endswith("text")  # the model folder it came from
     assert ml_model["modelCard"]["modelParameters"]["task"] == "text-classification"
-    assert any(i["format"].startswith("input_ids: tensor(int64)")
-               for i in ml_model["modelCard"]["modelParameters"]["inputs"])
+    assert any(
+        i["format"].startswith("input_ids: tensor(int64)") for i in ml_model["modelCard"]["modelParameters"]["inputs"]
+    )
     base = next(c for c in document["components"] if c["bom-ref"] == "base-image")
     assert base["name"].endswith("onnx-package-test/base")
 
@@ -62,8 +78,9 @@ def test_the_ml_bom_validates_names_everything_and_is_found_from_the_digest(
 
     for served in (registry, auth_registry):
         with served.http() as client:
-            found = client.get(f"/v2/{repo}/manifests/{digest.replace(':', '-')}.sbom",
-                               headers={"Accept": OCI_MANIFEST})
+            found = client.get(
+                f"/v2/{repo}/manifests/{digest.replace(':', '-')}.sbom", headers={"Accept": OCI_MANIFEST}
+            )
             found.raise_for_status()
             artifact = found.json()
             assert artifact["artifactType"] == "application/vnd.cyclonedx+json"

@@ -31,9 +31,16 @@ def zoo_with_hub_tokenizer(tmp_path):
     make_hub_cache(tmp_path / "hf", "roberta-base", folder, ("config.json", "tokenizer.json", "tokenizer_config.json"))
     for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
         (folder / name).unlink()
-    args = ["--model-path", str(folder / "model.onnx"), "--tokenizer", "roberta-base",
-            "--class-labels", "negative,positive",
-            "--expected", '{"positive": true}']
+    args = [
+        "--model-path",
+        str(folder / "model.onnx"),
+        "--tokenizer",
+        "roberta-base",
+        "--class-labels",
+        "negative,positive",
+        "--expected",
+        '{"positive": true}',
+    ]
     return args, {"HF_HOME": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
 
 
@@ -47,8 +54,13 @@ def external_data(tmp_path):
     import onnx
 
     folder = make_text_classifier(tmp_path / "big")
-    onnx.save_model(onnx.load(str(folder / "model.onnx")), str(folder / "model.onnx"), save_as_external_data=True,
-                    location="weights.bin", size_threshold=0)
+    onnx.save_model(
+        onnx.load(str(folder / "model.onnx")),
+        str(folder / "model.onnx"),
+        save_as_external_data=True,
+        location="weights.bin",
+        size_threshold=0,
+    )
     return ["--model-path", str(folder), "--expected", '{"positive": true}'], {}
 
 
@@ -69,8 +81,15 @@ def multi_input(tmp_path):
     return ["--model-path", str(make_multi_input_model(tmp_path / "pair"))], {}
 
 
-LAYOUTS = [zoo_with_hub_tokenizer, hf_export_fixed_length, real_minilm, external_data, zipmap_classifier, regressor,
-           multi_input]
+LAYOUTS = [
+    zoo_with_hub_tokenizer,
+    hf_export_fixed_length,
+    real_minilm,
+    external_data,
+    zipmap_classifier,
+    regressor,
+    multi_input,
+]
 
 
 @pytest.mark.parametrize("layout", LAYOUTS, ids=[layout.__name__ for layout in LAYOUTS])

@@ -45,7 +45,12 @@ def test_text_model_with_tokenizer_is_text_classification(tmp_path):
     written = json.loads((tmp_path / "bundle" / "serve.json").read_text())
     assert written == inspection.spec
     assert sorted(p.name for p in (tmp_path / "bundle").iterdir()) == [
-        "config.json", "model.onnx", "serve.json", "tokenizer.json", "tokenizer_config.json"]
+        "config.json",
+        "model.onnx",
+        "serve.json",
+        "tokenizer.json",
+        "tokenizer_config.json",
+    ]
 
 
 def test_onnx_zoo_signature_input_ids_only(tmp_path):
@@ -115,8 +120,14 @@ def test_several_onnx_files_need_model_file(tmp_path):
 def test_external_data_travels_with_the_model(tmp_path):
     source = make_text_classifier(tmp_path / "m")
     proto = onnx.load(str(source / "model.onnx"))
-    onnx.save_model(proto, str(source / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location="model.onnx.data", size_threshold=0)
+    onnx.save_model(
+        proto,
+        str(source / "model.onnx"),
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="model.onnx.data",
+        size_threshold=0,
+    )
     _, probe = package(tmp_path, source / "model.onnx")
     assert (tmp_path / "bundle" / "model.onnx.data").is_file()
     assert probe.answer == {"positive": True}

@@ -33,8 +33,9 @@ def test_zoo_model_with_a_hub_tokenizer_from_the_local_cache(tmp_path, monkeypat
     make_hub_cache(tmp_path / "hf", "roberta-base", tmp_path, files)
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    inspection, probe = package(tmp_path / "run", model, tokenizer="roberta-base",
-                                **{"class-labels": "negative,positive"})
+    inspection, probe = package(
+        tmp_path / "run", model, tokenizer="roberta-base", **{"class-labels": "negative,positive"}
+    )
     assert inspection.task == "text-classification" and inspection.spec["labels"] == ["negative", "positive"]
     assert probe.answer == {"positive": True}
     assert (tmp_path / "run" / "bundle" / "tokenizer.json").is_file()
@@ -66,8 +67,7 @@ def test_slow_tokenizer_files_are_converted_to_tokenizer_json(tmp_path):
     assert probe.answer == [{"positive": False}, {"positive": True}]
 
 
-@pytest.mark.parametrize("inputs", [("input_ids", "attention_mask"), ("input_ids", "attention_mask",
-                                                                      "token_type_ids")])
+@pytest.mark.parametrize("inputs", [("input_ids", "attention_mask"), ("input_ids", "attention_mask", "token_type_ids")])
 def test_hf_export_with_and_without_token_type_ids(tmp_path, inputs):
     _, probe = package(tmp_path, make_text_classifier(tmp_path / "m", inputs=inputs))
     assert probe.answer == {"positive": True}
@@ -89,8 +89,9 @@ def test_multi_class_text_reports_label_and_score(tmp_path):
 @pytest.mark.parametrize("zipmap", [True, False])
 def test_sklearn_classifier_with_and_without_zipmap(tmp_path, zipmap):
     rows = tabular_rows("wine", 2)
-    inspection, probe = package(tmp_path, make_tabular_classifier(tmp_path / "m", zipmap=zipmap),
-                                sample=json.dumps({"data": rows}))
+    inspection, probe = package(
+        tmp_path, make_tabular_classifier(tmp_path / "m", zipmap=zipmap), sample=json.dumps({"data": rows})
+    )
     assert inspection.task == "tabular" and len(probe.answer) == 2
 
 
@@ -103,7 +104,10 @@ def test_several_inputs_of_different_dtypes_are_served_as_raw_tensors(tmp_path):
 
 
 def test_real_minilm_export_with_its_real_wordpiece_tokenizer(tmp_path):
-    inspection, probe = package(tmp_path, make_minilm_classifier(tmp_path / "minilm"),
-                                sample='["Containers are good", "Containers are terrible"]')
+    inspection, probe = package(
+        tmp_path,
+        make_minilm_classifier(tmp_path / "minilm"),
+        sample='["Containers are good", "Containers are terrible"]',
+    )
     assert inspection.task == "text-classification" and inspection.spec["max_length"] == 512
     assert probe.answer == [{"positive": True}, {"positive": False}]

@@ -25,8 +25,9 @@ from onnx_package.sources import fetch
 def prepare(tmp_path, model, requests, **inputs):
     """Fetch, bundle, inspect and smoke-test the golden set as the pipeline does."""
     samples = write_lines(tmp_path / "golden.jsonl", requests)
-    settings = load_settings({"model-source": "local", "model-path": str(model), "samples": samples, **inputs},
-                             dict(os.environ))
+    settings = load_settings(
+        {"model-source": "local", "model-path": str(model), "samples": samples, **inputs}, dict(os.environ)
+    )
     (tmp_path / "source").mkdir()
     fetched = fetch(settings, tmp_path / "source")
     bundle = tmp_path / "bundle"
@@ -61,8 +62,9 @@ def test_a_text_encoder_is_fused_checked_and_served_with_its_own_sha256(tmp_path
 def test_a_tabular_model_is_optimized_and_its_decisions_compared_row_by_row(tmp_path):
     model = make_tabular_classifier(tmp_path / "wine")
     rows = tabular_rows("wine", 30)
-    settings, inspection, bundle, probes = prepare(tmp_path, model / "model.onnx", [{"data": rows[i:i + 3]}
-                                                                                    for i in range(0, 30, 3)])
+    settings, inspection, bundle, probes = prepare(
+        tmp_path, model / "model.onnx", [{"data": rows[i : i + 3]} for i in range(0, 30, 3)]
+    )
     [trial] = improve(tmp_path, settings, inspection, bundle, probes)
     assert trial.served and trial.decisions == 30 and trial.agreement == 1.0, trial.describe()
     assert trial.fused == {} and trial.max_abs_diff < 1e-4
@@ -79,7 +81,7 @@ def test_optimize_false_serves_the_original_file(tmp_path):
 def test_int8_of_a_text_classifier_passes_the_gate_on_200_texts(tmp_path):
     model = make_text_classifier(tmp_path / "m", layers=2, hidden=128)
     texts = golden_texts(240)
-    requests = [{"request": {"inputs": texts[i:i + 8]}} for i in range(0, 240, 8)]
+    requests = [{"request": {"inputs": texts[i : i + 8]}} for i in range(0, 240, 8)]
     settings, inspection, bundle, probes = prepare(tmp_path, model, requests, quantize="int8")
     optimized, int8 = improve(tmp_path, settings, inspection, bundle, probes)
     print(optimized.describe(), int8.describe(), sep="\n")  # the numbers, in the test log
@@ -94,7 +96,7 @@ def test_int8_of_a_text_classifier_passes_the_gate_on_200_texts(tmp_path):
 def test_int8_that_flips_decisions_stops_the_run_with_the_numbers(tmp_path):
     model = make_tied_classifier(tmp_path / "tied")
     rows = np.random.default_rng(1).normal(size=(200, 64)).round(4).tolist()
-    requests = [{"data": rows[i:i + 10]} for i in range(0, 200, 10)]
+    requests = [{"data": rows[i : i + 10]} for i in range(0, 200, 10)]
     settings, inspection, bundle, probes = prepare(tmp_path, model, requests, quantize="int8")
     with pytest.raises(QualityGateError) as caught:
         improve(tmp_path, settings, inspection, bundle, probes)

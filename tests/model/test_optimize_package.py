@@ -17,16 +17,36 @@ LABEL = "io.github.onnx-package.model."
 
 
 def test_int8_text_model_with_a_golden_set_is_pushed_and_answers_as_checked(
-        tmp_path, registry, base_image, docker_client, docker_cleanup):
+    tmp_path, registry, base_image, docker_client, docker_cleanup
+):
     model = make_text_classifier(tmp_path / "text", hidden=128)
     texts = golden_texts(240)
-    samples = write_lines(tmp_path / "golden.jsonl", [{"request": [text]} for text in texts[:-2]]
-                          + [{"request": ["Containers are good"], "expected": {"positive": True}},
-                             {"request": ["Containers are terrible"], "expected": {"positive": False}}])
+    samples = write_lines(
+        tmp_path / "golden.jsonl",
+        [{"request": [text]} for text in texts[:-2]]
+        + [
+            {"request": ["Containers are good"], "expected": {"positive": True}},
+            {"request": ["Containers are terrible"], "expected": {"positive": False}},
+        ],
+    )
     repo = f"{docker_cleanup.prefix}/int8"
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--images",
-                  f"{registry.host}/{repo}", "--tags", "v1", "--base-image", base_image, "--samples", samples,
-                  "--quantize", "int8")
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--images",
+        f"{registry.host}/{repo}",
+        "--tags",
+        "v1",
+        "--base-image",
+        base_image,
+        "--samples",
+        samples,
+        "--quantize",
+        "int8",
+    )
     assert run.code == 0, run.stderr
     log = run.stderr
     print(log)  # the measured numbers, in the test's output
@@ -43,8 +63,10 @@ def test_int8_text_model_with_a_golden_set_is_pushed_and_answers_as_checked(
     docker_cleanup.image(ref)
     container, url = serve(docker_client, ref)
     try:
-        answers = [httpx.post(url + "/predict", json=[text], timeout=30).json() for text in
-                   ("Containers are good", "Containers are terrible")]
+        answers = [
+            httpx.post(url + "/predict", json=[text], timeout=30).json()
+            for text in ("Containers are good", "Containers are terrible")
+        ]
         served = json.loads(container.exec_run(["cat", "/opt/onnx-serve/model/serve.json"]).output)
     finally:
         container.remove(force=True)
@@ -58,10 +80,25 @@ def test_int8_below_the_gate_stops_before_the_build_with_the_numbers(tmp_path, r
 
     model = make_tied_classifier(tmp_path / "tied")
     rows = np.random.default_rng(1).normal(size=(200, 64)).round(4).tolist()
-    samples = write_lines(tmp_path / "golden.jsonl", [{"data": rows[i:i + 10]} for i in range(0, 200, 10)])
+    samples = write_lines(tmp_path / "golden.jsonl", [{"data": rows[i : i + 10]} for i in range(0, 200, 10)])
     repo = f"{docker_cleanup.prefix}/tied"
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", model, "--images", f"{registry.host}/{repo}",
-                  "--tags", "v1", "--base-image", base_image, "--samples", samples, "--quantize", "int8")
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        model,
+        "--images",
+        f"{registry.host}/{repo}",
+        "--tags",
+        "v1",
+        "--base-image",
+        base_image,
+        "--samples",
+        samples,
+        "--quantize",
+        "int8",
+    )
     assert run.code == 1, run.stderr
     [error] = [line for line in run.stderr.splitlines() if line.startswith("error:")]
     print(error)

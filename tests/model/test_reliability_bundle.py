@@ -20,8 +20,9 @@ pytestmark = pytest.mark.reliability
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json")
 
 
-def test_a_hub_tokenizer_keeps_the_labels_of_the_models_own_config(tmp_path: Path,
-                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_hub_tokenizer_keeps_the_labels_of_the_models_own_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     model = make_text_classifier(tmp_path / "model", labels=("neg", "pos", "meh"))  # config.json: id2label
     hub = tmp_path / "hub-files"
     hub.mkdir()
@@ -31,8 +32,15 @@ def test_a_hub_tokenizer_keeps_the_labels_of_the_models_own_config(tmp_path: Pat
     make_hub_cache(tmp_path / "hf", "org/tokenizer", hub, ("config.json", *TOKENIZER_FILES))
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    settings = load_settings({"model-source": "local", "model-path": str(model), "tokenizer": "org/tokenizer",
-                              "sample": '{"inputs": ["Containers are good"]}'}, dict(os.environ))
+    settings = load_settings(
+        {
+            "model-source": "local",
+            "model-path": str(model),
+            "tokenizer": "org/tokenizer",
+            "sample": '{"inputs": ["Containers are good"]}',
+        },
+        dict(os.environ),
+    )
     (tmp_path / "run" / "source").mkdir(parents=True)
     fetched = fetch(settings, tmp_path / "run" / "source")
     bundle = tmp_path / "run" / "bundle"

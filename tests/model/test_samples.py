@@ -24,19 +24,28 @@ def settings_for(tmp_path, text: str, **inputs):
 
 
 def test_bare_requests_and_request_expected_objects_relative_to_the_workspace(tmp_path):
-    text = ('["Containers are good"]\n\n'
-            '{"request": ["Containers are terrible"], "expected": {"positive": false}}\n'
-            '{"data": [[1.0, 2.0]]}\n')
+    text = (
+        '["Containers are good"]\n\n'
+        '{"request": ["Containers are terrible"], "expected": {"positive": false}}\n'
+        '{"data": [[1.0, 2.0]]}\n'
+    )
     samples = load_samples(settings_for(tmp_path, text, sample='["first"]'))
-    assert samples == [Sample(0, ["first"]), Sample(1, ["Containers are good"]),
-                       Sample(3, ["Containers are terrible"], {"positive": False}), Sample(4, {"data": [[1.0, 2.0]]})]
+    assert samples == [
+        Sample(0, ["first"]),
+        Sample(1, ["Containers are good"]),
+        Sample(3, ["Containers are terrible"], {"positive": False}),
+        Sample(4, {"data": [[1.0, 2.0]]}),
+    ]
 
 
-@pytest.mark.parametrize(("text", "names"), [
-    ('["ok"]\n["ok"]\n{"request": ["x"}\n', "samples line 3 is not JSON"),
-    ("\n  \n", "holds no requests"),
-    ('{"request": ["x"], "expect": true}\n', "samples line 1 has keys ['expect']"),
-])
+@pytest.mark.parametrize(
+    ("text", "names"),
+    [
+        ('["ok"]\n["ok"]\n{"request": ["x"}\n', "samples line 3 is not JSON"),
+        ("\n  \n", "holds no requests"),
+        ('{"request": ["x"], "expect": true}\n', "samples line 1 has keys ['expect']"),
+    ],
+)
 def test_a_bad_file_is_one_line_naming_the_line_with_the_fix(tmp_path, text, names):
     with pytest.raises(SettingsError) as caught:
         load_samples(settings_for(tmp_path, text))
@@ -53,15 +62,19 @@ def test_a_missing_file_names_the_path(tmp_path):
 def bundle_of(tmp_path, settings):
     (tmp_path / "source").mkdir()
     model = fetch(settings, tmp_path / "source")
-    inspection = inspect_model(settings, model, tmp_path / "bundle",
-                               assemble_bundle(settings, model, tmp_path / "bundle"))
+    inspection = inspect_model(
+        settings, model, tmp_path / "bundle", assemble_bundle(settings, model, tmp_path / "bundle")
+    )
     return inspection, tmp_path / "bundle"
 
 
 def test_every_sample_is_answered_and_a_wrong_expected_names_its_line(tmp_path):
     model = make_text_classifier(tmp_path / "m")
-    lines = [["Containers are good"], {"request": ["Containers are terrible"], "expected": {"positive": False}},
-             {"request": {"inputs": ["images are great", "builds are slow"]}}]
+    lines = [
+        ["Containers are good"],
+        {"request": ["Containers are terrible"], "expected": {"positive": False}},
+        {"request": {"inputs": ["images are great", "builds are slow"]}},
+    ]
     settings = settings_for(tmp_path, "".join(json.dumps(line) + "\n" for line in lines), **{"model-path": str(model)})
     inspection, bundle = bundle_of(tmp_path, settings)
     probes = smoke_samples(inspection, bundle, load_samples(settings))

@@ -18,8 +18,10 @@ from onnx_package.multiarch.platforms import Platform, parse_platforms
 
 def test_platforms_take_build_push_actions_syntax():
     assert parse_platforms(("linux/amd64,linux/arm64",)) == parse_platforms(("linux/amd64", "linux/arm64/v8"))
-    assert [p.name for p in parse_platforms(("linux/arm64", "linux/amd64", "linux/arm64"))] == ["linux/arm64",
-                                                                                             "linux/amd64"]
+    assert [p.name for p in parse_platforms(("linux/arm64", "linux/amd64", "linux/arm64"))] == [
+        "linux/arm64",
+        "linux/amd64",
+    ]
     assert parse_platforms(("linux/arm64",))[0].machine == "aarch64"
 
 
@@ -62,9 +64,19 @@ def test_a_library_the_added_binaries_need_and_the_base_lacks_stops_the_static_c
 
 
 def report(path: Path, wheels: dict[str, tuple[str, str]]) -> Path:
-    path.write_text(json.dumps({"install": [
-        {"metadata": {"name": name, "version": version}, "download_info": {"archive_info": {"hashes": {"sha256": sha}}}}
-        for name, (version, sha) in wheels.items()]}))
+    path.write_text(
+        json.dumps(
+            {
+                "install": [
+                    {
+                        "metadata": {"name": name, "version": version},
+                        "download_info": {"archive_info": {"hashes": {"sha256": sha}}},
+                    }
+                    for name, (version, sha) in wheels.items()
+                ]
+            }
+        )
+    )
     return path
 
 

@@ -79,8 +79,14 @@ def added_layers_elf(registry, repo: str, manifest_digest: str) -> list[tuple[st
     """(name, e_machine) of every ELF file in the image's three added layers, read from the registry's blobs."""
     found = []
     with registry.http() as http:
-        manifest = http.get(f"/v2/{repo}/manifests/{manifest_digest}",
-                            headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).raise_for_status().json()
+        manifest = (
+            http.get(
+                f"/v2/{repo}/manifests/{manifest_digest}",
+                headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+            )
+            .raise_for_status()
+            .json()
+        )
         for layer in manifest["layers"][-3:]:
             blob = http.get(f"/v2/{repo}/blobs/{layer['digest']}", follow_redirects=True).raise_for_status().content
             with tarfile.open(fileobj=io.BytesIO(blob)) as tar:
@@ -96,8 +102,9 @@ def ask(docker_client, docker_cleanup, ref: str, path: str, body) -> object:
     """Pull `ref`, run it on a loopback port, POST body; the answer. Bounded: emulation is slow to start."""
     docker_client.images.pull(ref)
     docker_cleanup.image(ref)
-    container = docker_client.containers.run(ref, detach=True, read_only=True, labels={TEST_LABEL: "1"},
-                                             ports={"8080/tcp": ("127.0.0.1", None)})
+    container = docker_client.containers.run(
+        ref, detach=True, read_only=True, labels={TEST_LABEL: "1"}, ports={"8080/tcp": ("127.0.0.1", None)}
+    )
     docker_cleanup.container(container.id)
     for _ in range(600):
         container.reload()
@@ -116,7 +123,8 @@ def ask(docker_client, docker_cleanup, ref: str, path: str, body) -> object:
 
 @pytest.mark.parametrize("kind", ["text", "tabular"])
 def test_two_platforms_give_an_index_in_every_registry_and_each_image_answers(
-        kind, tmp_path, registry, auth_registry, two_platform_base, docker_client, docker_cleanup, emulation):
+    kind, tmp_path, registry, auth_registry, two_platform_base, docker_client, docker_cleanup, emulation
+):
     repo = f"{docker_cleanup.prefix}/{kind}"
     if kind == "text":
         model, path, body = make_text_classifier(tmp_path / "text"), "/predict", ["Containers are good"]
@@ -124,9 +132,24 @@ def test_two_platforms_give_an_index_in_every_registry_and_each_image_answers(
         rows = tabular_rows("wine", 178)[::30]  # the data set is ordered by class: these rows span all three
         model, path, body = make_tabular_classifier(tmp_path / "wine"), "/predict", {"data": rows}
     config = auth_registry.write_docker_config(tmp_path / "docker-config")
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--tags", "v1",
-                  "--images", f"{registry.host}/{repo}\n{auth_registry.host}/{repo}", "--platforms", PLATFORMS,
-                  "--base-image", two_platform_base, "--sample", json.dumps(body), env={"DOCKER_CONFIG": str(config)})
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--tags",
+        "v1",
+        "--images",
+        f"{registry.host}/{repo}\n{auth_registry.host}/{repo}",
+        "--platforms",
+        PLATFORMS,
+        "--base-image",
+        two_platform_base,
+        "--sample",
+        json.dumps(body),
+        env={"DOCKER_CONFIG": str(config)},
+    )
     assert run.code == 0, run.stderr
     assert "linux/amd64: run, answered as the runner did" in run.stderr
     assert "linux/arm64: run under QEMU emulation, answered as the runner did" in run.stderr
@@ -143,8 +166,14 @@ def test_two_platforms_give_an_index_in_every_registry_and_each_image_answers(
         with served.http() as http:
             tags = http.get(f"/v2/{repo}/tags/list").raise_for_status().json()["tags"]
             assert sorted(tags) == sorted(["v1", f"{digest.replace(':', '-')}.sbom"])  # no per-platform tag
-            bom = http.get(f"/v2/{repo}/manifests/{digest.replace(':', '-')}.sbom",
-                           headers={"Accept": "application/vnd.oci.image.manifest.v1+json"}).raise_for_status().json()
+            bom = (
+                http.get(
+                    f"/v2/{repo}/manifests/{digest.replace(':', '-')}.sbom",
+                    headers={"Accept": "application/vnd.oci.image.manifest.v1+json"},
+                )
+                .raise_for_status()
+                .json()
+            )
             assert bom["subject"] == {"mediaType": OCI_INDEX, "digest": digest, "size": bom["subject"]["size"]}
     bom_text = Path(run.outputs["sbom"]).read_text()
     assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(bom_text) is None
@@ -154,8 +183,9 @@ def test_two_platforms_give_an_index_in_every_registry_and_each_image_answers(
     wheels = {p["name"]: p["value"] for p in onnxruntime["properties"]}  # a compiled package: one wheel per platform
     assert sorted(wheels) == ["onnx-package:wheel-sha256:linux/amd64", "onnx-package:wheel-sha256:linux/arm64"]
     assert len(set(wheels.values())) == 2
-    assert json.loads(run.outputs["digests"]) == {f"{r.host}/{repo}:v1": run.outputs["digest"]
-                                                 for r in (registry, auth_registry)}
+    assert json.loads(run.outputs["digests"]) == {
+        f"{r.host}/{repo}:v1": run.outputs["digest"] for r in (registry, auth_registry)
+    }
 
     elves = added_layers_elf(registry, repo, platform_digests["linux/arm64"])
     assert elves and all(machine == AARCH64 for _, machine in elves), [e for e in elves if e[1] != AARCH64][:5]
@@ -172,12 +202,26 @@ def test_two_platforms_give_an_index_in_every_registry_and_each_image_answers(
 
 
 def test_a_platform_the_base_lacks_is_refused_before_the_build(
-        tmp_path, registry_factory, registry, base_image, docker_client, docker_cleanup):
+    tmp_path, registry_factory, registry, base_image, docker_client, docker_cleanup
+):
     repo = f"{docker_cleanup.prefix}/refused"
     only_amd64 = publish_amd64_only(docker_client, registry_factory(), "base/amd64-only", base_image)
     model = make_text_classifier(tmp_path / "text")
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--tags", "v1",
-                  "--images", f"{registry.host}/{repo}", "--platforms", PLATFORMS, "--base-image", only_amd64)
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--tags",
+        "v1",
+        "--images",
+        f"{registry.host}/{repo}",
+        "--platforms",
+        PLATFORMS,
+        "--base-image",
+        only_amd64,
+    )
     assert run.code != 0
     assert "has no linux/arm64 image (it has linux/amd64)" in run.stderr
     assert "remove linux/arm64 from platforms" in run.stderr
@@ -187,12 +231,25 @@ def test_a_platform_the_base_lacks_is_refused_before_the_build(
 
 
 def test_one_foreign_platform_gives_a_plain_manifest_and_no_index(
-        tmp_path, registry, two_platform_base, docker_cleanup, no_emulation):
+    tmp_path, registry, two_platform_base, docker_cleanup, no_emulation
+):
     repo = f"{docker_cleanup.prefix}/arm64"
     model = make_text_classifier(tmp_path / "text")
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--tags", "v1",
-                  "--images", f"{registry.host}/{repo}", "--platforms", "linux/arm64",
-                  "--base-image", two_platform_base)
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--tags",
+        "v1",
+        "--images",
+        f"{registry.host}/{repo}",
+        "--platforms",
+        "linux/arm64",
+        "--base-image",
+        two_platform_base,
+    )
     assert run.code == 0, run.stderr
     line = next(line for line in run.stderr.splitlines() if "linux/arm64: inspected, not run" in line)
     assert "ELF files and the base's python3 are aarch64" in line
@@ -209,13 +266,26 @@ def test_one_foreign_platform_gives_a_plain_manifest_and_no_index(
 
 
 def test_a_base_that_lacks_a_library_the_wheels_need_is_refused_by_the_static_check_before_the_push(
-        tmp_path, registry_factory, registry, base_image, docker_client, docker_cleanup, no_emulation):
+    tmp_path, registry_factory, registry, base_image, docker_client, docker_cleanup, no_emulation
+):
     no_libstdcxx = arm64_rootfs(tmp_path, PACKAGES.replace(",libstdc++6", ""))
     base = publish_base(docker_client, registry_factory(), "base/no-libstdcxx", base_image, no_libstdcxx)
     repo = f"{docker_cleanup.prefix}/no-libstdcxx"
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(make_text_classifier(tmp_path / "text")),
-                  "--tags", "v1", "--images", f"{registry.host}/{repo}", "--platforms", "linux/arm64",
-                  "--base-image", base)
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(make_text_classifier(tmp_path / "text")),
+        "--tags",
+        "v1",
+        "--images",
+        f"{registry.host}/{repo}",
+        "--platforms",
+        "linux/arm64",
+        "--base-image",
+        base,
+    )
     assert run.code != 0
     last = run.stderr.strip().splitlines()[-1]
     assert "the base image linux/arm64 lacks libstdc++.so.6, which " in last

@@ -13,8 +13,15 @@ from onnx import NodeProto, TensorProto, ValueInfoProto, helper, save_model
 MODEL = "model.onnx"
 
 
-def _save(dest: Path, nodes: list[NodeProto], inputs: list[ValueInfoProto], outputs: list[ValueInfoProto],
-          initializers: list[TensorProto] | None = None, opset: int = 17, name: str = MODEL) -> Path:
+def _save(
+    dest: Path,
+    nodes: list[NodeProto],
+    inputs: list[ValueInfoProto],
+    outputs: list[ValueInfoProto],
+    initializers: list[TensorProto] | None = None,
+    opset: int = 17,
+    name: str = MODEL,
+) -> Path:
     graph = helper.make_graph(nodes, "bad", inputs, outputs, initializers or [])
     dest.mkdir(parents=True, exist_ok=True)
     save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], ir_version=8), dest / name)
@@ -27,8 +34,13 @@ def _float(name: str, shape: list[str | int]) -> ValueInfoProto:
 
 def identity_model(dest: Path, name: str = MODEL) -> Path:
     """A valid tabular model: y = x, x float [batch, 4]."""
-    return _save(dest, [helper.make_node("Identity", ["x"], ["y"])], [_float("x", ["batch", 4])],
-                 [_float("y", ["batch", 4])], name=name)
+    return _save(
+        dest,
+        [helper.make_node("Identity", ["x"], ["y"])],
+        [_float("x", ["batch", 4])],
+        [_float("y", ["batch", 4])],
+        name=name,
+    )
 
 
 def empty_model(dest: Path) -> Path:
@@ -68,8 +80,9 @@ def unknown_operator_model(dest: Path) -> Path:
     """An operator onnxruntime has never heard of (a custom op exported without its library)."""
     node = helper.make_node("FancyAttention", ["x"], ["y"], domain="com.example")
     graph = helper.make_graph([node], "bad", [_float("x", ["batch", 4])], [_float("y", ["batch", 4])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
-                                                    helper.make_opsetid("com.example", 1)], ir_version=8)
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("com.example", 1)], ir_version=8
+    )
     dest.mkdir(parents=True, exist_ok=True)
     save_model(model, dest / MODEL)
     return dest
@@ -77,15 +90,21 @@ def unknown_operator_model(dest: Path) -> Path:
 
 def nan_model(dest: Path) -> Path:
     """y = x / x: NaN on the all-zero probe input."""
-    return _save(dest, [helper.make_node("Div", ["x", "x"], ["y"])], [_float("x", ["batch", 4])],
-                 [_float("y", ["batch", 4])])
+    return _save(
+        dest, [helper.make_node("Div", ["x", "x"], ["y"])], [_float("x", ["batch", 4])], [_float("y", ["batch", 4])]
+    )
 
 
 def missing_external_data_model(dest: Path) -> Path:
     """Weights stored beside the model in weights.bin, which did not make the upload."""
     weights = helper.make_tensor("w", TensorProto.FLOAT, [4], np.arange(4, dtype=np.float32).tobytes(), raw=True)
-    graph = helper.make_graph([helper.make_node("Mul", ["x", "w"], ["y"])], "bad", [_float("x", ["batch", 4])],
-                              [_float("y", ["batch", 4])], [weights])
+    graph = helper.make_graph(
+        [helper.make_node("Mul", ["x", "w"], ["y"])],
+        "bad",
+        [_float("x", ["batch", 4])],
+        [_float("y", ["batch", 4])],
+        [weights],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
     dest.mkdir(parents=True, exist_ok=True)
     save_model(model, dest / MODEL, save_as_external_data=True, location="weights.bin", size_threshold=0)

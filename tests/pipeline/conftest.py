@@ -1,7 +1,7 @@
 """Fixtures of the failing-run tests (the reliability promises on the whole run).
 
-    bed        Bed: this test's folder, the two session registries, a unique repository path, the base image
-    azure_ws   AzureWorkspace: the local Azure ML stand-in with model wine versions 1 and 2 (module)
+bed        Bed: this test's folder, the two session registries, a unique repository path, the base image
+azure_ws   AzureWorkspace: the local Azure ML stand-in with model wine versions 1 and 2 (module)
 """
 
 from __future__ import annotations
@@ -16,9 +16,11 @@ from bed import AzureWorkspace, Bed
 if TYPE_CHECKING:
     from testbed import DockerCleanup, Registry
 
+
 @pytest.fixture
-def bed(tmp_path: Path, registry: Registry, auth_registry: Registry, docker_cleanup: DockerCleanup,
-        base_image: str) -> Bed:
+def bed(
+    tmp_path: Path, registry: Registry, auth_registry: Registry, docker_cleanup: DockerCleanup, base_image: str
+) -> Bed:
     return Bed(tmp_path, (registry, auth_registry), docker_cleanup.prefix, base_image)
 
 

@@ -10,17 +10,26 @@ import pytest
 
 
 def run_cli(**env: str) -> subprocess.CompletedProcess[str]:
-    environ = {key: value for key, value in os.environ.items()
-               if key not in ("RUNNER_DEBUG", "ONNX_PACKAGE_DEBUG") and not key.startswith(("GITHUB_", "INPUT_"))}
-    return subprocess.run([sys.executable, "-m", "onnx_package.cli", "--model-source", "s3"], capture_output=True,
-                          text=True, env={**environ, **env}, timeout=60)
+    environ = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in ("RUNNER_DEBUG", "ONNX_PACKAGE_DEBUG") and not key.startswith(("GITHUB_", "INPUT_"))
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "onnx_package.cli", "--model-source", "s3"],
+        capture_output=True,
+        text=True,
+        env={**environ, **env},
+        timeout=60,
+    )
 
 
 def test_a_bad_input_is_one_line_without_a_traceback():
     done = run_cli()
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines() == ["error: Invalid input: model-source is 's3'. Fix: set model-source "
-                                                "to one of: azureml, local, url"]
+    assert done.stderr.strip().splitlines() == [
+        "error: Invalid input: model-source is 's3'. Fix: set model-source to one of: azureml, local, url"
+    ]
 
 
 @pytest.mark.parametrize("debug", [{"RUNNER_DEBUG": "1"}, {"ONNX_PACKAGE_DEBUG": "1"}])
@@ -48,6 +57,11 @@ def test_outputs_travel_on_a_new_error_of_the_same_kind():
         carried = err.with_outputs({"digest": "sha256:d"})
         assert err.outputs == {} and carried is not err and carried.__traceback__ is err.__traceback__
     assert (type(carried), carried.cause, carried.fix, carried.pushed, carried.outputs) == (
-        PushError, "pushing failed", "log in", ["a"], {"digest": "sha256:d"})
+        PushError,
+        "pushing failed",
+        "log in",
+        ["a"],
+        {"digest": "sha256:d"},
+    )
     gate = ReleaseGateError("3 changed", "look").with_outputs({"diff": "{}"})
     assert isinstance(gate, ReleaseGateError) and str(gate) == "3 changed. Fix: look" and gate.outputs == {"diff": "{}"}

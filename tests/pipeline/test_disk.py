@@ -44,8 +44,15 @@ class PeakBytes(threading.Thread):
 
 def fingerprint(folder: Path) -> dict[str, tuple[str, int, int, int]]:
     """Each file's sha256, mtime, mode and link count."""
-    return {path.name: (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns, path.stat().st_mode,
-                        path.stat().st_nlink) for path in folder.iterdir()}
+    return {
+        path.name: (
+            hashlib.sha256(path.read_bytes()).hexdigest(),
+            path.stat().st_mtime_ns,
+            path.stat().st_mode,
+            path.stat().st_nlink,
+        )
+        for path in folder.iterdir()
+    }
 
 
 def inodes(folder: Path) -> set[tuple[int, int]]:
@@ -57,8 +64,19 @@ def test_a_local_model_costs_no_second_copy_and_the_work_folder_goes(tmp_path, b
     (model / "model.onnx").chmod(0o444)  # a user's read-only input
     before = fingerprint(model)
     with PeakBytes(tmp_path / ".onnx-package", inodes(model)) as peak:
-        run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--push", "false",
-                      "--tags", "disk", "--base-image", base_image)
+        run = run_cli(
+            tmp_path,
+            "--model-source",
+            "local",
+            "--model-path",
+            str(model),
+            "--push",
+            "false",
+            "--tags",
+            "disk",
+            "--base-image",
+            base_image,
+        )
     assert run.code == 0, run.stderr
     docker_client.images.remove(run.outputs["image-id"], force=True)
     print(f"peak new bytes in the work folder: {peak.peak} (the model: 20 MB)")

@@ -41,14 +41,20 @@ def test_across_file_systems_the_file_is_copied_and_the_log_says_so(tmp_path, ot
     assert (other_disk / "weights.bin").read_bytes() == theirs.read_bytes() and place.copied == 1_000_000
     with caplog.at_level(logging.WARNING):
         place.report("model-path /models/x")
-    assert "model-path /models/x could not be hard-linked into the work folder (Invalid cross-device link): " \
-           "copied 1.0 MB instead" in caplog.text and "RUNNER_TEMP" in caplog.text
+    assert (
+        "model-path /models/x could not be hard-linked into the work folder (Invalid cross-device link): "
+        "copied 1.0 MB instead"
+        in caplog.text
+        and "RUNNER_TEMP" in caplog.text
+    )
 
 
 def test_the_fix_of_a_full_disk_gives_the_space_the_run_needs(tmp_path):
     needs = Needs(model=2_000 * MB, deps=180 * MB)
-    engine = BuildError("the engine refused the assembled image: write /var/lib/docker/tmp/x: no space left on device",
-                        "check the base image")
+    engine = BuildError(
+        "the engine refused the assembled image: write /var/lib/docker/tmp/x: no space left on device",
+        "check the base image",
+    )
     assert is_full(engine) and is_full(OSError(errno.ENOSPC, "No space left on device"))
     assert not is_full(BuildError("the engine refused the assembled image: unexpected EOF", "rerun"))
     err = disk_full(engine, needs, tmp_path / ".onnx-package")
@@ -56,7 +62,8 @@ def test_the_fix_of_a_full_disk_gives_the_space_the_run_needs(tmp_path):
         "no space left: the engine refused the assembled image: write /var/lib/docker/tmp/x: no space left on "
         f"device. Fix: free about 6.5 GB on the runner: this run needs 2.2 GB in {tmp_path} and the dependency "
         "cache (2.0 GB model + 180 MB of serving dependencies) and 4.4 GB in the Docker engine's data root "
-        "(2 times both, while it loads the image); or set RUNNER_TEMP to a folder on a larger disk")
+        "(2 times both, while it loads the image); or set RUNNER_TEMP to a folder on a larger disk"
+    )
 
 
 def test_folder_bytes_counts_a_hard_linked_file_once(tmp_path):

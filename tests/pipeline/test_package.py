@@ -17,8 +17,11 @@ pytestmark = pytest.mark.engine
 def targets(registry, auth_registry, docker_cleanup, tmp_path):
     """Two registries (one with basic auth, logged in through a docker config) and a unique repo name."""
     config = auth_registry.write_docker_config(tmp_path / "docker-config")
-    return {"registries": (registry, auth_registry), "env": {"DOCKER_CONFIG": str(config)},
-            "repo": f"{docker_cleanup.prefix}/model"}
+    return {
+        "registries": (registry, auth_registry),
+        "env": {"DOCKER_CONFIG": str(config)},
+        "repo": f"{docker_cleanup.prefix}/model",
+    }
 
 
 def images_arg(targets) -> str:
@@ -54,10 +57,25 @@ def remove_local(docker_client, run):
 
 
 def test_text_model_is_pushed_to_two_registries_and_answers_the_tutorial(
-        tmp_path, targets, base_image, docker_client, docker_cleanup):
+    tmp_path, targets, base_image, docker_client, docker_cleanup
+):
     model = make_text_classifier(tmp_path / "text")
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--images", images_arg(targets),
-                  "--tags", "v1", "--base-image", base_image, "--expected", '{"positive": true}', env=targets["env"])
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--images",
+        images_arg(targets),
+        "--tags",
+        "v1",
+        "--base-image",
+        base_image,
+        "--expected",
+        '{"positive": true}',
+        env=targets["env"],
+    )
     digest = assert_pushed_everywhere(run, targets, ["v1"])
     assert run.outputs["model-sha256"] and run.outputs["model-name"] == "text"
     labels = docker_client.images.get(run.outputs["image-id"]).labels
@@ -66,38 +84,71 @@ def test_text_model_is_pushed_to_two_registries_and_answers_the_tutorial(
     assert docker_client.images.get(run.outputs["image-id"]).attrs["Config"]["User"] == "10001:10001"
     remove_local(docker_client, run)
     for registry in targets["registries"]:
-        good = pull_and_ask(docker_client, docker_cleanup, registry, targets["repo"], digest,
-                            "/predict", ["Containers are good"])
+        good = pull_and_ask(
+            docker_client, docker_cleanup, registry, targets["repo"], digest, "/predict", ["Containers are good"]
+        )
         assert good == {"positive": True}
-    bad = pull_and_ask(docker_client, docker_cleanup, targets["registries"][1], targets["repo"], digest,
-                       "/predict", ["Containers are terrible"])
+    bad = pull_and_ask(
+        docker_client,
+        docker_cleanup,
+        targets["registries"][1],
+        targets["repo"],
+        digest,
+        "/predict",
+        ["Containers are terrible"],
+    )
     assert bad == {"positive": False}
 
 
-def test_tabular_model_answers_the_azure_ml_scoring_shape(tmp_path, targets, base_image, docker_client,
-                                                           docker_cleanup):
+def test_tabular_model_answers_the_azure_ml_scoring_shape(tmp_path, targets, base_image, docker_client, docker_cleanup):
     import numpy as np
     import onnxruntime as ort
 
     model = make_tabular_classifier(tmp_path / "wine")
     rows = tabular_rows("wine", 3)
     sample = json.dumps({"data": rows})
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model / "model.onnx"),
-                  "--images", images_arg(targets), "--tags", "v1,stable", "--base-image", base_image,
-                  "--sample", sample, env=targets["env"])
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model / "model.onnx"),
+        "--images",
+        images_arg(targets),
+        "--tags",
+        "v1,stable",
+        "--base-image",
+        base_image,
+        "--sample",
+        sample,
+        env=targets["env"],
+    )
     digest = assert_pushed_everywhere(run, targets, ["v1", "stable"])
     session = ort.InferenceSession(str(model / "model.onnx"))
     want = session.run(None, {"float_input": np.array(rows, dtype=np.float32)})[0].tolist()
     remove_local(docker_client, run)
-    answer = pull_and_ask(docker_client, docker_cleanup, targets["registries"][0], targets["repo"], digest,
-                          "/predict", {"data": rows})
+    answer = pull_and_ask(
+        docker_client, docker_cleanup, targets["registries"][0], targets["repo"], digest, "/predict", {"data": rows}
+    )
     assert [item["label"] if isinstance(item, dict) else item for item in answer] == want
 
 
 def test_a_corrupt_model_stops_with_one_line_and_pushes_nothing(tmp_path, targets, base_image):
     model = corrupt_model(tmp_path / "corrupt")
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--images", images_arg(targets),
-                  "--tags", "v1", "--base-image", base_image, env=targets["env"])
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--images",
+        images_arg(targets),
+        "--tags",
+        "v1",
+        "--base-image",
+        base_image,
+        env=targets["env"],
+    )
     assert run.code == 1
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "model.onnx" in errors[0] and "Fix:" in errors[0], run.stderr
@@ -110,8 +161,9 @@ def test_a_corrupt_model_stops_with_one_line_and_pushes_nothing(tmp_path, target
 @pytest.fixture
 def broken_python_base(docker_client, base_image, docker_cleanup, tmp_path):
     """The base image with a python3 that answers the base probe (`python3 -c`) but cannot run a server."""
-    script = ('#!/bin/sh\n[ "$1" = -c ] && exec /usr/bin/python3 "$@"\n'
-              'echo "python3: this base cannot serve" >&2\nexit 1\n')
+    script = (
+        '#!/bin/sh\n[ "$1" = -c ] && exec /usr/bin/python3 "$@"\necho "python3: this base cannot serve" >&2\nexit 1\n'
+    )
     tag = f"{docker_cleanup.prefix}-broken-python:1"
     return docker_cleanup.image(base_with_python3(docker_client, base_image, tmp_path / "broken-base", tag, script))
 
@@ -120,8 +172,22 @@ def test_an_image_that_cannot_serve_is_never_pushed(tmp_path, targets, broken_py
     """A base whose Python cannot serve passes the base probe and builds, but the container check stops the push."""
     base = broken_python_base
     model = make_tabular_classifier(tmp_path / "wine")
-    run = run_cli(tmp_path, "--model-source", "local", "--model-path", str(model), "--images", images_arg(targets),
-                  "--tags", "v1", "--base-image", base, "--check-timeout", "30", env=targets["env"])
+    run = run_cli(
+        tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--images",
+        images_arg(targets),
+        "--tags",
+        "v1",
+        "--base-image",
+        base,
+        "--check-timeout",
+        "30",
+        env=targets["env"],
+    )
     assert run.code == 1, run.stderr
     assert "Container check failed" in run.stderr and "python3" in run.stderr
     for registry in targets["registries"]:

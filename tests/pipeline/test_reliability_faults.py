@@ -41,8 +41,22 @@ def stage_seconds(stderr: str, stage: str) -> float:
 def local_run(bed: Bed, *extra: str, env: dict[str, str] | None = None) -> tuple[Run, float]:
     model = make_tabular_classifier(bed.tmp_path / "wine")
     started = time.monotonic()
-    run = run_cli(bed.tmp_path, "--model-source", "local", "--model-path", str(model), "--images", bed.images(),
-                  "--tags", "v1", "--base-image", bed.base_image, *extra, env=env, timeout=BOUND)
+    run = run_cli(
+        bed.tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--images",
+        bed.images(),
+        "--tags",
+        "v1",
+        "--base-image",
+        bed.base_image,
+        *extra,
+        env=env,
+        timeout=BOUND,
+    )
     return run, time.monotonic() - started
 
 
@@ -50,8 +64,9 @@ def local_run(bed: Bed, *extra: str, env: dict[str, str] | None = None) -> tuple
 
 
 @pytest.fixture
-def hanging_base(docker_client: docker.DockerClient, docker_cleanup: DockerCleanup, base_image: str,
-                 tmp_path: Path) -> str:
+def hanging_base(
+    docker_client: docker.DockerClient, docker_cleanup: DockerCleanup, base_image: str, tmp_path: Path
+) -> str:
     """The base image with a python3 that does all the tool asks of it (the base probe, compiling the byte
     code) but never serves."""
     script = '#!/bin/sh\ncase "$*" in *onnx_serve*) exec sleep 3600 ;; esac\nexec /usr/bin/python3 "$@"\n'
@@ -60,7 +75,8 @@ def hanging_base(docker_client: docker.DockerClient, docker_cleanup: DockerClean
 
 
 def test_a_container_that_never_gets_ready_fails_the_check_at_check_timeout(
-        bed: Bed, hanging_base: str, docker_client: docker.DockerClient) -> None:
+    bed: Bed, hanging_base: str, docker_client: docker.DockerClient
+) -> None:
     run, seconds = local_run(bed, "--base-image", hanging_base, "--check-timeout", "3")
     print(assert_refused(run, bed, "Container check failed: the container was not ready after 3 s"))
     assert "raise check-timeout" in run.stderr and "(it printed nothing)" in run.stderr
@@ -82,11 +98,25 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 
 
 def test_a_full_disk_under_the_work_folder_says_how_much_the_run_needs_and_frees_the_space(
-        bed: Bed, small_disk: Path) -> None:
+    bed: Bed, small_disk: Path
+) -> None:
     model = make_external_data_model(bed.tmp_path / "big", megabytes=20)
     started = time.monotonic()
-    run = run_cli(bed.tmp_path, "--model-source", "local", "--model-path", str(model), "--images", bed.images(),
-                  "--tags", "v1", "--base-image", bed.base_image, env={"RUNNER_TEMP": str(small_disk)}, timeout=BOUND)
+    run = run_cli(
+        bed.tmp_path,
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--images",
+        bed.images(),
+        "--tags",
+        "v1",
+        "--base-image",
+        bed.base_image,
+        env={"RUNNER_TEMP": str(small_disk)},
+        timeout=BOUND,
+    )
     line = assert_refused(run, bed, "Disk full: no space left: ")
     print(line)
     assert "No space left on device" in line and "weights.bin" in line

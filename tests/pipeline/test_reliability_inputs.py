@@ -45,8 +45,19 @@ class Case:
 
 def local(bed: Bed, model: Path | str, *extra: str) -> list[str]:
     """A local-model run to the bed's registries; a flag in `extra` given again overrides the one here."""
-    return ["--model-source", "local", "--model-path", str(model), "--images", bed.images(), "--tags", "v1",
-            "--base-image", bed.base_image, *extra]
+    return [
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--images",
+        bed.images(),
+        "--tags",
+        "v1",
+        "--base-image",
+        bed.base_image,
+        *extra,
+    ]
 
 
 def wine(bed: Bed) -> Path:
@@ -75,8 +86,11 @@ CASES = [
     # --- the model
     Case("model-path-missing", lambda bed: local(bed, bed.tmp_path / "nowhere"), "does not exist"),
     Case("model-path-empty", lambda bed: local(bed, ""), "model-source local needs model-path"),
-    Case("model-path-without-source-local", lambda bed: ["--model-path", str(wine(bed)), "--images", bed.images()],
-         "model-path is set but model-source is azureml"),
+    Case(
+        "model-path-without-source-local",
+        lambda bed: ["--model-path", str(wine(bed)), "--images", bed.images()],
+        "model-path is set but model-source is azureml",
+    ),
     Case("model-file-empty", bad(bad_models.empty_model), "cannot load model.onnx"),
     Case("model-file-corrupt", bad(corrupt_model), "not a valid ONNX model"),
     Case("folder-without-onnx", bad(bad_models.not_onnx_folder), "no .onnx file found"),
@@ -85,52 +99,97 @@ CASES = [
     Case("unknown-operator", bad(bad_models.unknown_operator_model), "FancyAttention"),
     Case("string-inputs-no-tokenizer", bad(bad_models.string_input_model), "string inputs ['text']"),
     Case("token-ids-no-tokenizer", bad(bad_models.token_ids_model), "no tokenizer came with it"),
-    Case("tokenizer-not-reachable", bad(bad_models.token_ids_model, "--tokenizer", "some-org/no-such-tokenizer"),
-         "tokenizer 'some-org/no-such-tokenizer' could not be loaded", env=offline_hub),
+    Case(
+        "tokenizer-not-reachable",
+        bad(bad_models.token_ids_model, "--tokenizer", "some-org/no-such-tokenizer"),
+        "tokenizer 'some-org/no-such-tokenizer' could not be loaded",
+        env=offline_hub,
+    ),
     Case("nan-output", bad(bad_models.nan_model), "NaN or infinity"),
     Case("external-data-missing", bad(bad_models.missing_external_data_model), "weights.bin, which is missing"),
     Case("sha256-of-another-version", with_wine("--model-sha256", "0" * 64), "not the expected 000"),
     # --- sample and expected
     Case("sample-not-json", with_wine("--sample", '{"data": [[1, 2'), "sample is not valid JSON"),
     Case("expected-not-json", with_wine("--expected", "[0, 0,"), "expected is not valid JSON"),
-    Case("sample-file-missing", lambda bed: local(bed, wine(bed), "--sample", f"@{bed.tmp_path}/nope.json"),
-         "sample: file"),
+    Case(
+        "sample-file-missing",
+        lambda bed: local(bed, wine(bed), "--sample", f"@{bed.tmp_path}/nope.json"),
+        "sample: file",
+    ),
     Case("sample-wrong-width", with_wine("--sample", '{"data": [[1.0, 2.0]]}'), "rejects the sample"),
     Case("text-sample-for-tabular-model", with_wine("--sample", '["Containers are good"]'), "is text but"),
-    Case("sample-disagrees-with-expected", with_wine("--sample", WINE_ROWS, "--expected", "[1, 1, 1]"),
-         "expected [1, 1, 1]"),
+    Case(
+        "sample-disagrees-with-expected",
+        with_wine("--sample", WINE_ROWS, "--expected", "[1, 1, 1]"),
+        "expected [1, 1, 1]",
+    ),
     # --- images and tags
     Case("image-uppercase", with_wine("--images", "Registry.example.com/Me/Model"), "not a valid image repository"),
-    Case("image-with-tag", lambda bed: local(bed, wine(bed), "--images", f"{bed.images()}:v1"),
-         "carries a tag or digest"),
+    Case(
+        "image-with-tag", lambda bed: local(bed, wine(bed), "--images", f"{bed.images()}:v1"), "carries a tag or digest"
+    ),
     Case("image-port-out-of-range", with_wine("--images", "127.0.0.1:70000/demo/model"), "has port 70000"),
     Case("image-twice", lambda bed: local(bed, wine(bed), "--images", f"{bed.images()}\n{bed.images()}"), "twice"),
     Case("no-images-to-push", with_wine("--images", ""), "images is empty"),
     Case("tag-invalid", with_wine("--tags=-v1"), "tag '-v1' is not a valid image tag"),
     Case("tag-reference-without-tag", with_wine("--tags", "ghcr.io/org/model"), "repository without a tag"),
     Case("class-labels-given-as-labels", with_wine("--labels", "bad,good"), "(class labels are an input of their own"),
-    Case("label-forging-the-model-sha256", with_wine("--labels", "io.github.onnx-package.model.sha256=0"),
-         "records the packaged model"),
+    Case(
+        "label-forging-the-model-sha256",
+        with_wine("--labels", "io.github.onnx-package.model.sha256=0"),
+        "records the packaged model",
+    ),
     Case("annotation-unknown-level", with_wine("--annotations", "layer:org.example.a=1"), "is not [level:]key=value"),
-    Case("registry-auth-ecr-key-exchange", with_wine(), "Amazon ECR login",
-         env=registry_auth("- registry: 123456789012.dkr.ecr.us-east-1.amazonaws.com\n  username: AKIA\n"
-                           "  password: s\n")),
-    Case("registry-auth-not-yaml", with_wine(), "registry-auth is not valid YAML",
-         env=registry_auth("- registry: [ghcr.io\n  username: me")),
-    Case("registry-auth-without-password", with_wine(), "has no password",
-         env=registry_auth("- registry: ghcr.io\n  username: me\n")),
+    Case(
+        "registry-auth-ecr-key-exchange",
+        with_wine(),
+        "Amazon ECR login",
+        env=registry_auth(
+            "- registry: 123456789012.dkr.ecr.us-east-1.amazonaws.com\n  username: AKIA\n  password: s\n"
+        ),
+    ),
+    Case(
+        "registry-auth-not-yaml",
+        with_wine(),
+        "registry-auth is not valid YAML",
+        env=registry_auth("- registry: [ghcr.io\n  username: me"),
+    ),
+    Case(
+        "registry-auth-without-password",
+        with_wine(),
+        "has no password",
+        env=registry_auth("- registry: ghcr.io\n  username: me\n"),
+    ),
     Case("registry-ca-missing", with_wine("--registry-ca", "/nonexistent/ca.pem"), "registry-ca"),
     # --- Azure ML
-    Case("azure-inputs-missing", lambda bed: ["--model-name", "wine", "--images", bed.images()],
-         "model-source azureml needs workspace, resource-group"),
-    Case("azure-workspace-and-registry", lambda bed: ["--workspace", "ws", "--registry-name", "shared",
-                                                      "--model-name", "wine", "--images", bed.images()],
-         "both workspace (ws) and registry-name (shared)"),
-    Case("model-url-not-https", lambda bed: ["--model-source", "url", "--model-url", "http://example.com/m.onnx",
-                                             "--images", bed.images()], "is not an https URL"),
+    Case(
+        "azure-inputs-missing",
+        lambda bed: ["--model-name", "wine", "--images", bed.images()],
+        "model-source azureml needs workspace, resource-group",
+    ),
+    Case(
+        "azure-workspace-and-registry",
+        lambda bed: [
+            "--workspace",
+            "ws",
+            "--registry-name",
+            "shared",
+            "--model-name",
+            "wine",
+            "--images",
+            bed.images(),
+        ],
+        "both workspace (ws) and registry-name (shared)",
+    ),
+    Case(
+        "model-url-not-https",
+        lambda bed: ["--model-source", "url", "--model-url", "http://example.com/m.onnx", "--images", bed.images()],
+        "is not an https URL",
+    ),
     # --- the inputs themselves
-    Case("model-source-unknown", lambda bed: ["--model-source", "s3", "--images", bed.images()],
-         "model-source is 's3'"),
+    Case(
+        "model-source-unknown", lambda bed: ["--model-source", "s3", "--images", bed.images()], "model-source is 's3'"
+    ),
     Case("check-timeout-not-a-number", with_wine("--check-timeout", "soon"), "not a whole number"),
     Case("push-not-a-boolean", with_wine("--push", "maybe"), "not a boolean"),
 ]
@@ -151,12 +210,12 @@ def test_the_catalogue_is_at_least_twenty_distinct_cases() -> None:
 
 
 def built_run(bed: Bed, *extra: str, env: dict[str, str] | None = None) -> Run:
-    return run_cli(bed.tmp_path, *local(bed, wine(bed), "--check-timeout", "60", *extra), env=env,
-                   timeout=BUILD_RUN)
+    return run_cli(bed.tmp_path, *local(bed, wine(bed), "--check-timeout", "60", *extra), env=env, timeout=BUILD_RUN)
 
 
-def test_a_base_image_without_python_is_refused_before_the_build(bed: Bed, tiny_image: Callable[[str], str],
-                                                                docker_client: docker.DockerClient) -> None:
+def test_a_base_image_without_python_is_refused_before_the_build(
+    bed: Bed, tiny_image: Callable[[str], str], docker_client: docker.DockerClient
+) -> None:
     base = tiny_image(f"{bed.prefix}-nopython:1")
     run = built_run(bed, "--base-image", base)
     line = assert_refused(run, bed, f"Image build failed: base-image {base} has no python3")
@@ -198,9 +257,24 @@ def test_a_wrong_password_on_one_of_two_registries_pushes_nothing(bed: Bed) -> N
 
 
 def test_a_model_version_azure_ml_does_not_have(bed: Bed, azure_ws: AzureWorkspace) -> None:
-    flags = ["--workspace", "ws", "--resource-group", "rg", "--subscription-id", azure_ws.subscription,
-             "--model-name", "wine", "--model-version", "9", "--images", bed.images(), "--tags", "v1",
-             "--base-image", bed.base_image]  # the base is resolved before the model is fetched
+    flags = [
+        "--workspace",
+        "ws",
+        "--resource-group",
+        "rg",
+        "--subscription-id",
+        azure_ws.subscription,
+        "--model-name",
+        "wine",
+        "--model-version",
+        "9",
+        "--images",
+        bed.images(),
+        "--tags",
+        "v1",
+        "--base-image",
+        bed.base_image,
+    ]  # the base is resolved before the model is fetched
     env = {**azure_ws.environ, "INPUT_AZURE_CREDENTIALS": azure_ws.credentials}
     run = run_cli(bed.tmp_path, *flags, env=env, timeout=FAST_RUN)
     line = assert_refused(run, bed, "model wine has no version 9 in workspace ws")

@@ -41,13 +41,16 @@ def test_json_inputs_inline_and_from_file(tmp_path):
     assert settings.expected == {"positive": True}
 
 
-@pytest.mark.parametrize(("name", "raw", "needle"), [
-    ("sample", "[not json", "sample is not valid JSON"),
-    ("sample", "@/nonexistent/sample.json", "does not exist"),
-    ("push", "maybe", "push is 'maybe', not a boolean"),
-    ("check-timeout", "soon", "not a whole number"),
-    ("model-source", "s3", "set model-source to one of: azureml, local, url"),
-])
+@pytest.mark.parametrize(
+    ("name", "raw", "needle"),
+    [
+        ("sample", "[not json", "sample is not valid JSON"),
+        ("sample", "@/nonexistent/sample.json", "does not exist"),
+        ("push", "maybe", "push is 'maybe', not a boolean"),
+        ("check-timeout", "soon", "not a whole number"),
+        ("model-source", "s3", "set model-source to one of: azureml, local, url"),
+    ],
+)
 def test_bad_values_name_the_input_and_the_fix(name, raw, needle):
     with pytest.raises(SettingsError) as caught:
         load_settings({name: raw}, {})
@@ -77,8 +80,9 @@ def test_the_image_time_is_source_date_epoch_else_the_commits_never_the_clock(tm
     with pytest.raises(SettingsError, match="SOURCE_DATE_EPOCH is 'yesterday'"):
         source_date_epoch({"SOURCE_DATE_EPOCH": "yesterday"}, "")
     head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True).stdout.strip()
-    committed = subprocess.run(["git", "show", "-s", "--format=%ct", head], capture_output=True, text=True,
-                               check=True).stdout.strip()
+    committed = subprocess.run(
+        ["git", "show", "-s", "--format=%ct", head], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert source_date_epoch({}, head) == int(committed)
     assert source_date_epoch({}, "") == 0 and source_date_epoch({}, "0" * 40) == 0  # no commit: 1970, not now
 

@@ -49,14 +49,17 @@ class TokenSigner:
         ca_key, self.key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
 
         def cert(subject: str, key: ec.EllipticCurvePrivateKey, ca: bool) -> x509.Certificate:
-            return (x509.CertificateBuilder()
-                    .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
-                    .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token CA")]))
-                    .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                    .not_valid_before(now - datetime.timedelta(hours=1))
-                    .not_valid_after(now + datetime.timedelta(days=1))
-                    .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
-                    .sign(ca_key, hashes.SHA256()))
+            return (
+                x509.CertificateBuilder()
+                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+                .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "token CA")]))
+                .public_key(key.public_key())
+                .serial_number(x509.random_serial_number())
+                .not_valid_before(now - datetime.timedelta(hours=1))
+                .not_valid_after(now + datetime.timedelta(days=1))
+                .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+                .sign(ca_key, hashes.SHA256())
+            )
 
         ca_cert, signer_cert = cert("token CA", ca_key, True), cert("token signer", self.key, False)
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -99,8 +102,9 @@ class AcrStandIn:
     granted: tuple[str, ...] = ("pull", "push")  # the actions a token may carry, whatever was asked (AcrPull: pull)
 
     def __post_init__(self) -> None:
-        self.proxy = FaultProxy("http://127.0.0.1:9", tls=self.tls,
-                                routes={"/oauth2/exchange": self.exchange, "/oauth2/token": self.token})
+        self.proxy = FaultProxy(
+            "http://127.0.0.1:9", tls=self.tls, routes={"/oauth2/exchange": self.exchange, "/oauth2/token": self.token}
+        )
 
     @property
     def host(self) -> str:
@@ -131,11 +135,23 @@ class AcrStandIn:
             handler.reply(401, b'{"errors":[{"code":"UNAUTHORIZED","message":"invalid refresh token"}]}')
             return
         now = int(time.time())
-        token = self.signer.sign({"iss": ISSUER, "sub": ACR_USERNAME, "aud": params.get("service", ""),
-                                  "exp": now + 600, "nbf": now - 60, "iat": now, "jti": secrets.token_hex(8),
-                                  "access": access_from_scope(params.get("scope", ""), self.granted)})
-        handler.reply(200, json.dumps({"access_token": token, "token": token, "expires_in": 600}).encode(),
-                      {"Content-Type": "application/json"})
+        token = self.signer.sign(
+            {
+                "iss": ISSUER,
+                "sub": ACR_USERNAME,
+                "aud": params.get("service", ""),
+                "exp": now + 600,
+                "nbf": now - 60,
+                "iat": now,
+                "jti": secrets.token_hex(8),
+                "access": access_from_scope(params.get("scope", ""), self.granted),
+            }
+        )
+        handler.reply(
+            200,
+            json.dumps({"access_token": token, "token": token, "expires_in": 600}).encode(),
+            {"Content-Type": "application/json"},
+        )
 
     def start(self) -> AcrStandIn:
         self.proxy.start()
@@ -159,14 +175,24 @@ def start_token_registry(root: Path, front: AcrStandIn, signer: TokenSigner) -> 
         "log": {"level": "warn", "accesslog": {"disabled": True}},
         "storage": {"filesystem": {"rootdirectory": str(root / "data")}, "delete": {"enabled": True}},
         "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(8)},
-        "auth": {"token": {"realm": f"{front.proxy.url}/oauth2/token", "service": front.host, "issuer": ISSUER,
-                           "rootcertbundle": str(signer.bundle)}},
+        "auth": {
+            "token": {
+                "realm": f"{front.proxy.url}/oauth2/token",
+                "service": front.host,
+                "issuer": ISSUER,
+                "rootcertbundle": str(signer.bundle),
+            }
+        },
     }
     root.mkdir(parents=True, exist_ok=True)
     (root / "config.yml").write_text(json.dumps(config))
     with (root / "registry.log").open("wb") as log:
-        process = subprocess.Popen(["/usr/bin/docker-registry", "serve", str(root / "config.yml")], stdout=log,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            ["/usr/bin/docker-registry", "serve", str(root / "config.yml")],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     front.proxy.upstream = urllib.parse.urlsplit(f"http://127.0.0.1:{port}")
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline and process.poll() is None:

@@ -1,8 +1,8 @@
 """In-process stand-ins for the unit tests: a tiny registry API and a token service, behind a FaultProxy.
 
-    stub = StubRegistry(auth="bearer", username="u", password="p")
-    with stub.serve() as proxy:            # FaultProxy: proxy.inject("500") works as usual
-        Session([Endpoint(proxy.url)], Credentials("u", "p")).manifest(repo, "v1")
+stub = StubRegistry(auth="bearer", username="u", password="p")
+with stub.serve() as proxy:            # FaultProxy: proxy.inject("500") works as usual
+    Session([Endpoint(proxy.url)], Credentials("u", "p")).manifest(repo, "v1")
 """
 
 from __future__ import annotations
@@ -20,11 +20,26 @@ MANIFEST_TYPE = "application/vnd.docker.distribution.manifest.v2+json"
 
 
 def manifest_body(layer_sizes: list[int], config_size: int = 1000) -> bytes:
-    layers = [{"mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip", "size": size,
-               "digest": f"sha256:{index:064x}"} for index, size in enumerate(layer_sizes)]
-    return json.dumps({"schemaVersion": 2, "mediaType": MANIFEST_TYPE, "layers": layers,
-                       "config": {"mediaType": "application/vnd.docker.container.image.v1+json",
-                                  "size": config_size, "digest": "sha256:" + "c" * 64}}).encode()
+    layers = [
+        {
+            "mediaType": "application/vnd.docker.image.rootfs.diff.tar.gzip",
+            "size": size,
+            "digest": f"sha256:{index:064x}",
+        }
+        for index, size in enumerate(layer_sizes)
+    ]
+    return json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": MANIFEST_TYPE,
+            "layers": layers,
+            "config": {
+                "mediaType": "application/vnd.docker.container.image.v1+json",
+                "size": config_size,
+                "digest": "sha256:" + "c" * 64,
+            },
+        }
+    ).encode()
 
 
 @dataclass
@@ -89,7 +104,8 @@ class StubRegistry:
         self.token_requests.append(request)
         basic = "Basic " + base64.b64encode(f"{self.username}:{self.password}".encode()).decode()
         good = (form.get("grant_type") == "refresh_token" and form.get("refresh_token") == self.refresh_token) or (
-            handler.headers.get("Authorization") == basic)
+            handler.headers.get("Authorization") == basic
+        )
         if not good:
             handler.reply(401, b'{"details":"bad credentials"}')
             return

@@ -124,7 +124,8 @@ def test_bearer_token_with_an_identity_token_uses_the_refresh_token_grant(stub):
     stub.auth = "bearer"
     digest = stub.put("demo/wine", "v1", manifest_body([1]))
     manifest = session(stub, Credentials("00000000-0000-0000-0000-000000000000", "", stub.refresh_token)).manifest(
-        repo_on(stub), "v1")
+        repo_on(stub), "v1"
+    )
     assert manifest and manifest.digest == digest
     request = stub.token_requests[0]
     assert request["method"] == "POST" and request["grant_type"] == "refresh_token"
@@ -173,10 +174,17 @@ def test_a_registry_that_is_down_fails_at_once():
     assert time.monotonic() - start < 3  # refused connections are not retried
 
 
-@pytest.mark.parametrize(("registry", "insecure"), [
-    ("127.0.0.1:5000", True), ("localhost:5000", True), ("10.1.2.3:5000", False), ("ghcr.io", False),
-    ("myreg.local:5000", True), ("[::1]:5000", False),
-])
+@pytest.mark.parametrize(
+    ("registry", "insecure"),
+    [
+        ("127.0.0.1:5000", True),
+        ("localhost:5000", True),
+        ("10.1.2.3:5000", False),
+        ("ghcr.io", False),
+        ("myreg.local:5000", True),
+        ("[::1]:5000", False),
+    ],
+)
 def test_insecure_registries_follow_the_engine(registry, insecure):
     assert is_insecure(registry, ["127.0.0.0/8"], {"myreg.local:5000"}) is insecure
 
@@ -186,8 +194,7 @@ def test_registry_ca_as_a_file_or_as_pem_text(test_ca, tmp_path):
     for ca in (str(test_ca.ca_file), pem):
         check_ca(ca)
         context = ssl_context("127.0.0.1:1", ca)
-        assert any(cert["subject"] == ((("commonName", "onnx-package test CA"),),)
-                   for cert in context.get_ca_certs())
+        assert any(cert["subject"] == ((("commonName", "onnx-package test CA"),),) for cert in context.get_ca_certs())
     assert isinstance(ssl_context("127.0.0.1:1", ""), ssl.SSLContext)
 
 

@@ -71,29 +71,43 @@ def test_registry_auth_entries_like_docker_login_action():
     assert "ghp_secret1" not in repr(entries)
 
 
-@pytest.mark.parametrize(("text", "registry"), [
-    ("ghcr.io", "ghcr.io"), ("https://index.docker.io/v1/", "docker.io"), ("GHCR.IO/", "ghcr.io"),
-    ("registry-1.docker.io", "docker.io"), ("127.0.0.1:5000", "127.0.0.1:5000"), ("", "docker.io"),
-])
+@pytest.mark.parametrize(
+    ("text", "registry"),
+    [
+        ("ghcr.io", "ghcr.io"),
+        ("https://index.docker.io/v1/", "docker.io"),
+        ("GHCR.IO/", "ghcr.io"),
+        ("registry-1.docker.io", "docker.io"),
+        ("127.0.0.1:5000", "127.0.0.1:5000"),
+        ("", "docker.io"),
+    ],
+)
 def test_registry_names_are_normalized(text, registry):
     assert normalize_registry(text) == registry
 
 
-@pytest.mark.parametrize(("text", "needle"), [
-    ("- registry: ghcr.io\n  username: me\n  password: [unclosed-secret", "not valid YAML (line 3"),
-    ("registry: ghcr.io\nusername: me\npassword: p", "not a YAML list"),
-    ("- ghcr.io", "not a YAML list"),
-    ("- registry: ghcr.io\n  user: me\n  password: p", "unknown keys: user"),
-    ("- registry: ghcr.io\n  password: p", "has a password but no username"),
-    ("- registry: ghcr.io\n  username: me", "has no password"),
-    ("- {registry: ghcr.io, username: a, password: b}\n- {registry: GHCR.io, username: c, password: d}",
-     "names ghcr.io twice"),
-    ("- {registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com, username: AKIAEXAMPLE, password: s}",
-     "asks for an Amazon ECR login, which this action does not support"),
-    ("- {registry: public.ecr.aws, username: AKIAEXAMPLE, password: s, ecr: auto}", "Amazon ECR login"),
-    ("- {registry: ghcr.io, username: a, password: b, ecr: true}", "Amazon ECR login"),
-    ("- {registry: ghcr.io, username: a, password: b, ecr: maybe}", "ecr: maybe"),
-])
+@pytest.mark.parametrize(
+    ("text", "needle"),
+    [
+        ("- registry: ghcr.io\n  username: me\n  password: [unclosed-secret", "not valid YAML (line 3"),
+        ("registry: ghcr.io\nusername: me\npassword: p", "not a YAML list"),
+        ("- ghcr.io", "not a YAML list"),
+        ("- registry: ghcr.io\n  user: me\n  password: p", "unknown keys: user"),
+        ("- registry: ghcr.io\n  password: p", "has a password but no username"),
+        ("- registry: ghcr.io\n  username: me", "has no password"),
+        (
+            "- {registry: ghcr.io, username: a, password: b}\n- {registry: GHCR.io, username: c, password: d}",
+            "names ghcr.io twice",
+        ),
+        (
+            "- {registry: 123456789012.dkr.ecr.eu-west-1.amazonaws.com, username: AKIAEXAMPLE, password: s}",
+            "asks for an Amazon ECR login, which this action does not support",
+        ),
+        ("- {registry: public.ecr.aws, username: AKIAEXAMPLE, password: s, ecr: auto}", "Amazon ECR login"),
+        ("- {registry: ghcr.io, username: a, password: b, ecr: true}", "Amazon ECR login"),
+        ("- {registry: ghcr.io, username: a, password: b, ecr: maybe}", "ecr: maybe"),
+    ],
+)
 def test_registry_auth_mistakes_say_what_and_how_without_the_secret(text, needle):
     with pytest.raises(SettingsError) as caught:
         parse_registry_auth(text)
@@ -108,7 +122,8 @@ def test_docker_login_action_entries_are_taken_as_they_are():
     entries = parse_registry_auth(
         "- registry: ghcr.io\n  username: me\n  password: p1\n  scope: org/model@push\n"
         "- registry: 123456789012.dkr.ecr.us-east-1.amazonaws.com\n  username: AWS\n  password: p2\n"
-        "- registry: 210987654321.dkr.ecr.us-east-1.amazonaws.com\n  username: u\n  password: p3\n  ecr: false\n")
+        "- registry: 210987654321.dkr.ecr.us-east-1.amazonaws.com\n  username: u\n  password: p3\n  ecr: false\n"
+    )
     assert entries["ghcr.io"] == Entry("ghcr.io", "me", "p1")
     assert entries["123456789012.dkr.ecr.us-east-1.amazonaws.com"].username == "AWS"
     assert entries["210987654321.dkr.ecr.us-east-1.amazonaws.com"].password == "p3"
@@ -133,11 +148,14 @@ def write_docker_config(folder, auths):
 
 
 def test_docker_login_state_from_docker_config(tmp_path):
-    environ = write_docker_config(tmp_path / "cfg", {
-        "127.0.0.1:5000": {"auth": base64.b64encode(b"tester:pw-1").decode()},
-        "https://index.docker.io/v1/": {"auth": base64.b64encode(b"hubby:pw-2").decode()},
-        "myacr.azurecr.io": {"auth": base64.b64encode(f"{ACR_USERNAME}:".encode()).decode(), "identitytoken": "rt"},
-    })
+    environ = write_docker_config(
+        tmp_path / "cfg",
+        {
+            "127.0.0.1:5000": {"auth": base64.b64encode(b"tester:pw-1").decode()},
+            "https://index.docker.io/v1/": {"auth": base64.b64encode(b"hubby:pw-2").decode()},
+            "myacr.azurecr.io": {"auth": base64.b64encode(f"{ACR_USERNAME}:".encode()).decode(), "identitytoken": "rt"},
+        },
+    )
     assert docker_login("127.0.0.1:5000", environ) == Credentials("tester", "pw-1")
     assert docker_login("docker.io", environ) == Credentials("hubby", "pw-2")
     assert docker_login("myacr.azurecr.io", environ) == Credentials("", "", "rt")
@@ -145,10 +163,13 @@ def test_docker_login_state_from_docker_config(tmp_path):
 
 
 def test_registry_auth_wins_over_docker_login_which_wins_over_anonymous(tmp_path):
-    environ = write_docker_config(tmp_path / "cfg", {
-        "ghcr.io": {"auth": base64.b64encode(b"old:old-pw").decode()},
-        "quay.io": {"auth": base64.b64encode(b"q:q-pw").decode()},
-    })
+    environ = write_docker_config(
+        tmp_path / "cfg",
+        {
+            "ghcr.io": {"auth": base64.b64encode(b"old:old-pw").decode()},
+            "quay.io": {"auth": base64.b64encode(b"q:q-pw").decode()},
+        },
+    )
     auth = RegistryAuth(settings(GOOD, environ=environ))
     assert auth.credentials("ghcr.io") == Credentials("octocat", "ghp_secret1")
     assert auth.source("ghcr.io") == "registry-auth"
@@ -181,13 +202,17 @@ def test_acr_exchanges_the_azure_ad_token_for_a_refresh_token(acr, test_ca, monk
 
 def test_acr_uses_the_azure_identity_when_no_password_is_given(acr, test_ca, monkeypatch, tmp_path):
     monkeypatch.setattr(azure_auth, "azure_credential", lambda s, mask: FakeCredential(acr.aad_token))
-    given = settings(f"- registry: {acr.host}", registry_ca=str(test_ca.ca_file),
-                     environ={"DOCKER_CONFIG": str(tmp_path)})
+    given = settings(
+        f"- registry: {acr.host}", registry_ca=str(test_ca.ca_file), environ={"DOCKER_CONFIG": str(tmp_path)}
+    )
     with pytest.raises(SettingsError, match="has no password"):  # not an ACR name: a password is required
         RegistryAuth(given)
     masked: list[str] = []
-    auth = RegistryAuth(settings(registry_ca=str(test_ca.ca_file), environ={"DOCKER_CONFIG": str(tmp_path)}),
-                        acr=lambda host: host == acr.host, mask=masked.append)
+    auth = RegistryAuth(
+        settings(registry_ca=str(test_ca.ca_file), environ={"DOCKER_CONFIG": str(tmp_path)}),
+        acr=lambda host: host == acr.host,
+        mask=masked.append,
+    )
     credentials = auth.credentials(acr.host)
     assert credentials and credentials.identity_token in acr.refresh_tokens
     assert masked == [credentials.identity_token]  # hidden from the log as soon as it arrives
@@ -199,8 +224,9 @@ def test_acr_refusing_the_identity_says_to_grant_acrpush(acr, test_ca, monkeypat
     monkeypatch.setattr(azure_auth, "azure_credential", lambda s, mask: FakeCredential(aad_token("other")))
     principal = json.dumps({"clientId": "app-123", "clientSecret": "sp-secret", "tenantId": "t"})
     with pytest.raises(PushError) as caught:
-        acr_credentials(acr.host, settings(registry_ca=str(test_ca.ca_file), azure_credentials=Secret(principal)),
-                        lambda _: None)
+        acr_credentials(
+            acr.host, settings(registry_ca=str(test_ca.ca_file), azure_credentials=Secret(principal)), lambda _: None
+        )
     assert "refused the Azure identity's token (401" in caught.value.cause
     assert "AcrPush" in caught.value.fix and "app-123" in caught.value.fix
     assert "sp-secret" not in str(caught.value)
@@ -211,8 +237,9 @@ def test_no_azure_identity_is_one_clear_line(monkeypatch):
     monkeypatch.setattr(azure_auth, "azure_credential", lambda s, mask: FakeCredential(error=error))
     with pytest.raises(PushError) as caught:
         acr_credentials("myacr.azurecr.io", settings(), lambda _: None)
-    assert caught.value.cause == ("no Azure identity to log in to myacr.azurecr.io (DefaultAzureCredential "
-                                  "failed to retrieve a token.)")
+    assert caught.value.cause == (
+        "no Azure identity to log in to myacr.azurecr.io (DefaultAzureCredential failed to retrieve a token.)"
+    )
     assert "azure-credentials" in caught.value.fix and "registry-auth" in caught.value.fix
 
 

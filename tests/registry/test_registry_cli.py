@@ -28,7 +28,8 @@ def served_digests(backends, path, tag):
 
 
 def test_three_registries_through_faults_then_a_dead_one(
-        model, tmp_path, base_image, registry, auth_registry, tls_registry, fault_proxy, docker_cleanup):
+    model, tmp_path, base_image, registry, auth_registry, tls_registry, fault_proxy, docker_cleanup
+):
     proxy = fault_proxy(registry.url)
     # Faults where a retry costs little (the layers are not sent again); mid-upload faults: test_registry_push.py
     proxy.inject("reset", r"^GET /v2/$")  # the engine's first ping
@@ -38,8 +39,18 @@ def test_three_registries_through_faults_then_a_dead_one(
     hosts = [proxy.host, auth_registry.host, tls_registry.host]
     (tmp_path / "docker-config").mkdir()
     env = {"DOCKER_CONFIG": str(tmp_path / "docker-config"), "INPUT_REGISTRY_AUTH": registry_auth(auth_registry)}
-    common = ["--model-source", "local", "--model-path", str(model), "--base-image", base_image,
-              "--registry-ca", str(tls_registry.ca_file), "--tags", "1,stable"]
+    common = [
+        "--model-source",
+        "local",
+        "--model-path",
+        str(model),
+        "--base-image",
+        base_image,
+        "--registry-ca",
+        str(tls_registry.ca_file),
+        "--tags",
+        "1,stable",
+    ]
 
     run = run_cli(tmp_path, *common, "--images", "\n".join(f"{host}/{path}" for host in hosts), env=env)
 

@@ -30,8 +30,11 @@ def registry_auth_yaml(*registries) -> str:
 
 def settings_for(tmp_path, ca_file=None, auth_registries=()) -> Settings:
     (tmp_path / "docker-config").mkdir(exist_ok=True)
-    return Settings(registry_ca=str(ca_file or ""), registry_auth=Secret(registry_auth_yaml(*auth_registries)),
-                    environ={"DOCKER_CONFIG": str(tmp_path / "docker-config")})
+    return Settings(
+        registry_ca=str(ca_file or ""),
+        registry_auth=Secret(registry_auth_yaml(*auth_registries)),
+        environ={"DOCKER_CONFIG": str(tmp_path / "docker-config")},
+    )
 
 
 def tag_for(client, image_id, repos, tags, cleanup):
@@ -44,15 +47,23 @@ def tag_for(client, image_id, repos, tags, cleanup):
 def push(client, settings, repos, tags, auth=None, annotations=None):
     reporter = Reporter(io.StringIO())
     try:
-        pushed = push_all(client, settings, {repo: list(tags) for repo in repos}, reporter,
-                          auth or RegistryAuth(settings), annotations, FAST_PUSH)
+        pushed = push_all(
+            client,
+            settings,
+            {repo: list(tags) for repo in repos},
+            reporter,
+            auth or RegistryAuth(settings),
+            annotations,
+            FAST_PUSH,
+        )
     except PushError as err:
         return None, err, reporter.stream.getvalue()
     return pushed, None, reporter.stream.getvalue()
 
 
 def test_three_registries_through_injected_5xx_429_and_resets(
-        docker_client, mini_image, registry, auth_registry, tls_registry, fault_proxy, docker_cleanup, tmp_path):
+    docker_client, mini_image, registry, auth_registry, tls_registry, fault_proxy, docker_cleanup, tmp_path
+):
     proxy = fault_proxy(registry.url)
     proxy.inject("reset", r"^GET /v2/$")  # the engine's first ping is cut: the push is retried
     proxy.inject("429", r"^POST /v2/.*/blobs/uploads/")  # rate limited: toomanyrequests, retried
@@ -74,14 +85,15 @@ def test_three_registries_through_injected_5xx_429_and_resets(
     for backend, repo in zip((registry, auth_registry, tls_registry), repos, strict=True):
         for tag in ("v1", "stable"):
             assert backend.manifest_digest(path, tag) == digests[repo.ref(tag)]
-    table = log[log.index("reference"):]
+    table = log[log.index("reference") :]
     assert all(ref in table for ref in digests), log
     assert "registry-auth" in table and "anonymous" in table
     assert auth_registry.password not in log
 
 
 def test_a_dead_registry_fails_alone_with_a_report_while_the_others_hold_the_image(
-        docker_client, mini_image, registry, docker_cleanup, tmp_path):
+    docker_client, mini_image, registry, docker_cleanup, tmp_path
+):
     dead = f"127.0.0.1:{free_port()}"  # nothing listens there
     path = f"{docker_cleanup.prefix}/mini"
     repos = [parse_repository(f"{dead}/{path}"), parse_repository(f"{registry.host}/{path}")]
@@ -101,12 +113,15 @@ def test_a_dead_registry_fails_alone_with_a_report_while_the_others_hold_the_ima
 
 
 def test_wrong_credentials_fail_at_once_and_say_how_to_log_in(
-        docker_client, mini_image, auth_registry, docker_cleanup, tmp_path):
+    docker_client, mini_image, auth_registry, docker_cleanup, tmp_path
+):
     path = f"{docker_cleanup.prefix}/mini"
     repos = [parse_repository(f"{auth_registry.host}/{path}")]
     tag_for(docker_client, mini_image, repos, ["v1"], docker_cleanup)
-    settings = Settings(registry_auth=Secret(f"- registry: {auth_registry.host}\n  username: tester\n  password: no"),
-                        environ={"DOCKER_CONFIG": str(tmp_path)})
+    settings = Settings(
+        registry_auth=Secret(f"- registry: {auth_registry.host}\n  username: tester\n  password: no"),
+        environ={"DOCKER_CONFIG": str(tmp_path)},
+    )
 
     pushed, error, log = push(docker_client, settings, repos, ["v1"])
 
@@ -117,7 +132,8 @@ def test_wrong_credentials_fail_at_once_and_say_how_to_log_in(
 
 
 def test_a_new_model_pushes_only_the_model_layer_with_the_previous_image_as_cache(
-        docker_client, builder, registry, fault_proxy, docker_cleanup, tmp_path):
+    docker_client, builder, registry, fault_proxy, docker_cleanup, tmp_path
+):
     proxy = fault_proxy(registry.url)
     repo = parse_repository(f"{proxy.host}/{docker_cleanup.prefix}/cached")
     settings = settings_for(tmp_path)
@@ -171,7 +187,8 @@ class FakeCredential:
 
 
 def test_acr_with_the_azure_identity_pushes_without_a_password(
-        docker_client, mini_image, acr, test_ca, docker_cleanup, tmp_path, monkeypatch):
+    docker_client, mini_image, acr, test_ca, docker_cleanup, tmp_path, monkeypatch
+):
     monkeypatch.setattr(azure_auth, "azure_credential", lambda settings, mask: FakeCredential(acr.aad_token))
     repo = parse_repository(f"{acr.host}/{docker_cleanup.prefix}/mini")
     tag_for(docker_client, mini_image, [repo], ["v1"], docker_cleanup)
@@ -214,8 +231,11 @@ def read_only_auth(front: AcrStandIn) -> str:
 
 def test_a_token_that_may_only_pull_is_refused_before_the_build(docker_client, pull_only, test_ca, tmp_path):
     repo = parse_repository(f"{pull_only.host}/demo/wine")
-    settings = Settings(registry_ca=str(test_ca.ca_file), registry_auth=Secret(read_only_auth(pull_only)),
-                        environ={"DOCKER_CONFIG": str(tmp_path)})
+    settings = Settings(
+        registry_ca=str(test_ca.ca_file),
+        registry_auth=Secret(read_only_auth(pull_only)),
+        environ={"DOCKER_CONFIG": str(tmp_path)},
+    )
     reporter = Reporter(io.StringIO())
     with pytest.raises(PushError) as caught:
         check_credentials(docker_client, settings, [repo], RegistryAuth(settings), reporter)
@@ -229,8 +249,11 @@ def test_a_token_that_may_only_pull_is_refused_before_the_build(docker_client, p
 def test_a_token_that_may_push_passes_and_leaves_no_upload_behind(docker_client, pull_only, test_ca, tmp_path):
     pull_only.granted = ("pull", "push", "delete")  # cancelling an upload needs delete
     repo = parse_repository(f"{pull_only.host}/demo/wine")
-    settings = Settings(registry_ca=str(test_ca.ca_file), registry_auth=Secret(read_only_auth(pull_only)),
-                        environ={"DOCKER_CONFIG": str(tmp_path)})
+    settings = Settings(
+        registry_ca=str(test_ca.ca_file),
+        registry_auth=Secret(read_only_auth(pull_only)),
+        environ={"DOCKER_CONFIG": str(tmp_path)},
+    )
     reporter = Reporter(io.StringIO())
     check_credentials(docker_client, settings, [repo], RegistryAuth(settings), reporter)
     assert f"{repo.name}: push allowed ('{ACR_USERNAME}' (from registry-auth))" in reporter.stream.getvalue()

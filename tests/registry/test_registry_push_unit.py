@@ -20,30 +20,38 @@ REPO = parse_repository("127.0.0.1:5000/demo/wine")
 FAST = retry.Policy(attempts=3, first_delay=0.001, max_delay=1, budget=5)
 
 
-@pytest.mark.parametrize("message", [
-    "received unexpected HTTP status: 500 Internal Server Error",
-    "received unexpected HTTP status: 503 Service Unavailable",
-    "toomanyrequests: You have reached your pull rate limit",
-    "error parsing HTTP 429 response body: unexpected end of JSON input",
-    'Get "http://127.0.0.1:5000/v2/": read tcp 127.0.0.1:1->127.0.0.1:5000: read: connection reset by peer',
-    "Patch https://ghcr.io/v2/x/blobs/uploads/1: EOF",
-    "net/http: TLS handshake timeout",
-    "write tcp 10.0.0.1:1->10.0.0.2:443: write: broken pipe",
-])
+@pytest.mark.parametrize(
+    "message",
+    [
+        "received unexpected HTTP status: 500 Internal Server Error",
+        "received unexpected HTTP status: 503 Service Unavailable",
+        "toomanyrequests: You have reached your pull rate limit",
+        "error parsing HTTP 429 response body: unexpected end of JSON input",
+        'Get "http://127.0.0.1:5000/v2/": read tcp 127.0.0.1:1->127.0.0.1:5000: read: connection reset by peer',
+        "Patch https://ghcr.io/v2/x/blobs/uploads/1: EOF",
+        "net/http: TLS handshake timeout",
+        "write tcp 10.0.0.1:1->10.0.0.2:443: write: broken pipe",
+    ],
+)
 def test_transient_engine_errors_are_retried(message):
     assert isinstance(stream_failure(message, REPO.ref("v1")), retry.Retry)
 
 
-@pytest.mark.parametrize(("message", "fix"), [
-    ("unauthorized: authentication required", "registry-auth"),
-    ("denied: requested access to the resource is denied", "docker/login-action"),
-    ("no basic auth credentials", "registry-auth"),
-    ("received unexpected HTTP status: 403 Forbidden", "log in"),
-    ('Get "https://10.0.0.5:5000/v2/": x509: certificate signed by unknown authority',
-     "/etc/docker/certs.d/127.0.0.1:5000/ca.crt"),
-    ('Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused', "up and reachable"),
-    ("name unknown: repository name not known to registry", "image reference"),
-])
+@pytest.mark.parametrize(
+    ("message", "fix"),
+    [
+        ("unauthorized: authentication required", "registry-auth"),
+        ("denied: requested access to the resource is denied", "docker/login-action"),
+        ("no basic auth credentials", "registry-auth"),
+        ("received unexpected HTTP status: 403 Forbidden", "log in"),
+        (
+            'Get "https://10.0.0.5:5000/v2/": x509: certificate signed by unknown authority',
+            "/etc/docker/certs.d/127.0.0.1:5000/ca.crt",
+        ),
+        ('Get "http://127.0.0.1:5999/v2/": dial tcp 127.0.0.1:5999: connect: connection refused', "up and reachable"),
+        ("name unknown: repository name not known to registry", "image reference"),
+    ],
+)
 def test_final_engine_errors_are_not_retried_and_say_the_fix(message, fix):
     failure = stream_failure(message, REPO.ref("v1"))
     assert isinstance(failure, PushError)
@@ -68,8 +76,10 @@ def test_the_stream_gives_the_digest_and_the_layers_really_uploaded():
 def test_the_engines_own_retries_are_logged_once_per_layer():
     reporter = Reporter(io.StringIO())
     stream = PushStream(REPO.ref("v1"), reporter)
-    stream.read([{"status": f"Retrying in {n} seconds", "id": "abc"} for n in (5, 4, 3, 2, 1)]
-                + [{"status": "Pushed", "id": "abc"}])
+    stream.read(
+        [{"status": f"Retrying in {n} seconds", "id": "abc"} for n in (5, 4, 3, 2, 1)]
+        + [{"status": "Pushed", "id": "abc"}]
+    )
     assert reporter.stream.getvalue().count("the engine retries layer abc") == 1
 
 
@@ -95,8 +105,11 @@ def error(message):
 
 
 def test_push_tag_retries_transient_failures_then_succeeds():
-    client = FakeClient(error("toomanyrequests: slow down"), error("received unexpected HTTP status: 502 Bad Gateway"),
-                        list(chunks_of_a_push(("a", "Pushed"))))
+    client = FakeClient(
+        error("toomanyrequests: slow down"),
+        error("received unexpected HTTP status: 502 Bad Gateway"),
+        list(chunks_of_a_push(("a", "Pushed"))),
+    )
     reporter = Reporter(io.StringIO())
     stream = push_tag(client, REPO, "v1", {"username": "u", "password": "p"}, reporter, FAST)
     assert stream.digest.startswith("sha256:") and len(client.api.calls) == 3
@@ -134,34 +147,51 @@ def test_bytes_sent_are_the_uploaded_layers_plus_config_and_manifest():
     assert uploaded_bytes(manifest, diff_ids[:2], {"3" * 12}) == (len(body), 0)  # cannot tell: manifest only
 
 
-@pytest.mark.parametrize(("count", "text"), [(0, "0 B"), (999, "999 B"), (5_208, "5.2 kB"),
-                                             (74_300_000, "74.3 MB"), (2_500_000_000, "2.5 GB")])
+@pytest.mark.parametrize(
+    ("count", "text"),
+    [(0, "0 B"), (999, "999 B"), (5_208, "5.2 kB"), (74_300_000, "74.3 MB"), (2_500_000_000, "2.5 GB")],
+)
 def test_human_bytes(count, text):
     assert human_bytes(count) == text
 
 
 def test_the_report_is_a_table_then_one_line_per_failure():
-    good = RepositoryReport(REPO, [Pushed(REPO, "v1", "sha256:abc"), Pushed(REPO, "stable", "sha256:abc")],
-                            bytes_pushed=5_208, seconds=1.25, credentials="registry-auth")
+    good = RepositoryReport(
+        REPO,
+        [Pushed(REPO, "v1", "sha256:abc"), Pushed(REPO, "stable", "sha256:abc")],
+        bytes_pushed=5_208,
+        seconds=1.25,
+        credentials="registry-auth",
+    )
     dead = parse_repository("127.0.0.1:5999/demo/wine")
-    bad = RepositoryReport(dead, seconds=0.01, credentials="anonymous",
-                           error=PushError("pushing 127.0.0.1:5999/demo/wine:v1 failed: connection refused",
-                                           "check that 127.0.0.1:5999 is up"))
+    bad = RepositoryReport(
+        dead,
+        seconds=0.01,
+        credentials="anonymous",
+        error=PushError(
+            "pushing 127.0.0.1:5999/demo/wine:v1 failed: connection refused", "check that 127.0.0.1:5999 is up"
+        ),
+    )
     lines = list(report_lines([good, bad]))
     assert lines[0].split() == ["reference", "digest", "sent", "time", "credentials"]
     assert lines[1].split() == [REPO.ref("v1"), "sha256:abc", "5.2", "kB", "1.2", "s", "registry-auth"]
     assert lines[2].split() == [REPO.ref("stable"), "sha256:abc"]
     assert lines[3].split() == [dead.name, "FAILED", "0.0", "s", "anonymous"]
-    assert lines[4] == ("    FAILED 127.0.0.1:5999/demo/wine: pushing 127.0.0.1:5999/demo/wine:v1 failed: connection "
-                        "refused. Fix: check that 127.0.0.1:5999 is up")
+    assert lines[4] == (
+        "    FAILED 127.0.0.1:5999/demo/wine: pushing 127.0.0.1:5999/demo/wine:v1 failed: connection "
+        "refused. Fix: check that 127.0.0.1:5999 is up"
+    )
 
 
-@pytest.mark.parametrize(("tags", "ordered"), [
-    (["1", "2", "10", "latest", "abc1234"], ["10", "2", "1"]),
-    (["v1.2.0", "v1.10.0", "1.9"], ["v1.10.0", "1.9", "v1.2.0"]),
-    (["1234567", "3"], ["3"]),  # seven digits: a short git SHA, not a version
-    (["latest", "stable"], []),
-])
+@pytest.mark.parametrize(
+    ("tags", "ordered"),
+    [
+        (["1", "2", "10", "latest", "abc1234"], ["10", "2", "1"]),
+        (["v1.2.0", "v1.10.0", "1.9"], ["v1.10.0", "1.9", "v1.2.0"]),
+        (["1234567", "3"], ["3"]),  # seven digits: a short git SHA, not a version
+        (["latest", "stable"], []),
+    ],
+)
 def test_version_like_tags_highest_first(tags, ordered):
     assert version_tags(tags) == ordered
 

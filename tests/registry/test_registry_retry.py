@@ -87,8 +87,7 @@ def test_other_errors_are_not_retried():
     assert len(calls) == 1
 
 
-@pytest.mark.parametrize(("value", "seconds"), [("3", 3.0), (" 120 ", 120.0), (None, None), ("", None),
-                                                ("soon", None)])
+@pytest.mark.parametrize(("value", "seconds"), [("3", 3.0), (" 120 ", 120.0), (None, None), ("", None), ("soon", None)])
 def test_retry_after_seconds(value, seconds):
     assert retry.parse_retry_after(value) == seconds
 

@@ -49,13 +49,18 @@ def with_triton(job: dict[str, Any]) -> dict[str, Any]:
         unknown = None
     except InferenceServerException as e:
         unknown = [e.status(), e.message()]
-    return {"live": client.is_server_live(), "ready": client.is_server_ready(),
-            "model_ready": client.is_model_ready(job["model"], headers=keyed),
-            "extensions": client.get_server_metadata(as_json=True).get("extensions", []),
-            "metadata": metadata, "id": result.get_response().id,
-            "model_version": result.get_response().model_version,
-            "outputs": {o: plain(result.as_numpy(o)) for o in job["outputs"]},
-            "wrong_key": refused, "unknown_version": unknown}
+    return {
+        "live": client.is_server_live(),
+        "ready": client.is_server_ready(),
+        "model_ready": client.is_model_ready(job["model"], headers=keyed),
+        "extensions": client.get_server_metadata(as_json=True).get("extensions", []),
+        "metadata": metadata,
+        "id": result.get_response().id,
+        "model_version": result.get_response().model_version,
+        "outputs": {o: plain(result.as_numpy(o)) for o in job["outputs"]},
+        "wrong_key": refused,
+        "unknown_version": unknown,
+    }
 
 
 async def with_kserve(job: dict[str, Any]) -> dict[str, Any]:
@@ -68,8 +73,11 @@ async def with_kserve(job: dict[str, Any]) -> dict[str, Any]:
     tensor.set_data_from_numpy(array, binary_data=True)
     try:
         answer = await client.infer(InferRequest(model_name=job["model"], infer_inputs=[tensor]), headers=keyed)
-        return {"live": await client.is_server_live(), "ready": await client.is_server_ready(),
-                "outputs": {o.name: plain(o.as_numpy()) for o in answer.outputs}}
+        return {
+            "live": await client.is_server_live(),
+            "ready": await client.is_server_ready(),
+            "outputs": {o.name: plain(o.as_numpy()) for o in answer.outputs},
+        }
     finally:
         await client.close()
 

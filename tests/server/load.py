@@ -51,8 +51,10 @@ class Target:
     def of(cls, url: str, body: str, expected: str) -> Target:
         parts = urlsplit(url)
         data = body.encode()
-        head = (f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
-                f"Content-Length: {len(data)}\r\n\r\n")
+        head = (
+            f"POST {parts.path} HTTP/1.1\r\nHost: {parts.netloc}\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n"
+        )
         return cls(parts.hostname or "127.0.0.1", parts.port or 80, head.encode() + data, json.loads(expected))
 
 
@@ -93,8 +95,13 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     tally = Tally(args.requests, time.monotonic() + args.seconds)
     started = time.monotonic()
     await asyncio.gather(*(worker(target, tally, args.until_failure) for _ in range(args.concurrency)))
-    return {"requests": len(tally.records), "ok": tally.ok, "errors": dict(tally.errors),
-            "seconds": time.monotonic() - started, "records": tally.records}
+    return {
+        "requests": len(tally.records),
+        "ok": tally.ok,
+        "errors": dict(tally.errors),
+        "seconds": time.monotonic() - started,
+        "records": tally.records,
+    }
 
 
 def main() -> None:

@@ -1,7 +1,7 @@
 """`python -m onnx_serve` as its own process on 127.0.0.1, as the image runs it; model folders for it.
 
-    served = start_server(text_model_dir(tmp / "text"))
-    served.url, served.rss_bytes(), served.stop()
+served = start_server(text_model_dir(tmp / "text"))
+served.url, served.rss_bytes(), served.stop()
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ def free_port() -> int:
 
 def write_spec(folder: Path, name: str, task: str, labels: list[str] | None = None) -> Path:
     """serve.json as the packager writes it (docs/ARCHITECTURE.md)."""
-    ServeSpec(name=name, version="1", task=task, sha256="0" * 64, labels=tuple(labels) if labels else None,
-              max_length=128).write(folder)  # max_length is written for text models only
+    ServeSpec(
+        name=name, version="1", task=task, sha256="0" * 64, labels=tuple(labels) if labels else None, max_length=128
+    ).write(folder)  # max_length is written for text models only
     return folder
 
 
@@ -90,11 +91,23 @@ class Served:
 def start_server(model_dir: Path, log: Path, ready_within: float = 120, **env: str) -> Served:
     """Start the server on a free port and wait (bounded) until /v2/health/ready answers 200."""
     port = free_port()
-    environ = {**os.environ, "PYTHONPATH": str(SRC), "PORT": str(port), "ONNX_SERVE_HOST": "127.0.0.1",
-               "ONNX_SERVE_MODEL_DIR": str(model_dir), "ONNX_SERVE_THREADS": "1", **env}
+    environ = {
+        **os.environ,
+        "PYTHONPATH": str(SRC),
+        "PORT": str(port),
+        "ONNX_SERVE_HOST": "127.0.0.1",
+        "ONNX_SERVE_MODEL_DIR": str(model_dir),
+        "ONNX_SERVE_THREADS": "1",
+        **env,
+    }
     with log.open("wb") as sink:
-        process = subprocess.Popen([sys.executable, "-m", "onnx_serve"], env=environ, stdout=sink,
-                                   stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "onnx_serve"],
+            env=environ,
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
     served = Served(process, port, log, json.loads((model_dir / "serve.json").read_text())["name"])
     deadline = time.monotonic() + ready_within
     while time.monotonic() < deadline and process.poll() is None:

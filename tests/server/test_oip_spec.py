@@ -95,25 +95,39 @@ def test_the_schemas_read_as_draft_4_json_schema_once_converted():
 def test_the_conversion_turns_nullable_into_a_type_union():
     from oip_spec import _to_json_schema
 
-    converted = _to_json_schema({"type": "object", "properties": {
-        "a": {"type": "string", "nullable": True}, "b": {"type": "string", "enum": ["x"], "nullable": True}}})
+    converted = _to_json_schema(
+        {
+            "type": "object",
+            "properties": {
+                "a": {"type": "string", "nullable": True},
+                "b": {"type": "string", "enum": ["x"], "nullable": True},
+            },
+        }
+    )
     jsonschema.Draft4Validator(converted).validate({"a": None, "b": None})
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft4Validator(_to_json_schema({"type": "string"})).validate(None)
 
 
-@pytest.mark.parametrize(("answer", "name"), [
-    ({"model_name": "m", "outputs": [{"name": "o", "shape": [1], "datatype": "FLOAT32", "data": [1]}]},
-     "InferenceResponse"),  # not a datatype of the document
-    ({"model_name": "m", "outputs": [{"name": "o", "shape": [1], "datatype": "FP32"}]}, "InferenceResponse"),
-    ({"model_name": "m", "outputs": [{"name": "o", "shape": ["1"], "datatype": "FP32", "data": [1]}]},
-     "InferenceResponse"),
-    ({"model_name": "m", "id": 42, "outputs": []}, "InferenceResponse"),
-    ({"name": "m", "versions": ["1"]}, "MetadataModelResponse"),  # no platform
-    ({"name": "m", "platform": "onnx", "inputs": [{"name": "t", "datatype": "FP32"}]}, "MetadataModelResponse"),
-    ({"name": "s", "version": "1"}, "MetadataServerResponse"),  # no extensions
-    ({"error": 404}, "InferenceErrorResponse"),
-])
+@pytest.mark.parametrize(
+    ("answer", "name"),
+    [
+        (
+            {"model_name": "m", "outputs": [{"name": "o", "shape": [1], "datatype": "FLOAT32", "data": [1]}]},
+            "InferenceResponse",
+        ),  # not a datatype of the document
+        ({"model_name": "m", "outputs": [{"name": "o", "shape": [1], "datatype": "FP32"}]}, "InferenceResponse"),
+        (
+            {"model_name": "m", "outputs": [{"name": "o", "shape": ["1"], "datatype": "FP32", "data": [1]}]},
+            "InferenceResponse",
+        ),
+        ({"model_name": "m", "id": 42, "outputs": []}, "InferenceResponse"),
+        ({"name": "m", "versions": ["1"]}, "MetadataModelResponse"),  # no platform
+        ({"name": "m", "platform": "onnx", "inputs": [{"name": "t", "datatype": "FP32"}]}, "MetadataModelResponse"),
+        ({"name": "s", "version": "1"}, "MetadataServerResponse"),  # no extensions
+        ({"error": 404}, "InferenceErrorResponse"),
+    ],
+)
 def test_the_document_refuses_what_it_does_not_say(answer, name):
     with pytest.raises(jsonschema.ValidationError):
         validate(answer, name)

@@ -56,18 +56,22 @@ def server(tmp_path: Path) -> Iterator[Served]:
     served.stop()
 
 
-def test_ten_thousand_requests_at_concurrency_16_without_an_error_and_rss_settles(server: Served,
-                                                                                   tmp_path: Path) -> None:
+def test_ten_thousand_requests_at_concurrency_16_without_an_error_and_rss_settles(
+    server: Served, tmp_path: Path
+) -> None:
     ready = server.rss_bytes()
-    load = start_load(server.url + "/predict", tmp_path / "load.json", "--requests", str(REQUESTS),
-                      "--concurrency", str(CONCURRENCY))
+    load = start_load(
+        server.url + "/predict", tmp_path / "load.json", "--requests", str(REQUESTS), "--concurrency", str(CONCURRENCY)
+    )
     samples = sample_rss(server, load)
     result = finished(load, tmp_path / "load.json")
-    first, second = samples[: len(samples) // 2], samples[len(samples) // 2:]
-    print(f"{result['requests']} requests at concurrency {CONCURRENCY} in {result['seconds']:.1f} s, "
-          f"{result['ok']} ok, errors {result['errors']}; RSS ready {megabytes(ready)}, peak first half "
-          f"{megabytes(max(first))}, peak second half {megabytes(max(second))}, end {megabytes(samples[-1])} "
-          f"({len(samples)} samples)")
+    first, second = samples[: len(samples) // 2], samples[len(samples) // 2 :]
+    print(
+        f"{result['requests']} requests at concurrency {CONCURRENCY} in {result['seconds']:.1f} s, "
+        f"{result['ok']} ok, errors {result['errors']}; RSS ready {megabytes(ready)}, peak first half "
+        f"{megabytes(max(first))}, peak second half {megabytes(max(second))}, end {megabytes(samples[-1])} "
+        f"({len(samples)} samples)"
+    )
     assert result["requests"] == result["ok"] == REQUESTS and result["errors"] == {}
     assert len(samples) >= 10, "too few RSS samples to judge"
     assert max(second) - max(first) < SETTLED_GROWTH
@@ -95,16 +99,26 @@ def wait_until(condition: Any, seconds: float = 60, every: float = 0.01) -> None
 @pytest.fixture
 def slow_batches(tmp_path: Path) -> Iterator[Served]:
     """Batches wait 1.5 s to fill (up to 64 items), so each of the 16 clients always has a request in flight."""
-    served = start_server(text_model_dir(tmp_path / "model"), tmp_path / "server.log",
-                          ONNX_SERVE_MAX_QUEUE_DELAY_MS="1500", ONNX_SERVE_MAX_BATCH_SIZE="64")
+    served = start_server(
+        text_model_dir(tmp_path / "model"),
+        tmp_path / "server.log",
+        ONNX_SERVE_MAX_QUEUE_DELAY_MS="1500",
+        ONNX_SERVE_MAX_BATCH_SIZE="64",
+    )
     yield served
     served.stop()
 
 
-def test_sigterm_under_load_answers_every_request_in_flight_then_exits_0(slow_batches: Served,
-                                                                           tmp_path: Path) -> None:
-    load = start_load(slow_batches.url + "/predict", tmp_path / "load.json", "--until-failure",
-                      "--concurrency", str(CONCURRENCY), "--seconds", "120")
+def test_sigterm_under_load_answers_every_request_in_flight_then_exits_0(slow_batches: Served, tmp_path: Path) -> None:
+    load = start_load(
+        slow_batches.url + "/predict",
+        tmp_path / "load.json",
+        "--until-failure",
+        "--concurrency",
+        str(CONCURRENCY),
+        "--seconds",
+        "120",
+    )
     try:
         wait_until(lambda: requests_answered(slow_batches) >= 3 * CONCURRENCY)  # under load for a while
         wait_until(lambda: queued(slow_batches) == CONCURRENCY)  # every client has a request in the server
@@ -115,9 +129,11 @@ def test_sigterm_under_load_answers_every_request_in_flight_then_exits_0(slow_ba
     before = [r for r in result["records"] if r[0] < signalled]
     in_flight = [r for r in before if r[1] > signalled]
     after = [r for r in result["records"] if r[0] >= signalled]
-    print(f"SIGTERM with {len(in_flight)} requests in flight ({len(before)} sent before it): "
-          f"{sum(r[2] == 'ok' for r in before)} answered 200; afterwards {len(after)} refused "
-          f"({sorted({r[2] for r in after})}); exit code {code}")
+    print(
+        f"SIGTERM with {len(in_flight)} requests in flight ({len(before)} sent before it): "
+        f"{sum(r[2] == 'ok' for r in before)} answered 200; afterwards {len(after)} refused "
+        f"({sorted({r[2] for r in after})}); exit code {code}"
+    )
     assert code == 0, slow_batches.output()[-2000:]
     assert len(in_flight) == CONCURRENCY
     assert [r[2] for r in before] == ["ok"] * len(before)
@@ -127,5 +143,8 @@ def test_sigterm_under_load_answers_every_request_in_flight_then_exits_0(slow_ba
 
 def requests_answered(served: Served) -> float:
     text = httpx.get(served.url + "/metrics", timeout=10).text
-    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-               if line.startswith('onnx_serve_requests_total{method="POST",route="/predict",status="200"}'))
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith('onnx_serve_requests_total{method="POST",route="/predict",status="200"}')
+    )

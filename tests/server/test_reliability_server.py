@@ -77,8 +77,14 @@ def test_the_openapi_schema_fuzzed_gets_no_5xx(method: str, path: str, fuzzed: S
     statuses: Counter[int] = Counter()
 
     @given(case=cases(operation, fuzzed.model))
-    @settings(max_examples=FUZZ_EXAMPLES, deadline=None, database=None, derandomize=True, phases=[Phase.generate],
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=FUZZ_EXAMPLES,
+        deadline=None,
+        database=None,
+        derandomize=True,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     def ask(case: schemathesis.Case) -> None:
         response = case.call(timeout=60)
         statuses[response.status_code] += 1
@@ -133,8 +139,13 @@ def status_of(reply: bytes) -> int | None:
 
 
 def post(path: str, body: bytes, *headers: str) -> bytes:
-    lines = [f"POST {path} HTTP/1.1", "Host: 127.0.0.1", "Content-Type: application/json",
-             f"Content-Length: {len(body)}", *headers]
+    lines = [
+        f"POST {path} HTTP/1.1",
+        "Host: 127.0.0.1",
+        "Content-Type: application/json",
+        f"Content-Length: {len(body)}",
+        *headers,
+    ]
     return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
 
 
@@ -152,15 +163,26 @@ MALFORMED: dict[str, tuple[bytes, set[int | None]]] = {
     "100,000 nested arrays": (post("/predict", b"[" * 100_000 + b"]" * 100_000), {400}),
     "1025 texts": (post("/predict", json.dumps(["good"] * 1025).encode()), {413}),
     "an object, not texts": (post("/predict", b'{"data": [[1, 2, 3]]}'), {400}),
-    "v2 tensor with a wrong shape": (post("/v2/models/sentiment/infer", json.dumps({"inputs": [
-        {"name": "text", "shape": [5], "datatype": "BYTES", "data": ["a"]}]}).encode()), {400}),
-    "64 MB declared, nothing sent": (post("/predict", b"").replace(b"Content-Length: 0",
-                                                                    b"Content-Length: 67108864"), {413}),
+    "v2 tensor with a wrong shape": (
+        post(
+            "/v2/models/sentiment/infer",
+            json.dumps({"inputs": [{"name": "text", "shape": [5], "datatype": "BYTES", "data": ["a"]}]}).encode(),
+        ),
+        {400},
+    ),
+    "64 MB declared, nothing sent": (
+        post("/predict", b"").replace(b"Content-Length: 0", b"Content-Length: 67108864"),
+        {413},
+    ),
     "11 MB chunked, no length": (chunked("/predict", [b"[" + b'"good",' * (MB // 7)] * 11), {413}),
-    "invalid chunk size": (post("/predict", b"").replace(b"Content-Length: 0", b"Transfer-Encoding: chunked")
-                           + b"zz\r\nabc\r\n0\r\n\r\n", {400}),
-    "body shorter than declared": (post("/predict", b"").replace(b"Content-Length: 0", b"Content-Length: 1000")
-                                   + b'["good"', {400, None}),
+    "invalid chunk size": (
+        post("/predict", b"").replace(b"Content-Length: 0", b"Transfer-Encoding: chunked") + b"zz\r\nabc\r\n0\r\n\r\n",
+        {400},
+    ),
+    "body shorter than declared": (
+        post("/predict", b"").replace(b"Content-Length: 0", b"Content-Length: 1000") + b'["good"',
+        {400, None},
+    ),
     "garbage request line": (b"GARBAGE\r\n\r\n", {400}),
     "100 KB header": (post("/predict", b'["good"]', "X-Big: " + "a" * 100_000), {200, 431}),
     "unknown route": (post("/nowhere", b"{}"), {404}),
@@ -199,8 +221,12 @@ def test_a_v2_datatype_that_is_not_a_string_is_a_400(text_server: Served) -> Non
 
 
 def test_a_lone_surrogate_in_a_text_is_a_400(text_server: Served) -> None:
-    response = httpx.post(text_server.url + "/predict", content=b'["\\ud800 Containers are good"]',
-                          headers={"Content-Type": "application/json"}, timeout=30)
+    response = httpx.post(
+        text_server.url + "/predict",
+        content=b'["\\ud800 Containers are good"]',
+        headers={"Content-Type": "application/json"},
+        timeout=30,
+    )
     assert response.status_code == 400, response.text
 
 

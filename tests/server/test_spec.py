@@ -11,8 +11,9 @@ KEYS = ["schema", "name", "version", "sha256", "model_file", "task", "labels", "
 
 
 def test_what_the_packager_writes_the_server_reads_back(tmp_path: Path) -> None:
-    text = ServeSpec(name="s", version="3", task="text-classification", sha256="ab", labels=("neg", "pos"),
-                     max_length=128)
+    text = ServeSpec(
+        name="s", version="3", task="text-classification", sha256="ab", labels=("neg", "pos"), max_length=128
+    )
     served = replace(text, served_sha256="cd")
     for spec in (text, served):
         spec.write(tmp_path)

@@ -24,10 +24,23 @@ from amlstub.world import AzureWorld
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Variables that would steer the SDKs elsewhere: cleared for every test.
-STEERING = ("AZURE_CLIENT_ID", "AZURE_CLIENT_SECRET", "AZURE_TENANT_ID", "AZURE_FEDERATED_TOKEN_FILE",
-            "AZURE_AUTHORITY_HOST", "AZUREML_CURRENT_CLOUD", "ARM_CLOUD_METADATA_URL", "AZUREML_DEV_URL_MFE",
-            "REGISTRY_DISCOVERY_ENDPOINT_URL", "ACTIONS_ID_TOKEN_REQUEST_URL", "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
-            "IDENTITY_ENDPOINT", "MSI_ENDPOINT", "HTTP_PROXY", "http_proxy")
+STEERING = (
+    "AZURE_CLIENT_ID",
+    "AZURE_CLIENT_SECRET",
+    "AZURE_TENANT_ID",
+    "AZURE_FEDERATED_TOKEN_FILE",
+    "AZURE_AUTHORITY_HOST",
+    "AZUREML_CURRENT_CLOUD",
+    "ARM_CLOUD_METADATA_URL",
+    "AZUREML_DEV_URL_MFE",
+    "REGISTRY_DISCOVERY_ENDPOINT_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_URL",
+    "ACTIONS_ID_TOKEN_REQUEST_TOKEN",
+    "IDENTITY_ENDPOINT",
+    "MSI_ENDPOINT",
+    "HTTP_PROXY",
+    "http_proxy",
+)
 
 
 @pytest.fixture(scope="session")
@@ -67,8 +80,9 @@ def _file_server(azure_certs: Certs) -> Iterator[tuple[Files, str]]:
 
 
 @pytest.fixture
-def file_server(_file_server: tuple[Files, str], azure_certs: Certs,
-                monkeypatch: pytest.MonkeyPatch) -> tuple[Files, str]:
+def file_server(
+    _file_server: tuple[Files, str], azure_certs: Certs, monkeypatch: pytest.MonkeyPatch
+) -> tuple[Files, str]:
     store, _ = _file_server
     store.reset()
     for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy"):

@@ -43,7 +43,10 @@ def test_workspace_latest_resolves_to_newest_version(ws, azure: AzureWorld, tmp_
     assert (got.name, got.version, got.model_file) == ("wine", "2", "onnx/model.onnx")
     assert (got.folder / "onnx" / "model.onnx").read_bytes() == b"onnx-bytes:model_v2"
     assert sorted(p.relative_to(got.folder).as_posix() for p in got.folder.rglob("*") if p.is_file()) == [
-        "config.json", "onnx/model.onnx", "tokenizer.json"]
+        "config.json",
+        "onnx/model.onnx",
+        "tokenizer.json",
+    ]
     assert got.sha256 == sha256_of(got.model_path)
     assert any("$orderBy=createdtime%20desc&$top=1" in r for r in azure.state.requests)
     assert "devstoreaccount1.blob.core.windows.net" in azure.proxy.hosts
@@ -52,8 +55,9 @@ def test_workspace_latest_resolves_to_newest_version(ws, azure: AzureWorld, tmp_
 def test_explicit_version_from_sas_datastore(azure: AzureWorld, tmp_path: Path) -> None:
     azure.add_app(CLIENT, secret=SECRET)
     workspace = azure.add_workspace()
-    azure.register_workspace_model(workspace, "wine", "7", model_folder(tmp_path / "src"), datastore="sas_store",
-                                   secrets_type="Sas")
+    azure.register_workspace_model(
+        workspace, "wine", "7", model_folder(tmp_path / "src"), datastore="sas_store", secrets_type="Sas"
+    )
     got = fetch(workspace_settings(azure_credentials=CREDENTIALS, model_version="7"), tmp_path / "model")
     assert got.version == "7" and got.model_path.read_bytes() == b"onnx-bytes:model_v1"
     assert any("/datastores/sas_store/listSecrets" in r for r in azure.state.requests)
@@ -62,20 +66,23 @@ def test_explicit_version_from_sas_datastore(azure: AzureWorld, tmp_path: Path) 
 def test_identity_based_datastore_reads_blobs_with_the_login(azure: AzureWorld, tmp_path: Path) -> None:
     azure.add_app(CLIENT, secret=SECRET)
     workspace = azure.add_workspace()
-    azure.register_workspace_model(workspace, "wine", "5", model_folder(tmp_path / "src"), datastore="rbac_store",
-                                   secrets_type="None")
+    azure.register_workspace_model(
+        workspace, "wine", "5", model_folder(tmp_path / "src"), datastore="rbac_store", secrets_type="None"
+    )
     got = fetch(workspace_settings(azure_credentials=CREDENTIALS), tmp_path / "model")
     assert got.version == "5" and got.model_path.read_bytes() == b"onnx-bytes:model_v1"
-    assert ("https://storage.azure.com/.default" in {scope for _, scope in azure.state.tokens.values()})
+    assert "https://storage.azure.com/.default" in {scope for _, scope in azure.state.tokens.values()}
 
 
 def test_v1_does_not_take_the_files_of_v10(azure: AzureWorld, tmp_path: Path) -> None:
     azure.add_app(CLIENT, secret=SECRET)
     workspace = azure.add_workspace()
-    azure.register_workspace_model(workspace, "wine", "1", model_folder(tmp_path / "a", "model_v1"),
-                                   path="models/model_v1")
-    azure.register_workspace_model(workspace, "wine", "10", model_folder(tmp_path / "b", "model_v10"),
-                                   path="models/model_v10")
+    azure.register_workspace_model(
+        workspace, "wine", "1", model_folder(tmp_path / "a", "model_v1"), path="models/model_v1"
+    )
+    azure.register_workspace_model(
+        workspace, "wine", "10", model_folder(tmp_path / "b", "model_v10"), path="models/model_v10"
+    )
     got = fetch(workspace_settings(azure_credentials=CREDENTIALS, model_version="1"), tmp_path / "model")
     files = sorted(p.relative_to(got.folder).as_posix() for p in got.folder.rglob("*") if p.is_file())
     assert files == ["config.json", "onnx/model.onnx", "tokenizer.json"]
@@ -117,8 +124,10 @@ def test_registry_model_latest(azure: AzureWorld, tmp_path: Path) -> None:
     registry = azure.add_registry("shared-models")
     azure.register_registry_model(registry, "wine", "4", model_folder(tmp_path / "a", "model_v4"))
     azure.register_registry_model(registry, "wine", "5", model_folder(tmp_path / "b", "model_v5"))
-    got = fetch(settings_for(registry_name="shared-models", model_name="wine", azure_credentials=CREDENTIALS),
-                tmp_path / "model")
+    got = fetch(
+        settings_for(registry_name="shared-models", model_name="wine", azure_credentials=CREDENTIALS),
+        tmp_path / "model",
+    )
     assert (got.version, got.model_file) == ("5", "onnx/model.onnx")
     assert got.model_path.read_bytes() == b"onnx-bytes:model_v5"
     assert (got.folder / "tokenizer.json").exists()
@@ -127,10 +136,13 @@ def test_registry_model_latest(azure: AzureWorld, tmp_path: Path) -> None:
 
 # --- how the action logs in -------------------------------------------------------------------------
 def oidc_environ(azure: AzureWorld) -> dict[str, str]:
-    return {"ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.githubusercontent.com/github/idtoken"
-                                            "?api-version=2.0",
-            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": azure.state.github_request_token,
-            "GITHUB_REPOSITORY": "octo/models", "GITHUB_REF": "refs/heads/main"}
+    return {
+        "ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.githubusercontent.com/github/idtoken"
+        "?api-version=2.0",
+        "ACTIONS_ID_TOKEN_REQUEST_TOKEN": azure.state.github_request_token,
+        "GITHUB_REPOSITORY": "octo/models",
+        "GITHUB_REF": "refs/heads/main",
+    }
 
 
 def test_oidc_login_without_a_secret(ws, azure: AzureWorld, tmp_path: Path, monkeypatch) -> None:
@@ -143,8 +155,10 @@ def test_oidc_login_without_a_secret(ws, azure: AzureWorld, tmp_path: Path, monk
     assert len(azure.state.github_tokens) == 1
     # Every token learned during the run goes to the log's mask: the GitHub one and Azure AD's.
     assert set(azure.state.github_tokens) | set(azure.state.tokens) <= set(masked)
-    assert any(r.startswith("GET /github/idtoken?api-version=2.0&audience=api://AzureADTokenExchange")
-               for r in azure.state.requests)
+    assert any(
+        r.startswith("GET /github/idtoken?api-version=2.0&audience=api://AzureADTokenExchange")
+        for r in azure.state.requests
+    )
 
 
 def test_oidc_token_is_fetched_fresh_each_time(azure: AzureWorld) -> None:
@@ -167,18 +181,27 @@ def test_subscription_comes_from_the_credentials_json(ws, tmp_path: Path) -> Non
 
 
 def test_custom_cloud_metadata(ws, azure: AzureWorld, tmp_path: Path) -> None:
-    cloud = json.dumps({"name": "LocalStub", "resource_manager": "https://management.stub.test/",
-                        "active_directory": "https://login.stub.test/", "storage_endpoint": "stub.test",
-                        "registry_discovery_endpoint": "https://discovery.stub.test/"})
+    cloud = json.dumps(
+        {
+            "name": "LocalStub",
+            "resource_manager": "https://management.stub.test/",
+            "active_directory": "https://login.stub.test/",
+            "storage_endpoint": "stub.test",
+            "registry_discovery_endpoint": "https://discovery.stub.test/",
+        }
+    )
     got = fetch(workspace_settings(azure_credentials=CREDENTIALS, cloud=cloud), tmp_path / "model")
     assert got.version == "2"
     registry = azure.add_registry("sovereign")
     azure.register_registry_model(registry, "wine", "8", model_folder(tmp_path / "r"))
-    got = fetch(settings_for(registry_name="sovereign", model_name="wine", azure_credentials=CREDENTIALS,
-                             cloud=cloud), tmp_path / "registry-model")
+    got = fetch(
+        settings_for(registry_name="sovereign", model_name="wine", azure_credentials=CREDENTIALS, cloud=cloud),
+        tmp_path / "registry-model",
+    )
     assert got.version == "8"
-    assert {"login.stub.test", "management.stub.test", "discovery.stub.test",
-            "devstoreaccount1.blob.stub.test"} <= set(azure.proxy.hosts)
+    assert {"login.stub.test", "management.stub.test", "discovery.stub.test", "devstoreaccount1.blob.stub.test"} <= set(
+        azure.proxy.hosts
+    )
     public = ("azure.com", "microsoftonline.com", "azureml.ms", "windows.net")
     assert not [host for host in azure.proxy.hosts if host.endswith(public)]
 
@@ -230,8 +253,10 @@ def test_unknown_version_lists_the_versions(ws, tmp_path: Path, caplog) -> None:
 def test_unknown_model_lists_the_models(ws, tmp_path: Path, caplog) -> None:
     for version in ("latest", "3"):
         with pytest.raises(ModelSourceError) as caught:
-            fetch(workspace_settings(azure_credentials=CREDENTIALS, model_name="wien", model_version=version),
-                  tmp_path / version)
+            fetch(
+                workspace_settings(azure_credentials=CREDENTIALS, model_name="wien", model_version=version),
+                tmp_path / version,
+            )
         assert "model wien does not exist in workspace ws" in str(caught.value)
         assert "its models are wine" in str(caught.value)
         assert_clean(caught.value, caplog)
@@ -247,8 +272,10 @@ def test_unknown_workspace(ws, tmp_path: Path, caplog) -> None:
 
 def test_unknown_registry(ws, tmp_path: Path, caplog) -> None:
     with pytest.raises(ModelSourceError, match="registry elsewhere was not found") as caught:
-        fetch(settings_for(registry_name="elsewhere", model_name="wine", azure_credentials=CREDENTIALS),
-              tmp_path / "model")
+        fetch(
+            settings_for(registry_name="elsewhere", model_name="wine", azure_credentials=CREDENTIALS),
+            tmp_path / "model",
+        )
     assert_clean(caught.value, caplog)
 
 
@@ -265,9 +292,15 @@ def test_server_errors_are_retried_then_reported(ws, azure: AzureWorld, tmp_path
 
 
 def test_unreachable_service(ws, tmp_path: Path, caplog) -> None:
-    cloud = json.dumps({"name": "Down", "resource_manager": "https://down.stub.test/",
-                        "active_directory": "https://login.stub.test/", "storage_endpoint": "stub.test",
-                        "registry_discovery_endpoint": "https://down.stub.test/"})
+    cloud = json.dumps(
+        {
+            "name": "Down",
+            "resource_manager": "https://down.stub.test/",
+            "active_directory": "https://login.stub.test/",
+            "storage_endpoint": "stub.test",
+            "registry_discovery_endpoint": "https://down.stub.test/",
+        }
+    )
     with pytest.raises(ModelSourceError, match="could not reach Azure") as caught:
         fetch(workspace_settings(azure_credentials=CREDENTIALS, cloud=cloud), tmp_path / "model")
     assert_clean(caught.value, caplog)
@@ -276,8 +309,9 @@ def test_unreachable_service(ws, tmp_path: Path, caplog) -> None:
 def test_storage_refuses_the_datastore_key(azure: AzureWorld, tmp_path: Path, caplog) -> None:
     azure.add_app(CLIENT, secret=SECRET)
     workspace = azure.add_workspace()
-    azure.register_workspace_model(workspace, "wine", "1", model_folder(tmp_path / "src"), datastore="stale",
-                                   secrets_type="StaleKey")
+    azure.register_workspace_model(
+        workspace, "wine", "1", model_folder(tmp_path / "src"), datastore="stale", secrets_type="StaleKey"
+    )
     with pytest.raises(ModelSourceError) as caught:
         fetch(workspace_settings(azure_credentials=CREDENTIALS), tmp_path / "model")
     assert "blob storage refused the datastore's account key" in str(caught.value)
@@ -297,25 +331,31 @@ def test_oidc_app_without_federated_credential(ws, azure: AzureWorld, tmp_path: 
 
 
 def test_the_audience_input_reaches_github_and_must_match_the_federated_credential(
-        ws, azure: AzureWorld, tmp_path: Path, monkeypatch, caplog) -> None:
+    ws, azure: AzureWorld, tmp_path: Path, monkeypatch, caplog
+) -> None:
     azure.add_app("sovereign-app", federated=True).audience = "api://AzureADTokenExchangeUSGov"
     for name, value in oidc_environ(azure).items():
         monkeypatch.setenv(name, value)
-    got = fetch(workspace_settings(client_id="sovereign-app", tenant_id=TENANT,
-                                   audience="api://AzureADTokenExchangeUSGov"), tmp_path / "model")
+    got = fetch(
+        workspace_settings(client_id="sovereign-app", tenant_id=TENANT, audience="api://AzureADTokenExchangeUSGov"),
+        tmp_path / "model",
+    )
     assert got.version == "2"
     assert any("&audience=api://AzureADTokenExchangeUSGov" in r for r in azure.state.requests)
 
     with pytest.raises(azure_auth.AzureLoginError) as caught:  # the default audience: no matching credential
         fetch(workspace_settings(client_id="sovereign-app", tenant_id=TENANT), tmp_path / "again")
     assert "AADSTS70021" in caught.value.cause
-    assert ("issuer https://token.actions.githubusercontent.com, subject repo:octo/models:ref:refs/heads/main, "
-            "audience api://AzureADTokenExchange ") in caught.value.fix
+    assert (
+        "issuer https://token.actions.githubusercontent.com, subject repo:octo/models:ref:refs/heads/main, "
+        "audience api://AzureADTokenExchange "
+    ) in caught.value.fix
     assert_clean(caught.value, caplog, *azure.state.github_tokens, azure.state.github_request_token)
 
 
 def test_a_failed_federation_names_the_tokens_own_issuer_on_github_enterprise_server(
-        ws, azure: AzureWorld, tmp_path: Path, monkeypatch, caplog) -> None:
+    ws, azure: AzureWorld, tmp_path: Path, monkeypatch, caplog
+) -> None:
     azure.add_app("plain-app", secret="other-secret")
     azure.state.github_issuer = "https://ghes.example.com/_services/token"
     for name, value in {**oidc_environ(azure), "GITHUB_SERVER_URL": "https://ghes.example.com"}.items():
@@ -334,20 +374,25 @@ def test_no_login_at_all(ws, tmp_path: Path, caplog) -> None:
     assert_clean(caught.value, caplog)
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    ({"workspace": ""}, "model-source azureml needs workspace"),
-    ({"subscription_id": "", "azure_credentials": sdk_auth(CLIENT, SECRET, subscription="")},
-     "needs subscription-id"),
-    ({"registry_name": "shared"}, "both workspace (ws) and registry-name (shared) are set"),
-    ({"client_id": "oidc-app", "tenant_id": TENANT}, "permissions: id-token: write"),
-    ({"client_id": "oidc-app"}, "needs both client-id and tenant-id"),
-    ({"azure_credentials": '{"clientId": "x", "clientSecret": "s3cr3t-Value~xyz"'}, "not a JSON object"),
-    ({"azure_credentials": '{"clientId": "x", "clientSecret": "s3cr3t-Value~xyz"}'}, "has no tenantId"),
-    ({"cloud": "AzureGermanCloud"}, "not a known Azure cloud"),
-    ({"cloud": '{"resource_manager": "https://m/"}'}, "misses active_directory, storage_endpoint"),
-    ({"model_label": "production"}, "model-label 'production' is not a label"),
-    ({"model_version": "2", "model_label": "production"}, "both model-version (2) and model-label (production)"),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"workspace": ""}, "model-source azureml needs workspace"),
+        (
+            {"subscription_id": "", "azure_credentials": sdk_auth(CLIENT, SECRET, subscription="")},
+            "needs subscription-id",
+        ),
+        ({"registry_name": "shared"}, "both workspace (ws) and registry-name (shared) are set"),
+        ({"client_id": "oidc-app", "tenant_id": TENANT}, "permissions: id-token: write"),
+        ({"client_id": "oidc-app"}, "needs both client-id and tenant-id"),
+        ({"azure_credentials": '{"clientId": "x", "clientSecret": "s3cr3t-Value~xyz"'}, "not a JSON object"),
+        ({"azure_credentials": '{"clientId": "x", "clientSecret": "s3cr3t-Value~xyz"}'}, "has no tenantId"),
+        ({"cloud": "AzureGermanCloud"}, "not a known Azure cloud"),
+        ({"cloud": '{"resource_manager": "https://m/"}'}, "misses active_directory, storage_endpoint"),
+        ({"model_label": "production"}, "model-label 'production' is not a label"),
+        ({"model_version": "2", "model_label": "production"}, "both model-version (2) and model-label (production)"),
+    ],
+)
 def test_input_errors(ws, tmp_path: Path, caplog, values: dict[str, str], expected: str) -> None:
     values = {"azure_credentials": CREDENTIALS, **values} if "client_id" not in values else values
     with pytest.raises(SettingsError) as caught:

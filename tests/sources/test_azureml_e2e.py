@@ -43,22 +43,38 @@ def login(azure: AzureWorld, kind: str) -> tuple[list[str], dict[str, str]]:
         azure.add_app(CLIENT, federated=True)
         return ["--client-id", CLIENT, "--tenant-id", TENANT], {
             "ACTIONS_ID_TOKEN_REQUEST_URL": "https://pipelines.actions.githubusercontent.com/github/idtoken?x=1",
-            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": azure.state.github_request_token}
+            "ACTIONS_ID_TOKEN_REQUEST_TOKEN": azure.state.github_request_token,
+        }
     azure.add_app(CLIENT, secret=SECRET)
     return [], {"INPUT_AZURE_CREDENTIALS": sdk_auth(CLIENT, SECRET)}
 
 
 # DefaultAzureCredential runs end to end in test_azureml (the pipeline after the fetch is the same).
 @pytest.mark.parametrize(("source", "kind"), [("workspace", "client-secret"), ("registry", "oidc")])
-def test_registered_model_becomes_a_pushed_image(source, kind, azure, tmp_path, registry, base_image,
-                                                  docker_client, docker_cleanup):
+def test_registered_model_becomes_a_pushed_image(
+    source, kind, azure, tmp_path, registry, base_image, docker_client, docker_cleanup
+):
     model = make_tabular_classifier(tmp_path / "wine")
     where = register(azure, source, model)
     flags, env = login(azure, kind)
     rows = tabular_rows("wine", 3)
     repo = f"{registry.host}/{docker_cleanup.prefix}/wine"
-    run = run_cli(tmp_path, *where, *flags, "--model-name", "wine", "--model-version", "latest",
-                  "--images", repo, "--base-image", base_image, "--sample", json.dumps({"data": rows}), env=env)
+    run = run_cli(
+        tmp_path,
+        *where,
+        *flags,
+        "--model-name",
+        "wine",
+        "--model-version",
+        "latest",
+        "--images",
+        repo,
+        "--base-image",
+        base_image,
+        "--sample",
+        json.dumps({"data": rows}),
+        env=env,
+    )
     assert run.code == 0, run.stderr
     assert run.outputs["model-name"] == "wine" and run.outputs["model-version"] == "2"
     digest = run.outputs["digest"]

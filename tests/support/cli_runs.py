@@ -39,13 +39,20 @@ def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeo
     output = tmp_path / "github_output"
     output.write_text("")
     environ = {**os.environ, "GITHUB_OUTPUT": str(output), "RUNNER_TEMP": str(tmp_path), **(env or {})}
-    done = subprocess.run([sys.executable, "-m", "onnx_package.cli", *args], env=environ, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=timeout)
+    done = subprocess.run(
+        [sys.executable, "-m", "onnx_package.cli", *args],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     return Run(done.returncode, done.stderr, parse_github_output(output.read_text()))
 
 
-def serve(client: docker.DockerClient, image: str, environment: dict[str, str] | None = None,
-          also: tuple[str, ...] = ()) -> tuple[Any, str]:
+def serve(
+    client: docker.DockerClient, image: str, environment: dict[str, str] | None = None, also: tuple[str, ...] = ()
+) -> tuple[Any, str]:
     """Start `image` on a free loopback port (and the ports `also` names); wait until ready.
     Returns (container, base url)."""
     ports = {port: ("127.0.0.1", None) for port in ("8080/tcp", *also)}
@@ -76,7 +83,8 @@ def base_with_python3(client: docker.DockerClient, base_image: str, folder: Path
     folder.mkdir(parents=True)
     (folder / "python3").write_text(script)
     (folder / "python3").chmod(0o755)
-    (folder / "Dockerfile").write_text(f"FROM {base_image}\nCOPY python3 /usr/local/bin/python3\n"
-                                       f"LABEL {TEST_LABEL}=1\n")
+    (folder / "Dockerfile").write_text(
+        f"FROM {base_image}\nCOPY python3 /usr/local/bin/python3\nLABEL {TEST_LABEL}=1\n"
+    )
     client.images.build(path=str(folder), tag=tag, rm=True, pull=False)
     return tag

@@ -26,8 +26,9 @@ def client_python() -> str:
 
 
 def run_driver(driver: Path, job: dict) -> dict:
-    done = subprocess.run([client_python(), str(driver), json.dumps(job)], capture_output=True, text=True,
-                          timeout=300, cwd="/")
+    done = subprocess.run(
+        [client_python(), str(driver), json.dumps(job)], capture_output=True, text=True, timeout=300, cwd="/"
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout)
 

@@ -31,8 +31,9 @@ def unique_bytes(folders: Iterable[Path], skip: set[tuple[int, int]] | frozenset
 def tmpfs(mount: Path, size: str) -> Iterator[Path]:
     """A tmpfs of `size` (e.g. 8m) at `mount`: another file system, and a small one. Unmounted after."""
     mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True,
-                          text=True, timeout=30)
+    done = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)], capture_output=True, text=True, timeout=30
+    )
     if done.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs here (needs root): {done.stderr.strip()}")
     try:

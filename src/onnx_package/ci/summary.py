@@ -27,8 +27,10 @@ def summary_success(result: Result, outputs: Mapping[str, str], stage_seconds: M
     spec = result.spec
     probe = result.probe
     lines = [
-        f"### Packaged {spec['name']} version {spec['version']}", "",
-        "| | |", "|---|---|",
+        f"### Packaged {spec['name']} version {spec['version']}",
+        "",
+        "| | |",
+        "|---|---|",
         f"| model | {markdown_cell(spec['name'])} |",
         f"| version | {markdown_cell(spec['version'])} |",
         f"| sha256 | {markdown_cell(spec['sha256'])} |",

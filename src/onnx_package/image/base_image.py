@@ -32,17 +32,23 @@ from .engine import engine_id, stream_error
 
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 PROBE_SECONDS = 60
-PROBE = ("import json, platform, sys; print(json.dumps({'python': list(sys.version_info[:2]), "
-         "'machine': platform.machine(), 'libc': list(platform.libc_ver())}))")
+PROBE = (
+    "import json, platform, sys; print(json.dumps({'python': list(sys.version_info[:2]), "
+    "'machine': platform.machine(), 'libc': list(platform.libc_ver())}))"
+)
 DIGEST = re.compile(r"^sha256:[0-9a-f]{64}$")
 RATE_LIMITED = re.compile(r"\b429\b|toomanyrequests|too many requests", re.IGNORECASE)
 # How registry/distribution.py describes a registry that nothing answers for: no such host, a proxy that
 # cannot reach it, refused, no route.
-UNREACHABLE = re.compile(r"gaierror|Tunnel connection failed|ConnectionRefused|Network is unreachable|No route to host"
-                         r"|timed out|TimeoutError")
+UNREACHABLE = re.compile(
+    r"gaierror|Tunnel connection failed|ConnectionRefused|Network is unreachable|No route to host"
+    r"|timed out|TimeoutError"
+)
 FORMAT_FIX = "use [registry/]repository[:tag][@sha256:digest], e.g. python:3.12-slim or ghcr.io/org/base:1"
-PYTHON_FIX = (f"use a glibc image with Python {', '.join(SUPPORTED_PYTHONS)} as python3 (e.g. python:3.12-slim, "
-              "or a Debian/Ubuntu image with python3 installed)")
+PYTHON_FIX = (
+    f"use a glibc image with Python {', '.join(SUPPORTED_PYTHONS)} as python3 (e.g. python:3.12-slim, "
+    "or a Debian/Ubuntu image with python3 installed)"
+)
 
 
 @dataclass(frozen=True)
@@ -94,8 +100,13 @@ class Probe:
     libc: str  # "glibc"; "" on musl (Alpine)
 
 
-def resolve_base(client: docker.DockerClient, settings: Settings, auth: RegistryAuth, reporter: Reporter,
-                 policy: retry.Policy = retry.API) -> BaseImage:
+def resolve_base(
+    client: docker.DockerClient,
+    settings: Settings,
+    auth: RegistryAuth,
+    reporter: Reporter,
+    policy: retry.Policy = retry.API,
+) -> BaseImage:
     """Pin, pull and probe settings.base_image; a PackageError (cause + fix) when it cannot serve."""
     wanted = parse_base(settings.base_image)
     if wanted.digest:
@@ -104,14 +115,21 @@ def resolve_base(client: docker.DockerClient, settings: Settings, auth: Registry
         digest, image = by_tag(client, settings, wanted, auth, reporter, policy)
     probe = probe_python(client, image, settings.base_image)
     reference = f"{wanted.repository.name}@{digest}" if digest else engine_id(image)
-    base = BaseImage(settings.base_image, reference, digest, engine_id(image), probe.python,
-                     architecture(image, probe, settings.base_image))
+    base = BaseImage(
+        settings.base_image,
+        reference,
+        digest,
+        engine_id(image),
+        probe.python,
+        architecture(image, probe, settings.base_image),
+    )
     reporter.info(f"    base image {base.name}: {base.reference} (Python {base.python}, {base.arch})")
     return base
 
 
-def by_digest(client: docker.DockerClient, wanted: BaseRef, auth: RegistryAuth, reporter: Reporter,
-              policy: retry.Policy) -> Image:
+def by_digest(
+    client: docker.DockerClient, wanted: BaseRef, auth: RegistryAuth, reporter: Reporter, policy: retry.Policy
+) -> Image:
     """A pin is taken as is: the engine's image, or pulled by that digest when the engine lacks it."""
     return local_image(client, wanted.pinned) or pull(client, wanted, auth, reporter, policy, wanted.digest)
 
@@ -125,8 +143,7 @@ def parse_base(text: str) -> BaseRef:
     head, _, last = name.rpartition("/")
     path, _, tag = last.partition(":")
     if digest and not DIGEST.match(digest):
-        raise SettingsError(f"base-image {text!r} has the digest {digest!r}, not sha256: and 64 hex digits",
-                            FORMAT_FIX)
+        raise SettingsError(f"base-image {text!r} has the digest {digest!r}, not sha256: and 64 hex digits", FORMAT_FIX)
     try:
         repository = parse_repository(f"{head}/{path}" if head else path)
         tag = check_tag(tag) if tag else ("" if digest else "latest")
@@ -138,8 +155,14 @@ def parse_base(text: str) -> BaseRef:
 # ---------------------------------------------------------------- a tag: the registry's digest first
 
 
-def by_tag(client: docker.DockerClient, settings: Settings, wanted: BaseRef, auth: RegistryAuth,
-           reporter: Reporter, policy: retry.Policy) -> tuple[str, Image]:
+def by_tag(
+    client: docker.DockerClient,
+    settings: Settings,
+    wanted: BaseRef,
+    auth: RegistryAuth,
+    reporter: Reporter,
+    policy: retry.Policy,
+) -> tuple[str, Image]:
     session = base_session(client, settings, wanted.repository.registry, auth, reporter, policy)
     try:
         digest = registry_digest(session, wanted)
@@ -148,11 +171,20 @@ def by_tag(client: docker.DockerClient, settings: Settings, wanted: BaseRef, aut
     return digest, pull(client, wanted, auth, reporter, policy, digest)
 
 
-def base_session(client: docker.DockerClient, settings: Settings, registry: str, auth: RegistryAuth,
-                 reporter: Reporter, policy: retry.Policy) -> Session:
-    return Session(endpoints(registry, client.info().get("RegistryConfig") or {}, settings.registry_ca),
-                   credentials(auth, registry), policy,
-                   on_retry=lambda err, delay, n: reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"))
+def base_session(
+    client: docker.DockerClient,
+    settings: Settings,
+    registry: str,
+    auth: RegistryAuth,
+    reporter: Reporter,
+    policy: retry.Policy,
+) -> Session:
+    return Session(
+        endpoints(registry, client.info().get("RegistryConfig") or {}, settings.registry_ca),
+        credentials(auth, registry),
+        policy,
+        on_retry=lambda err, delay, n: reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"),
+    )
 
 
 def credentials(auth: RegistryAuth, registry: str) -> Credentials | None:
@@ -165,8 +197,9 @@ def credentials(auth: RegistryAuth, registry: str) -> Credentials | None:
 def registry_digest(session: Session, wanted: BaseRef) -> str:
     """The tag's digest from a HEAD (Docker Hub does not count those as pulls); a GET when it names none."""
     repo = wanted.repository
-    answer = session.request("HEAD", f"{repo.path}/manifests/{wanted.tag}", f"repository:{repo.path}:pull",
-                             {"Accept": MANIFEST_TYPES})
+    answer = session.request(
+        "HEAD", f"{repo.path}/manifests/{wanted.tag}", f"repository:{repo.path}:pull", {"Accept": MANIFEST_TYPES}
+    )
     if answer.status == 200 and DIGEST.match(answer.headers.get("Docker-Content-Digest", "")):
         return str(answer.headers["Docker-Content-Digest"])
     manifest = session.manifest(repo, wanted.tag)  # the registry's own error, or its content's digest
@@ -181,8 +214,9 @@ def may_use_local(err: RegistryError, anonymous: bool) -> bool:
     return offline or err.status == 404 or (anonymous and err.status in (401, 403))
 
 
-def local_fallback(client: docker.DockerClient, wanted: BaseRef, err: RegistryError, anonymous: bool,
-                   reporter: Reporter) -> tuple[str, Image]:
+def local_fallback(
+    client: docker.DockerClient, wanted: BaseRef, err: RegistryError, anonymous: bool, reporter: Reporter
+) -> tuple[str, Image]:
     """The engine's image under the name, when the registry cannot say which digest the tag is."""
     if RATE_LIMITED.search(str(err)):
         raise rate_limit_error(wanted, str(err))
@@ -190,8 +224,10 @@ def local_fallback(client: docker.DockerClient, wanted: BaseRef, err: RegistryEr
     if image is None or not may_use_local(err, anonymous):
         raise registry_error(wanted, err)
     digest = local_digest(image, wanted.repository)
-    reporter.warn(f"base-image {wanted.full_name}: {err}; using the engine's local image {image.short_id}"
-                  f"{f' ({digest})' if digest else ', which no registry pins'}")
+    reporter.warn(
+        f"base-image {wanted.full_name}: {err}; using the engine's local image {image.short_id}"
+        f"{f' ({digest})' if digest else ', which no registry pins'}"
+    )
     return digest, image
 
 
@@ -218,33 +254,49 @@ def registry_error(wanted: BaseRef, err: RegistryError) -> BuildError:
     registry = wanted.repository.registry
     cause = f"cannot resolve base-image {wanted.full_name} on {registry}: {err}"
     if err.status in (401, 403):
-        return BuildError(cause, f"give credentials for {registry} (docker/login-action, or a registry-auth "
-                                 f"entry), and check the name {wanted.full_name}")
+        return BuildError(
+            cause,
+            f"give credentials for {registry} (docker/login-action, or a registry-auth "
+            f"entry), and check the name {wanted.full_name}",
+        )
     if err.status == 404:
         return BuildError(cause, f"check the name and tag, or push the base image to {registry}")
     if may_use_local(err, anonymous=False):
-        return BuildError(cause, f"check that {registry} is reachable from the runner, or pull or build "
-                                 f"{wanted.full_name} on the runner first")
+        return BuildError(
+            cause,
+            f"check that {registry} is reachable from the runner, or pull or build "
+            f"{wanted.full_name} on the runner first",
+        )
     return BuildError(cause, f"check {registry}'s status, and registry-ca if it uses a private CA")
 
 
 def rate_limit_error(wanted: BaseRef, detail: str) -> BuildError:
     registry = wanted.repository.registry
     if registry == DOCKER_HUB:
-        return BuildError(f"Docker Hub's pull rate limit stopped the pull of base-image {wanted.full_name} "
-                          f"({detail})", "log in to Docker Hub (docker/login-action, or a registry-auth entry "
-                          "without registry) for a higher limit, or take base-image from a mirror or another "
-                          "registry (e.g. mirror.gcr.io/library/python:3.12-slim)")
-    return BuildError(f"{registry}'s rate limit stopped the pull of base-image {wanted.full_name} ({detail})",
-                      f"log in to {registry} (docker/login-action or registry-auth) for a higher limit, rerun "
-                      "later, or take base-image from another registry")
+        return BuildError(
+            f"Docker Hub's pull rate limit stopped the pull of base-image {wanted.full_name} ({detail})",
+            "log in to Docker Hub (docker/login-action, or a registry-auth entry "
+            "without registry) for a higher limit, or take base-image from a mirror or another "
+            "registry (e.g. mirror.gcr.io/library/python:3.12-slim)",
+        )
+    return BuildError(
+        f"{registry}'s rate limit stopped the pull of base-image {wanted.full_name} ({detail})",
+        f"log in to {registry} (docker/login-action or registry-auth) for a higher limit, rerun "
+        "later, or take base-image from another registry",
+    )
 
 
 # ---------------------------------------------------------------- the engine's pull, by digest
 
 
-def pull(client: docker.DockerClient, wanted: BaseRef, auth: RegistryAuth, reporter: Reporter,
-         policy: retry.Policy, digest: str) -> Image:
+def pull(
+    client: docker.DockerClient,
+    wanted: BaseRef,
+    auth: RegistryAuth,
+    reporter: Reporter,
+    policy: retry.Policy,
+    digest: str,
+) -> Image:
     """Pull repository@digest through the engine; retried on transient failures (429 included)."""
     repository = wanted.repository
     found = credentials(auth, repository.registry)
@@ -252,16 +304,22 @@ def pull(client: docker.DockerClient, wanted: BaseRef, auth: RegistryAuth, repor
 
     def attempt() -> None:
         try:
-            for chunk in client.api.pull(repository.name, tag=digest, stream=True, decode=True,
-                                         auth_config=auth_config):
+            for chunk in client.api.pull(
+                repository.name, tag=digest, stream=True, decode=True, auth_config=auth_config
+            ):
                 if message := stream_error(chunk):
                     raise pull_failure(wanted, message)
         except docker.errors.APIError as err:
             raise pull_failure(wanted, str(err.explanation or err)) from err
 
     try:
-        retry.call(attempt, policy, on_retry=lambda err, delay, n: reporter.info(
-            f"    {err.reason}; retrying in {delay:.1f} s (attempt {n + 1} of {policy.attempts})"))
+        retry.call(
+            attempt,
+            policy,
+            on_retry=lambda err, delay, n: reporter.info(
+                f"    {err.reason}; retrying in {delay:.1f} s (attempt {n + 1} of {policy.attempts})"
+            ),
+        )
     except retry.GaveUp as err:
         raise pull_failure(wanted, str(err), final=True) from err
     return client.images.get(f"{repository.name}@{digest}")
@@ -274,9 +332,11 @@ def pull_failure(wanted: BaseRef, message: str, final: bool = False) -> Exceptio
         return retry.Retry(f"pulling {wanted.full_name}: {message}")
     if RATE_LIMITED.search(message):
         return rate_limit_error(wanted, message)
-    return BuildError(f"the engine cannot pull base-image {wanted.full_name} ({message})",
-                      f"check that the engine can reach {wanted.repository.registry} and may pull "
-                      f"{wanted.repository.path} (docker/login-action or registry-auth)")
+    return BuildError(
+        f"the engine cannot pull base-image {wanted.full_name} ({message})",
+        f"check that the engine can reach {wanted.repository.registry} and may pull "
+        f"{wanted.repository.path} (docker/login-action or registry-auth)",
+    )
 
 
 # ---------------------------------------------------------------- its Python and CPU
@@ -284,8 +344,14 @@ def pull_failure(wanted: BaseRef, message: str, final: bool = False) -> Exceptio
 
 def probe_python(client: docker.DockerClient, image: Image, name: str) -> Probe:
     """Run python3 in a short-lived, network-less container of the base; removed afterwards."""
-    container = client.containers.create(engine_id(image), entrypoint=["python3", "-c", PROBE], command=[], user="0",
-                                         network_disabled=True, labels={"io.github.onnx-package.probe": "1"})
+    container = client.containers.create(
+        engine_id(image),
+        entrypoint=["python3", "-c", PROBE],
+        command=[],
+        user="0",
+        network_disabled=True,
+        labels={"io.github.onnx-package.probe": "1"},
+    )
     try:
         container.start()
         status = container.wait(timeout=PROBE_SECONDS)
@@ -293,8 +359,10 @@ def probe_python(client: docker.DockerClient, image: Image, name: str) -> Probe:
     except docker.errors.APIError as err:
         raise probe_error(name, str(err.explanation or err)) from None
     except requests.exceptions.RequestException:
-        raise BuildError(f"python3 in base-image {name} did not answer within {PROBE_SECONDS} s",
-                         "check that base-image runs on this engine's platform") from None
+        raise BuildError(
+            f"python3 in base-image {name} did not answer within {PROBE_SECONDS} s",
+            "check that base-image runs on this engine's platform",
+        ) from None
     finally:
         container.remove(force=True)
     if status.get("StatusCode") != 0:
@@ -316,17 +384,16 @@ def parse_probe(output: str, name: str) -> Probe:
         found = json.loads(lines[-1])
         return Probe(".".join(str(part) for part in found["python"]), str(found["machine"]), str(found["libc"][0]))
     except (IndexError, KeyError, TypeError, ValueError):
-        raise BuildError(f"python3 in base-image {name} did not say its version (it printed {output[-200:]!r})",
-                         PYTHON_FIX) from None
+        raise BuildError(
+            f"python3 in base-image {name} did not say its version (it printed {output[-200:]!r})", PYTHON_FIX
+        ) from None
 
 
 def check_probe(probe: Probe, name: str) -> Probe:
     if probe.python not in SUPPORTED_PYTHONS:
-        raise BuildError(f"base-image {name} has Python {probe.python}; supported: {supported()}",
-                         PYTHON_FIX)
+        raise BuildError(f"base-image {name} has Python {probe.python}; supported: {supported()}", PYTHON_FIX)
     if probe.libc != "glibc":
-        raise BuildError(f"base-image {name} has no glibc (musl, as on Alpine?); the wheels need glibc",
-                         PYTHON_FIX)
+        raise BuildError(f"base-image {name} has no glibc (musl, as on Alpine?); the wheels need glibc", PYTHON_FIX)
     return probe
 
 
@@ -339,8 +406,10 @@ def architecture(image: Image, probe: Probe, name: str) -> str:
     arch = str(image.attrs.get("Architecture") or probe.machine)
     arch = MACHINES.get(arch, arch)  # the engine's name -> pip's
     if probe.machine and probe.machine != arch:
-        raise BuildError(f"base-image {name} is built for {arch} but its python3 runs on {probe.machine}",
-                         "use a base image built for one platform, this engine's")
+        raise BuildError(
+            f"base-image {name} is built for {arch} but its python3 runs on {probe.machine}",
+            "use a base image built for one platform, this engine's",
+        )
     return arch
 
 
@@ -350,9 +419,15 @@ RUNNER = "runner"  # the byte code of a foreign platform written by the runner's
 NO_BYTECODE = "none"
 
 
-def resolve_platforms(client: docker.DockerClient, settings: Settings, auth: RegistryAuth, reporter: Reporter,
-                      platforms: tuple[Platform, ...], native: Platform,
-                      policy: retry.Policy = retry.API) -> list[BaseImage]:
+def resolve_platforms(
+    client: docker.DockerClient,
+    settings: Settings,
+    auth: RegistryAuth,
+    reporter: Reporter,
+    platforms: tuple[Platform, ...],
+    native: Platform,
+    policy: retry.Policy = retry.API,
+) -> list[BaseImage]:
     """One base per platform, each pulled by its own manifest's digest; the engine's platform alone as ever.
 
     Every platform asked for must be in the base's index, or the run stops here, before anything is built."""
@@ -363,17 +438,24 @@ def resolve_platforms(client: docker.DockerClient, settings: Settings, auth: Reg
     top, manifests = platform_manifests(session, wanted, platforms)
     missing = [platform.name for platform in platforms if platform.name not in manifests]
     if missing:
-        raise BuildError(f"base-image {wanted.full_name} has no {', '.join(missing)} image (it has "
-                         f"{', '.join(manifests) or 'no platform this tool builds'})",
-                         f"use a base image published for {', '.join(p.name for p in platforms)} (e.g. "
-                         "python:3.12-slim), or remove " + ", ".join(missing) + " from platforms")
-    bases = [platform_base(client, wanted, auth, reporter, policy, platform, top.digest, manifests[platform.name],
-                           platform == native) for platform in platforms]
+        raise BuildError(
+            f"base-image {wanted.full_name} has no {', '.join(missing)} image (it has "
+            f"{', '.join(manifests) or 'no platform this tool builds'})",
+            f"use a base image published for {', '.join(p.name for p in platforms)} (e.g. "
+            "python:3.12-slim), or remove " + ", ".join(missing) + " from platforms",
+        )
+    bases = [
+        platform_base(
+            client, wanted, auth, reporter, policy, platform, top.digest, manifests[platform.name], platform == native
+        )
+        for platform in platforms
+    ]
     return [with_compiler(base, bases, reporter) for base in bases]
 
 
-def platform_manifests(session: Session, wanted: BaseRef,
-                       platforms: tuple[Platform, ...]) -> tuple[Manifest, dict[str, Manifest]]:
+def platform_manifests(
+    session: Session, wanted: BaseRef, platforms: tuple[Platform, ...]
+) -> tuple[Manifest, dict[str, Manifest]]:
     """The tag's (or pin's) manifest, and the image manifest of each platform asked for that it has."""
     repo = wanted.repository
     try:
@@ -381,8 +463,9 @@ def platform_manifests(session: Session, wanted: BaseRef,
         if top is None:
             raise RegistryError(f"{repo.registry} has no {wanted.full_name}", 404)
         if "manifests" not in top.content:  # a single image: its config says its platform
-            config = session.request("GET", f"{repo.path}/blobs/{top.content['config']['digest']}",
-                                     f"repository:{repo.path}:pull")
+            config = session.request(
+                "GET", f"{repo.path}/blobs/{top.content['config']['digest']}", f"repository:{repo.path}:pull"
+            )
             found = json.loads(config.body or b"{}")
             return top, {f"{found.get('os')}/{found.get('architecture')}": top}
         wanted_names = {platform.name for platform in platforms}
@@ -400,8 +483,17 @@ def platform_manifests(session: Session, wanted: BaseRef,
         raise registry_error(wanted, RegistryError(str(err), status)) from None
 
 
-def platform_base(client: docker.DockerClient, wanted: BaseRef, auth: RegistryAuth, reporter: Reporter,
-                  policy: retry.Policy, platform: Platform, digest: str, manifest: Manifest, native: bool) -> BaseImage:
+def platform_base(
+    client: docker.DockerClient,
+    wanted: BaseRef,
+    auth: RegistryAuth,
+    reporter: Reporter,
+    policy: retry.Policy,
+    platform: Platform,
+    digest: str,
+    manifest: Manifest,
+    native: bool,
+) -> BaseImage:
     """The platform's image pulled by its digest; its python3 asked (native) or read from its files."""
     image = pull(client, wanted, auth, reporter, policy, manifest.digest)
     name = wanted.full_name
@@ -412,11 +504,23 @@ def platform_base(client: docker.DockerClient, wanted: BaseRef, auth: RegistryAu
     else:
         python, binary = base_python(client, image)
         if not python:
-            raise BuildError(f"base-image {name} for {platform.name} has no python3 whose name or PYTHON_VERSION "
-                             "says its version", PYTHON_FIX)
+            raise BuildError(
+                f"base-image {name} for {platform.name} has no python3 whose name or PYTHON_VERSION says its version",
+                PYTHON_FIX,
+            )
         check_probe(Probe(python, platform.machine, "" if "musl" in binary.interpreter else "glibc"), name)
-    base = BaseImage(name, f"{wanted.repository.name}@{manifest.digest}", digest, engine_id(image), python,
-                     platform.machine, platform.name, tuple(manifest.content.get("layers") or ()), native, binary)
+    base = BaseImage(
+        name,
+        f"{wanted.repository.name}@{manifest.digest}",
+        digest,
+        engine_id(image),
+        python,
+        platform.machine,
+        platform.name,
+        tuple(manifest.content.get("layers") or ()),
+        native,
+        binary,
+    )
     how = "its python3 run" if native else "its python3 read from its files"
     reporter.info(f"    base image {platform.name}: {base.reference} (Python {python}, {how})")
     return base
@@ -431,6 +535,8 @@ def with_compiler(base: BaseImage, bases: list[BaseImage], reporter: Reporter) -
     if not same and f"{sys.version_info[0]}.{sys.version_info[1]}" == base.python:
         same = RUNNER
     if not same:
-        reporter.warn(f"{base.platform}: no Python {base.python} here to write the byte code, so the image has none: "
-                      "its server compiles its modules in memory at every start (a slower start)")
+        reporter.warn(
+            f"{base.platform}: no Python {base.python} here to write the byte code, so the image has none: "
+            "its server compiles its modules in memory at every start (a slower start)"
+        )
     return replace(base, compiler=same or NO_BYTECODE)

@@ -40,8 +40,13 @@ RUN: dict[str, Any] = {
     "User": "10001:10001",
     "Entrypoint": ["python3", "-m", "onnx_serve"],
     "Cmd": None,  # an entrypoint of its own drops the base's command, as in a Dockerfile
-    "Healthcheck": {"Test": ["CMD", "python3", "-m", "onnx_serve.healthcheck"], "Interval": 10 * SECOND,
-                    "Timeout": 3 * SECOND, "StartPeriod": 60 * SECOND, "Retries": 3},
+    "Healthcheck": {
+        "Test": ["CMD", "python3", "-m", "onnx_serve.healthcheck"],
+        "Interval": 10 * SECOND,
+        "Timeout": 3 * SECOND,
+        "StartPeriod": 60 * SECOND,
+        "Retries": 3,
+    },
 }
 
 
@@ -79,22 +84,31 @@ def base_config(client: docker.DockerClient, image_id: str) -> dict[str, Any]:
     raise BuildError(f"the engine's copy of the base image {image_id} has no config", "pull the base image again")
 
 
-def image_config(base: dict[str, Any], layers: list[Layer], labels: dict[str, str], created: int,
-                 grpc: bool = False) -> bytes:
+def image_config(
+    base: dict[str, Any], layers: list[Layer], labels: dict[str, str], created: int, grpc: bool = False
+) -> bytes:
     """The base's config with the server's environment, user, entrypoint, healthcheck, labels and layers."""
     run = dict(base.get("config") or {})
     own_env = {**ENV, "ONNX_SERVE_GRPC_PORT": GRPC_PORT} if grpc else ENV
     ports = {**PORTS, f"{GRPC_PORT}/tcp": {}} if grpc else PORTS
     env = [item for item in run.get("Env") or [] if item.split("=", 1)[0] not in own_env]
-    run.update(RUN, Env=env + [f"{key}={value}" for key, value in own_env.items()],
-               ExposedPorts={**(run.get("ExposedPorts") or {}), **ports},
-               Labels={**(run.get("Labels") or {}), **labels})
+    run.update(
+        RUN,
+        Env=env + [f"{key}={value}" for key, value in own_env.items()],
+        ExposedPorts={**(run.get("ExposedPorts") or {}), **ports},
+        Labels={**(run.get("Labels") or {}), **labels},
+    )
     when = timestamp(created)
     config = {
-        "architecture": base["architecture"], "os": base["os"], "created": when, "config": run,
+        "architecture": base["architecture"],
+        "os": base["os"],
+        "created": when,
+        "config": run,
         "rootfs": {"type": "layers", "diff_ids": [*base["rootfs"]["diff_ids"], *(layer.diff_id for layer in layers)]},
-        "history": [*(base.get("history") or []),
-                    *({"created": when, "created_by": layer.created_by} for layer in layers)],
+        "history": [
+            *(base.get("history") or []),
+            *({"created": when, "created_by": layer.created_by} for layer in layers),
+        ],
     }
     if base.get("variant"):
         config["variant"] = base["variant"]
@@ -103,8 +117,10 @@ def image_config(base: dict[str, Any], layers: list[Layer], labels: dict[str, st
 
 def measure_layers(context: Context) -> list[Layer]:
     """deps, app, model: least to most often changed, so a new model version changes only the last."""
-    return [measure_layer(source, f"{IMAGE_ROOT}/{name}", f"COPY {name}/ {IMAGE_ROOT}/{name}/")
-            for name, source in (("deps", context.deps), ("app", context.app), ("model", context.model))]
+    return [
+        measure_layer(source, f"{IMAGE_ROOT}/{name}", f"COPY {name}/ {IMAGE_ROOT}/{name}/")
+        for name, source in (("deps", context.deps), ("app", context.app), ("model", context.model))
+    ]
 
 
 def load(client: docker.DockerClient, config: bytes, base_layers: int, layers: list[Layer], tag: str) -> str:
@@ -116,11 +132,15 @@ def load(client: docker.DockerClient, config: bytes, base_layers: int, layers: l
     except docker.errors.APIError as err:
         failures, loaded = [str(err.explanation or err)], ""
     if failures:
-        raise BuildError(f"the engine refused the assembled image: {failures[0]}",
-                         "check that the base image is still in the engine (docker image ls) and rerun")
+        raise BuildError(
+            f"the engine refused the assembled image: {failures[0]}",
+            "check that the base image is still in the engine (docker image ls) and rerun",
+        )
     if loaded != image_id:
-        raise BuildError(f"the engine loaded {loaded} for {tag}, not the assembled {image_id}",
-                         "report this with the engine's version (docker version)")
+        raise BuildError(
+            f"the engine loaded {loaded} for {tag}, not the assembled {image_id}",
+            "report this with the engine's version (docker version)",
+        )
     return image_id
 
 
@@ -133,15 +153,28 @@ class Assembled:
     layers: list[Layer]
 
 
-def assemble(client: docker.DockerClient, base_image_id: str, context: Context, labels: dict[str, str],
-             created: int, grpc: bool = False) -> Assembled:
+def assemble(
+    client: docker.DockerClient,
+    base_image_id: str,
+    context: Context,
+    labels: dict[str, str],
+    created: int,
+    grpc: bool = False,
+) -> Assembled:
     base = base_config(client, base_image_id)
     layers = measure_layers(context)
     return Assembled(image_config(base, layers, labels, created, grpc), len(base["rootfs"]["diff_ids"]), layers)
 
 
-def build_image(client: docker.DockerClient, base_image_id: str, context: Context, tag: str,
-                labels: dict[str, str], created: int, grpc: bool = False) -> str:
+def build_image(
+    client: docker.DockerClient,
+    base_image_id: str,
+    context: Context,
+    tag: str,
+    labels: dict[str, str],
+    created: int,
+    grpc: bool = False,
+) -> str:
     """Assemble, load and return the image id (the sha256 of the config written here)."""
     image = assemble(client, base_image_id, context, labels, created, grpc)
     return load(client, image.config, image.base_layers, image.layers, tag)

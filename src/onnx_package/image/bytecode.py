@@ -34,24 +34,34 @@ SECONDS = 300  # a few seconds on 2 cores; minutes only under emulation
 
 def compile_in_base(client: docker.DockerClient, base_image_id: str, folder: Path, image_path: str) -> None:
     """Compile `folder` as the base's python3 sees it at `image_path`; the .pyc land beside the sources."""
-    container = client.containers.create(base_image_id, entrypoint=[*COMPILE, image_path], user="0",
-                                         network_disabled=True, labels={"io.github.onnx-package.bytecode": "1"})
+    container = client.containers.create(
+        base_image_id,
+        entrypoint=[*COMPILE, image_path],
+        user="0",
+        network_disabled=True,
+        labels={"io.github.onnx-package.bytecode": "1"},
+    )
     try:
         container.put_archive("/", tar_stream(folder, image_path))  # streamed: no copy of the tree on disk
         container.start()
         status = int(container.wait(timeout=SECONDS).get("StatusCode", -1))
         if status not in COMPILED:
             log = container.logs(tail=3).decode(errors="replace").strip().replace("\n", " | ")
-            raise BuildError(f"compiling the image's byte code with the base's python3 failed ({status}): {log}",
-                             "check that base-image's python3 has its standard library (compileall)")
+            raise BuildError(
+                f"compiling the image's byte code with the base's python3 failed ({status}): {log}",
+                "check that base-image's python3 has its standard library (compileall)",
+            )
         copy_bytecode(container, image_path, folder)
     except requests.exceptions.RequestException as err:  # the wait timed out
-        raise BuildError(f"the base image's python3 did not finish compiling the byte code in {SECONDS} s",
-                         "check that base-image's python3 runs `python3 -m compileall` (a wrapper script may not)"
-                         ) from err
+        raise BuildError(
+            f"the base image's python3 did not finish compiling the byte code in {SECONDS} s",
+            "check that base-image's python3 runs `python3 -m compileall` (a wrapper script may not)",
+        ) from err
     except docker.errors.APIError as err:
-        raise BuildError(f"compiling the image's byte code in the base image failed: {err.explanation or err}",
-                         "check the Docker engine (docker info) and rerun") from err
+        raise BuildError(
+            f"compiling the image's byte code in the base image failed: {err.explanation or err}",
+            "check the Docker engine (docker info) and rerun",
+        ) from err
     finally:
         container.remove(force=True)
 
@@ -85,9 +95,15 @@ def compile_for(client: docker.DockerClient, base: BaseImage, folder: Path, imag
 
 def compile_on_runner(folder: Path, image_path: str) -> None:
     """The runner's Python compiles `folder` as if it were at `image_path` (the path its tracebacks name)."""
-    done = subprocess.run([sys.executable, *COMPILE[1:], "-s", str(folder), "-p", image_path, str(folder)],
-                          capture_output=True, text=True, timeout=SECONDS)
+    done = subprocess.run(
+        [sys.executable, *COMPILE[1:], "-s", str(folder), "-p", image_path, str(folder)],
+        capture_output=True,
+        text=True,
+        timeout=SECONDS,
+    )
     if done.returncode not in COMPILED:
         last = last_line(done.stderr)
-        raise BuildError(f"compiling the image's byte code with the runner's Python failed: {last}",
-                         "check the runner's Python installation (python3 -m compileall)")
+        raise BuildError(
+            f"compiling the image's byte code with the runner's Python failed: {last}",
+            "check the runner's Python installation (python3 -m compileall)",
+        )

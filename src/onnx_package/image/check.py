@@ -128,9 +128,17 @@ class EngineRoute:
 
     def request(self, method: str, path: str, body: Any = None, timeout: float = 30) -> tuple[int, Any]:
         text = "" if body is None else json.dumps(body)
-        pieces = [text[start:start + ARG_PIECE] for start in range(0, len(text), ARG_PIECE)]
-        command = ["python3", "-I", "-c", EXEC_CLIENT, method, f"http://127.0.0.1:{self.port}{path}", str(timeout),
-                   *pieces]
+        pieces = [text[start : start + ARG_PIECE] for start in range(0, len(text), ARG_PIECE)]
+        command = [
+            "python3",
+            "-I",
+            "-c",
+            EXEC_CLIENT,
+            method,
+            f"http://127.0.0.1:{self.port}{path}",
+            str(timeout),
+            *pieces,
+        ]
         try:
             done = self.container.exec_run(command, demux=True)
             code, (out, err) = done.exit_code, cast("tuple[bytes | None, bytes | None]", done.output)
@@ -175,15 +183,17 @@ def wait_ready(container: Container, route: Route, timeout: float) -> None:
     while time.monotonic() < deadline:
         container.reload()
         if container.status in ("exited", "dead"):
-            raise ContainerCheckError(with_log("the container exited before it was ready", container),
-                                      "check that base-image has python3 3.11 and that the model loads in "
-                                      "onnxruntime on linux")
+            raise ContainerCheckError(
+                with_log("the container exited before it was ready", container),
+                "check that base-image has python3 3.11 and that the model loads in onnxruntime on linux",
+            )
         if is_ready(route):
             return
         time.sleep(0.2)
-    raise ContainerCheckError(with_log(f"the container was not ready after {timeout:.0f} s (asked through "
-                                       f"{route.name})", container),
-                              "raise check-timeout for large models, or read the container log above")
+    raise ContainerCheckError(
+        with_log(f"the container was not ready after {timeout:.0f} s (asked through {route.name})", container),
+        "raise check-timeout for large models, or read the container log above",
+    )
 
 
 def start_fix(explanation: str) -> str:
@@ -196,9 +206,13 @@ def start_container(client: docker.DockerClient, image_id: str) -> Container:
     """Create and start the image read-only; one that cannot start is removed, not left on the runner."""
     container: Container | None = None
     try:
-        container = client.containers.create(image_id, read_only=True, tmpfs={"/tmp": "size=64m"},
-                                             labels={"io.github.onnx-package.check": "1"},
-                                             **network_options(client))
+        container = client.containers.create(
+            image_id,
+            read_only=True,
+            tmpfs={"/tmp": "size=64m"},
+            labels={"io.github.onnx-package.check": "1"},
+            **network_options(client),
+        )
         container.start()
     except docker.errors.APIError as err:
         if container is not None:
@@ -234,14 +248,17 @@ def start_ready(client: docker.DockerClient, image_id: str, timeout: float) -> t
     return container, route, time.monotonic() - started
 
 
-def check_container(client: docker.DockerClient, settings: Settings, image_id: str, probes: list[Probe],
-                    reporter: Reporter) -> float:
+def check_container(
+    client: docker.DockerClient, settings: Settings, image_id: str, probes: list[Probe], reporter: Reporter
+) -> float:
     """Start the image read-only, wait for ready, compare its answers; return seconds to ready."""
     container, route, ready_seconds = start_ready(client, image_id, settings.check_timeout)
     try:
         sent = probes[:CONTAINER_SAMPLES]
-        reporter.info(f"    ready in {ready_seconds:.1f} s through {route.name}; POST {sent[0].path} "
-                      f"{short(sent[0].body)}" + (f" and {len(sent) - 1} more samples" if len(sent) > 1 else ""))
+        reporter.info(
+            f"    ready in {ready_seconds:.1f} s through {route.name}; POST {sent[0].path} "
+            f"{short(sent[0].body)}" + (f" and {len(sent) - 1} more samples" if len(sent) > 1 else "")
+        )
         for probe in sent:
             compare_answer(container, route, probe)
         reporter.info(f"    {len(sent)} of {len(probes)} answers match the runner's")
@@ -253,7 +270,8 @@ def check_container(client: docker.DockerClient, settings: Settings, image_id: s
 def compare_answer(container: Container, route: Route, probe: Probe) -> None:
     status, answer = ask(container, route, probe)
     if status != 200 or not same_answer(answer, probe.answer):
-        raise ContainerCheckError(f"the container answered {status} {short(answer)} to {short(probe.body, 60)} "
-                                  f"where the runner answered {short(probe.answer)}",
-                                  "the image differs from the runner: check base-image's CPU platform "
-                                  "and the container log")
+        raise ContainerCheckError(
+            f"the container answered {status} {short(answer)} to {short(probe.body, 60)} "
+            f"where the runner answered {short(probe.answer)}",
+            "the image differs from the runner: check base-image's CPU platform and the container log",
+        )

@@ -42,9 +42,23 @@ class Context:
 
 
 # Never imported by the server: test suites, build sources, type stubs, onnxruntime's offline tools.
-PRUNE = ("*/tests", "*/*/tests", "numpy/distutils", "onnxruntime/transformers", "onnxruntime/quantization",
-         "onnxruntime/tools", "onnxruntime/datasets", "*/*.pyx", "*/*.pxd", "*/*.pyi", "*/*/*.pyi", "uvloop/*.c",
-         "uvloop/*/*.c", "*/*.h", "*/*/*.h")
+PRUNE = (
+    "*/tests",
+    "*/*/tests",
+    "numpy/distutils",
+    "onnxruntime/transformers",
+    "onnxruntime/quantization",
+    "onnxruntime/tools",
+    "onnxruntime/datasets",
+    "*/*.pyx",
+    "*/*.pxd",
+    "*/*.pyi",
+    "*/*/*.pyi",
+    "uvloop/*.c",
+    "uvloop/*/*.c",
+    "*/*.h",
+    "*/*/*.h",
+)
 
 
 def prune(folder: Path) -> None:
@@ -73,17 +87,36 @@ def installed_report(deps: Path) -> Path:
 
 
 def pip_install(target: Path, python: str, arch: str, locks: list[Path]) -> None:
-    command = [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps",
-               "--no-compile", "--require-hashes", "--target", str(target), "--python-version", python,
-               "--implementation", "cp", "--only-binary=:all:", "--report", str(installed_report(target)),
-               *(option for lock in locks for option in ("-r", str(lock)))]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        "--no-deps",
+        "--no-compile",
+        "--require-hashes",
+        "--target",
+        str(target),
+        "--python-version",
+        python,
+        "--implementation",
+        "cp",
+        "--only-binary=:all:",
+        "--report",
+        str(installed_report(target)),
+        *(option for lock in locks for option in ("-r", str(lock))),
+    ]
     for tag in platform_tags(arch):
         command += ["--platform", tag]
     done = subprocess.run(command, capture_output=True, text=True, timeout=900)
     if done.returncode != 0:
         last = last_line(done.stderr)
-        raise BuildError(f"resolving the serving dependencies for Python {python} on linux/{arch} failed: {last}",
-                         "let the runner reach PyPI (or set PIP_INDEX_URL to a mirror)")
+        raise BuildError(
+            f"resolving the serving dependencies for Python {python} on linux/{arch} failed: {last}",
+            "let the runner reach PyPI (or set PIP_INDEX_URL to a mirror)",
+        )
 
 
 def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage, grpc: bool = False) -> Path:
@@ -114,8 +147,9 @@ def dependencies(client: docker.DockerClient, cache_dir: Path, base: BaseImage, 
     return ready
 
 
-def assemble_context(client: docker.DockerClient, settings: Settings, bundle: Path, base: BaseImage,
-                     dest: Path) -> Context:
+def assemble_context(
+    client: docker.DockerClient, settings: Settings, bundle: Path, base: BaseImage, dest: Path
+) -> Context:
     try:
         deps = dependencies(client, settings.cache_dir, base, settings.grpc)
         return Context(deps, server_code(client, dest / "app", base), bundle)
@@ -125,14 +159,19 @@ def assemble_context(client: docker.DockerClient, settings: Settings, bundle: Pa
 
 
 def disk_error(dest: Path, err: OSError) -> BuildError:
-    return BuildError(f"cannot write the build context in {dest}: {first_failure(err)}",
-                      "let the runner write there, or set RUNNER_TEMP to another folder (a full disk is reported "
-                      "with the space the run needs)")
+    return BuildError(
+        f"cannot write the build context in {dest}: {first_failure(err)}",
+        "let the runner write there, or set RUNNER_TEMP to another folder (a full disk is reported "
+        "with the space the run needs)",
+    )
 
 
 def server_code(client: docker.DockerClient, dest: Path, base: BaseImage) -> Path:
     shutil.rmtree(dest, ignore_errors=True)
-    shutil.copytree(SERVER_CODE, dest / "onnx_serve",
-                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements*.txt", "*.proto", "*.pyi"))
+    shutil.copytree(
+        SERVER_CODE,
+        dest / "onnx_serve",
+        ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "requirements*.txt", "*.proto", "*.pyi"),
+    )
     compile_for(client, base, dest, f"{IMAGE_ROOT}/app")
     return dest

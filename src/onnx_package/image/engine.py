@@ -19,8 +19,10 @@ def connect(settings: Settings) -> docker.DockerClient:
         client = docker.from_env(environment=dict(settings.environ), timeout=300)
         client.ping()
     except DockerException as err:
-        raise BuildError(f"cannot reach the Docker engine ({err})",
-                         "start Docker on the runner, or set DOCKER_HOST to a running engine") from err
+        raise BuildError(
+            f"cannot reach the Docker engine ({err})",
+            "start Docker on the runner, or set DOCKER_HOST to a running engine",
+        ) from err
     return client
 
 

@@ -109,9 +109,10 @@ def file_chunks(path: Path, size: int) -> Iterator[bytes]:
 def changed(what: str) -> BuildError:
     """A file of a layer changed between making its diff id and sending it. Not an OSError: raised inside the
     request body, urllib3 would take that for a dropped connection."""
-    return BuildError(f"{what} while the image was assembled",
-                      "let nothing write into the model folder (or the dependency cache) while it is packaged, "
-                      "then rerun")
+    return BuildError(
+        f"{what} while the image was assembled",
+        "let nothing write into the model folder (or the dependency cache) while it is packaged, then rerun",
+    )
 
 
 def measure_layer(folder: Path, target: str, created_by: str) -> Layer:

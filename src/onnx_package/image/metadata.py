@@ -28,8 +28,10 @@ class Annotations:
 def check_key(input_name: str, key: str) -> str:
     key = key.strip()
     if key.startswith(OWN_PREFIX):
-        raise SettingsError(f"{input_name} sets {key}, which records the packaged model",
-                            f"remove it: the tool writes every {OWN_PREFIX}* key from the model itself")
+        raise SettingsError(
+            f"{input_name} sets {key}, which records the packaged model",
+            f"remove it: the tool writes every {OWN_PREFIX}* key from the model itself",
+        )
     return key
 
 
@@ -40,9 +42,10 @@ def parse_labels(lines: Iterable[str]) -> dict[str, str]:
         key, sep, value = line.partition("=")
         if not sep or not key.strip():
             hint = " (class labels are an input of their own now: class-labels)" if "=" not in line else ""
-            raise SettingsError(f"labels line {number} ({line[:60]!r}) is not key=value{hint}",
-                                "write one OCI label per line, e.g. "
-                                "org.opencontainers.image.description=Sentiment of short texts")
+            raise SettingsError(
+                f"labels line {number} ({line[:60]!r}) is not key=value{hint}",
+                "write one OCI label per line, e.g. org.opencontainers.image.description=Sentiment of short texts",
+            )
         labels[check_key("labels", key)] = value.strip()
     return labels
 
@@ -55,9 +58,11 @@ def parse_annotations(lines: Iterable[str]) -> Annotations:
         match = ANNOTATION.match(line)
         level = (match.group("level") if match else None) or "manifest"
         if not match or level not in LEVELS:
-            raise SettingsError(f"annotations line {number} ({line[:60]!r}) is not [level:]key=value",
-                                "write one annotation per line, e.g. org.opencontainers.image.description=..., "
-                                f"with an optional level: {', '.join(LEVELS)}")
+            raise SettingsError(
+                f"annotations line {number} ({line[:60]!r}) is not [level:]key=value",
+                "write one annotation per line, e.g. org.opencontainers.image.description=..., "
+                f"with an optional level: {', '.join(LEVELS)}",
+            )
         key = check_key("annotations", match.group("key"))
         if level == "manifest":
             manifest[key] = match.group("value").strip()

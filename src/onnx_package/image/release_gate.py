@@ -47,10 +47,14 @@ class Diff:
     changed_count: int
 
     def to_json(self) -> str:
-        sides = {name: {k: v for k, v in asdict(side).items() if k != "latencies"}
-                 for name, side in (("previous", self.previous), ("new", self.new))}
-        return json.dumps({**sides, "requests": self.requests, "changed_answers": self.changed_count,
-                           "changes": self.changed}, sort_keys=True)
+        sides = {
+            name: {k: v for k, v in asdict(side).items() if k != "latencies"}
+            for name, side in (("previous", self.previous), ("new", self.new))
+        }
+        return json.dumps(
+            {**sides, "requests": self.requests, "changed_answers": self.changed_count, "changes": self.changed},
+            sort_keys=True,
+        )
 
 
 def memory_mb(container: Container) -> float:
@@ -62,8 +66,9 @@ def quantile(values: list[float], q: int) -> float:
     return round(statistics.quantiles(values, n=100)[q - 1], 2) if len(values) > 1 else round(values[0], 2)
 
 
-def compare_images(client: docker.DockerClient, settings: Settings, previous: str, new: str, probes: list[Probe],
-                   reporter: Reporter) -> Diff:
+def compare_images(
+    client: docker.DockerClient, settings: Settings, previous: str, new: str, probes: list[Probe], reporter: Reporter
+) -> Diff:
     """Both images answer the golden set, in turn; RequestErrors of the previous image count as answers."""
     sides, containers = [Side(previous), Side(new)], []
     try:
@@ -88,12 +93,17 @@ def compare_images(client: docker.DockerClient, settings: Settings, previous: st
     finally:
         for container, _ in containers:
             container.remove(force=True)
-    changed = [{"request": probe.body, "previous": old, "new": now}
-               for probe, old, now in zip(sent, answers[0], answers[1], strict=True) if not same_answer(now, old)]
+    changed = [
+        {"request": probe.body, "previous": old, "new": now}
+        for probe, old, now in zip(sent, answers[0], answers[1], strict=True)
+        if not same_answer(now, old)
+    ]
     diff = Diff(sides[0], sides[1], len(sent), changed[:SHOWN_CHANGES], len(changed))
-    reporter.info(f"    {diff.changed_count} of {diff.requests} answers changed; p50 {sides[0].p50_ms} -> "
-                  f"{sides[1].p50_ms} ms, ready {sides[0].ready_seconds:.1f} -> {sides[1].ready_seconds:.1f} s, "
-                  f"memory {sides[0].memory_mb} -> {sides[1].memory_mb} MB")
+    reporter.info(
+        f"    {diff.changed_count} of {diff.requests} answers changed; p50 {sides[0].p50_ms} -> "
+        f"{sides[1].p50_ms} ms, ready {sides[0].ready_seconds:.1f} -> {sides[1].ready_seconds:.1f} s, "
+        f"memory {sides[0].memory_mb} -> {sides[1].memory_mb} MB"
+    )
     return diff
 
 
@@ -102,20 +112,27 @@ def enforce(diff: Diff, limit: int | None) -> None:
     if limit is None or diff.changed_count <= limit:
         return
     first = diff.changed[0]
-    raise ReleaseGateError(f"{diff.changed_count} of {diff.requests} golden answers changed from the previous image "
-                           f"{diff.previous.image[:19]}, more than max-changed-answers {limit} (e.g. "
-                           f"{short(first['request'], 60)}: {short(first['previous'], 60)} -> "
-                           f"{short(first['new'], 60)})",
-                           "check the new model version against the diff output, then raise max-changed-answers "
-                           "or leave it empty to report only")
+    raise ReleaseGateError(
+        f"{diff.changed_count} of {diff.requests} golden answers changed from the previous image "
+        f"{diff.previous.image[:19]}, more than max-changed-answers {limit} (e.g. "
+        f"{short(first['request'], 60)}: {short(first['previous'], 60)} -> "
+        f"{short(first['new'], 60)})",
+        "check the new model version against the diff output, then raise max-changed-answers "
+        "or leave it empty to report only",
+    )
 
 
 def summary_rows(diff: Diff) -> list[str]:
     old, new = diff.previous, diff.new
-    rows = [("answers changed", "", f"{diff.changed_count} of {diff.requests}"),
-            ("p50 / p95 latency", f"{old.p50_ms} / {old.p95_ms} ms", f"{new.p50_ms} / {new.p95_ms} ms"),
-            ("time to ready", f"{old.ready_seconds:.1f} s", f"{new.ready_seconds:.1f} s"),
-            ("memory after answering", f"{old.memory_mb} MB", f"{new.memory_mb} MB"),
-            ("image size", f"{old.size_mb} MB", f"{new.size_mb} MB")]
-    return ["| against the previous image | previous | new |", "|---|---|---|",
-            *(f"| {name} | {before} | {after} |" for name, before, after in rows)]
+    rows = [
+        ("answers changed", "", f"{diff.changed_count} of {diff.requests}"),
+        ("p50 / p95 latency", f"{old.p50_ms} / {old.p95_ms} ms", f"{new.p50_ms} / {new.p95_ms} ms"),
+        ("time to ready", f"{old.ready_seconds:.1f} s", f"{new.ready_seconds:.1f} s"),
+        ("memory after answering", f"{old.memory_mb} MB", f"{new.memory_mb} MB"),
+        ("image size", f"{old.size_mb} MB", f"{new.size_mb} MB"),
+    ]
+    return [
+        "| against the previous image | previous | new |",
+        "|---|---|---|",
+        *(f"| {name} | {before} | {after} |" for name, before, after in rows),
+    ]

@@ -55,23 +55,35 @@ def platform_packages(reports: dict[str, Path]) -> list[Package]:
     packages = []
     for (name, version), hashes in found.items():
         one = set(hashes.values())
-        packages.append(Package(name, version, one.pop(), ()) if len(one) == 1
-                        else Package(name, version, "", tuple(sorted(hashes.items()))))
+        packages.append(
+            Package(name, version, one.pop(), ())
+            if len(one) == 1
+            else Package(name, version, "", tuple(sorted(hashes.items())))
+        )
     return sorted(packages, key=lambda package: package.name.lower())
 
 
 def signature(tensors: tuple[TensorSpec, ...]) -> list[dict[str, str]]:
-    return [{"format": f"{t.name}: {t.type} {[d if d is not None else '?' for d in t.declared_shape]}"}
-            for t in tensors]
+    return [
+        {"format": f"{t.name}: {t.type} {[d if d is not None else '?' for d in t.declared_shape]}"} for t in tensors
+    ]
 
 
 def model_component(inspection: Inspection, origin: str, tokenizer: str) -> dict[str, Any]:
     spec = inspection.spec
     component: dict[str, Any] = {
-        "type": "machine-learning-model", "bom-ref": "model", "name": str(spec["name"]),
-        "version": str(spec["version"]), "hashes": [{"alg": "SHA-256", "content": str(spec["sha256"])}],
-        "modelCard": {"modelParameters": {"task": inspection.task, "inputs": signature(inspection.inputs),
-                                          "outputs": signature(inspection.outputs)}},
+        "type": "machine-learning-model",
+        "bom-ref": "model",
+        "name": str(spec["name"]),
+        "version": str(spec["version"]),
+        "hashes": [{"alg": "SHA-256", "content": str(spec["sha256"])}],
+        "modelCard": {
+            "modelParameters": {
+                "task": inspection.task,
+                "inputs": signature(inspection.inputs),
+                "outputs": signature(inspection.outputs),
+            }
+        },
         "properties": [{"name": "onnx-package:model-file", "value": str(spec["model_file"])}],
     }
     if origin:
@@ -87,8 +99,12 @@ def model_component(inspection: Inspection, origin: str, tokenizer: str) -> dict
 
 def base_component(base: BaseImage) -> dict[str, Any]:
     ref = parse_base(base.name)
-    component: dict[str, Any] = {"type": "container", "bom-ref": "base-image", "name": ref.repository.name,
-                                 "version": base.digest or base.image_id}
+    component: dict[str, Any] = {
+        "type": "container",
+        "bom-ref": "base-image",
+        "name": ref.repository.name,
+        "version": base.digest or base.image_id,
+    }
     if base.digest:
         component["hashes"] = [{"alg": "SHA-256", "content": base.digest.removeprefix("sha256:")}]
         component["purl"] = oci_purl(ref.repository.name, base.digest)
@@ -102,30 +118,58 @@ def oci_purl(name: str, digest: str) -> str:
 
 def package_component(package: Package) -> dict[str, Any]:
     purl = f"pkg:pypi/{package.name.lower().replace('_', '-')}@{package.version}"
-    component: dict[str, Any] = {"type": "library", "bom-ref": purl, "name": package.name,
-                                 "version": package.version, "purl": purl}
+    component: dict[str, Any] = {
+        "type": "library",
+        "bom-ref": purl,
+        "name": package.name,
+        "version": package.version,
+        "purl": purl,
+    }
     if package.sha256:
         component["hashes"] = [{"alg": "SHA-256", "content": package.sha256}]
     if package.wheels:
-        component["properties"] = [{"name": f"onnx-package:wheel-sha256:{platform}", "value": sha256}
-                                   for platform, sha256 in package.wheels]
+        component["properties"] = [
+            {"name": f"onnx-package:wheel-sha256:{platform}", "value": sha256} for platform, sha256 in package.wheels
+        ]
     return component
 
 
-def ml_bom(*, image_name: str, image_digest: str, inspection: Inspection, origin: str, tokenizer: str,
-           base: BaseImage, packages: list[Package], created: int) -> dict[str, Any]:
+def ml_bom(
+    *,
+    image_name: str,
+    image_digest: str,
+    inspection: Inspection,
+    origin: str,
+    tokenizer: str,
+    base: BaseImage,
+    packages: list[Package],
+    created: int,
+) -> dict[str, Any]:
     """The document; its serial number comes from the image's digest, so a rebuild gives the same bytes."""
-    components = [model_component(inspection, origin, tokenizer), base_component(base),
-                  *(package_component(package) for package in packages)]
-    image: dict[str, Any] = {"type": "container", "bom-ref": "image", "name": image_name, "version": image_digest,
-                             "hashes": [{"alg": "SHA-256", "content": image_digest.removeprefix("sha256:")}]}
+    components = [
+        model_component(inspection, origin, tokenizer),
+        base_component(base),
+        *(package_component(package) for package in packages),
+    ]
+    image: dict[str, Any] = {
+        "type": "container",
+        "bom-ref": "image",
+        "name": image_name,
+        "version": image_digest,
+        "hashes": [{"alg": "SHA-256", "content": image_digest.removeprefix("sha256:")}],
+    }
     if image_digest.startswith("sha256:") and "/" in image_name:
         image["purl"] = oci_purl(image_name, image_digest)
     return {
-        "bomFormat": "CycloneDX", "specVersion": SPEC_VERSION, "version": 1,
+        "bomFormat": "CycloneDX",
+        "specVersion": SPEC_VERSION,
+        "version": 1,
         "serialNumber": uuid.uuid5(uuid.NAMESPACE_URL, f"{image_name}@{image_digest}").urn,
-        "metadata": {"timestamp": timestamp(created), "component": image,
-                     "tools": {"components": [{"type": "application", "name": TOOL, "version": __version__}]}},
+        "metadata": {
+            "timestamp": timestamp(created),
+            "component": image,
+            "tools": {"components": [{"type": "application", "name": TOOL, "version": __version__}]},
+        },
         "components": components,
         "dependencies": [{"ref": "image", "dependsOn": [c["bom-ref"] for c in components]}],
     }
@@ -144,6 +188,8 @@ def write_bom(document: dict[str, Any], path: Path) -> Path:
 def summary_line(document: dict[str, Any]) -> str:
     model = document["components"][0]
     packages = sum(1 for c in document["components"] if c["type"] == "library")
-    return (f"ML-BOM (CycloneDX {SPEC_VERSION}): model {model['name']} {model['version']} "
-            f"sha256 {model['hashes'][0]['content'][:12]}…, base {document['components'][1]['version'][:19]}…, "
-            f"{packages} Python packages")
+    return (
+        f"ML-BOM (CycloneDX {SPEC_VERSION}): model {model['name']} {model['version']} "
+        f"sha256 {model['hashes'][0]['content'][:12]}…, base {document['components'][1]['version'][:19]}…, "
+        f"{packages} Python packages"
+    )

@@ -23,8 +23,10 @@ def place_model(model_path: Path, dest: Path) -> None:
     for location in external_data_files(model_path):
         source = model_path.parent / location
         if not source.is_file():
-            raise ModelError(f"{model_path.name} stores weights in {location}, which is missing",
-                             f"upload {location} beside {model_path.name} (ONNX external data)")
+            raise ModelError(
+                f"{model_path.name} stores weights in {location}, which is missing",
+                f"upload {location} beside {model_path.name} (ONNX external data)",
+            )
         (dest / location).parent.mkdir(parents=True, exist_ok=True)
         place(source, dest / location)
     place.report("the model")

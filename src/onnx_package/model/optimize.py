@@ -55,8 +55,10 @@ class Trial:
 
     def describe(self) -> str:
         name = "optimized" if self.kind == "optimize" else "int8"
-        facts = (f"max abs difference {self.max_abs_diff:.2g}, {self.agreement:.2%} of {self.decisions} "
-                 f"class decisions equal, {mb(self.size_before)} -> {mb(self.size_after)}")
+        facts = (
+            f"max abs difference {self.max_abs_diff:.2g}, {self.agreement:.2%} of {self.decisions} "
+            f"class decisions equal, {mb(self.size_before)} -> {mb(self.size_after)}"
+        )
         if self.fused:
             facts += ", fused " + ", ".join(f"{op} x{n}" for op, n in sorted(self.fused.items()))
         if self.speedup:
@@ -183,8 +185,9 @@ def optimized_model(source: Path, dest: Path) -> dict[str, int]:
         # bert: RoBERTa's encoder is BERT's (onnxruntime 1.31 has no roberta type of its own); heads and width are
         # read from the graph.
         with quiet_root_logger():
-            fusion = optimizer.optimize_model(str(source), model_type="bert", num_heads=0, hidden_size=0,
-                                              opt_level=0, use_gpu=False)
+            fusion = optimizer.optimize_model(
+                str(source), model_type="bert", num_heads=0, hidden_size=0, opt_level=0, use_gpu=False
+            )
         fused = {op: n for op, n in fusion.get_fused_operator_statistics().items() if n}
         graph_input = dest.with_name("fused.onnx")
         fusion.save_model_to_file(str(graph_input))
@@ -213,15 +216,20 @@ def quantized_model(source: Path, dest: Path) -> None:
 
     # The fused operators (com.microsoft) defeat the quantizer's shape inference: their outputs are float.
     with quiet_root_logger():
-        quantize_dynamic(str(source), str(dest), weight_type=QuantType.QInt8,
-                         extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT})
+        quantize_dynamic(
+            str(source),
+            str(dest),
+            weight_type=QuantType.QInt8,
+            extra_options={"DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
 
 
 # --- the stage -----------------------------------------------------------------------------------
 
 
-def improve_model(settings: Settings, inspection: Inspection, bundle: Path, probes: list[Probe], work: Path,
-                  reporter: Reporter) -> list[Trial]:
+def improve_model(
+    settings: Settings, inspection: Inspection, bundle: Path, probes: list[Probe], work: Path, reporter: Reporter
+) -> list[Trial]:
     """Try optimize, then quantize, on the bundle's model; leave the one to serve in the bundle."""
     model = bundle / str(inspection.spec["model_file"])
     if not settings.optimize and settings.quantize == "none":
@@ -229,8 +237,11 @@ def improve_model(settings: Settings, inspection: Inspection, bundle: Path, prob
         return []
     if external_data_files(model):
         if settings.quantize != "none":
-            raise QualityGateError(f"quantize: {settings.quantize} needs the weights inside {model.name}, which "
-                                   "keeps them in external data files", "set quantize: none")
+            raise QualityGateError(
+                f"quantize: {settings.quantize} needs the weights inside {model.name}, which "
+                "keeps them in external data files",
+                "set quantize: none",
+            )
         reporter.warn(f"optimize skipped: {model.name} keeps its weights in external data files")
         return []
     work.mkdir(parents=True, exist_ok=True)
@@ -260,41 +271,88 @@ def try_optimize(model: Path, bundle: Path, work: Path, reference: list[Any], jo
     try:
         fused = optimized_model(model, candidate)
     except Exception as err:  # onnxruntime's optimizer raises anything; the original is then served as it is
-        return Trial("optimize", False, 0, 1.0, 0.0, model.stat().st_size, model.stat().st_size,
-                     why=f"the optimizer failed: {err.__class__.__name__}: {first_line(str(err), 200)}")
+        return Trial(
+            "optimize",
+            False,
+            0,
+            1.0,
+            0.0,
+            model.stat().st_size,
+            model.stat().st_size,
+            why=f"the optimizer failed: {err.__class__.__name__}: {first_line(str(err), 200)}",
+        )
     optimized = predictor_for(bundle, candidate)
     found = compare(reference, [optimized.run_job(job) for job in jobs])
     served = found.within and found.agreement == 1.0
-    why = "" if served else (f"{found.decisions - found.equal} class decisions changed" if found.agreement < 1
-                             else f"outputs differ by more than {TOLERANCE:g}; the original is served")
-    return Trial("optimize", served, found.decisions, found.agreement, found.max_abs_diff,
-                 model.stat().st_size, candidate.stat().st_size, fused=fused, why=why)
+    why = (
+        ""
+        if served
+        else (
+            f"{found.decisions - found.equal} class decisions changed"
+            if found.agreement < 1
+            else f"outputs differ by more than {TOLERANCE:g}; the original is served"
+        )
+    )
+    return Trial(
+        "optimize",
+        served,
+        found.decisions,
+        found.agreement,
+        found.max_abs_diff,
+        model.stat().st_size,
+        candidate.stat().st_size,
+        fused=fused,
+        why=why,
+    )
 
 
-def try_int8(settings: Settings, source: Path, model: Path, bundle: Path, work: Path, reference: list[Any],
-             jobs: list[Any], original: Any) -> Trial:
+def try_int8(
+    settings: Settings,
+    source: Path,
+    model: Path,
+    bundle: Path,
+    work: Path,
+    reference: list[Any],
+    jobs: list[Any],
+    original: Any,
+) -> Trial:
     candidate = work / "int8.onnx"
     try:
         quantized_model(source, candidate)
     except Exception as err:  # the quantizer raises anything
-        raise QualityGateError(f"onnxruntime's quantizer failed on {model.name}: {err.__class__.__name__}: "
-                               f"{first_line(str(err), 200)}", "set quantize: none") from err
+        raise QualityGateError(
+            f"onnxruntime's quantizer failed on {model.name}: {err.__class__.__name__}: {first_line(str(err), 200)}",
+            "set quantize: none",
+        ) from err
     int8 = predictor_for(bundle, candidate)
     found = compare(reference, [int8.run_job(job) for job in jobs])
     if not found.decisions:
-        raise QualityGateError("quantize: int8 has no class decisions to compare on the golden set (the model "
-                               "gives no labels or class scores)", "set quantize: none for this model")
+        raise QualityGateError(
+            "quantize: int8 has no class decisions to compare on the golden set (the model "
+            "gives no labels or class scores)",
+            "set quantize: none for this model",
+        )
     before, after = seconds_per_run([original, int8], jobs[0])
-    trial = Trial("int8", True, found.decisions, found.agreement, found.max_abs_diff, model.stat().st_size,
-                  candidate.stat().st_size, speedup=before / after)
+    trial = Trial(
+        "int8",
+        True,
+        found.decisions,
+        found.agreement,
+        found.max_abs_diff,
+        model.stat().st_size,
+        candidate.stat().st_size,
+        speedup=before / after,
+    )
     if found.agreement < settings.min_agreement:
-        raise QualityGateError(f"the int8 model agrees with the original on {found.equal} of {found.decisions} "
-                               f"class decisions ({found.agreement:.2%}), below min-agreement "
-                               f"{settings.min_agreement:g}; max score difference {found.max_abs_diff:.3g}, "
-                               f"{mb(trial.size_before)} -> {mb(trial.size_after)}, "
-                               f"{trial.speedup:.2f}x faster on the runner",
-                               f"set min-agreement to {found.agreement:.2f} or lower to accept it, "
-                               "or quantize: none to serve the fp32 model")
+        raise QualityGateError(
+            f"the int8 model agrees with the original on {found.equal} of {found.decisions} "
+            f"class decisions ({found.agreement:.2%}), below min-agreement "
+            f"{settings.min_agreement:g}; max score difference {found.max_abs_diff:.3g}, "
+            f"{mb(trial.size_before)} -> {mb(trial.size_after)}, "
+            f"{trial.speedup:.2f}x faster on the runner",
+            f"set min-agreement to {found.agreement:.2f} or lower to accept it, "
+            "or quantize: none to serve the fp32 model",
+        )
     return trial
 
 

@@ -20,8 +20,9 @@ from typing import Any
 from ..errors import SettingsError
 from ..settings import Settings
 
-FIX = ('write one JSON request per line, e.g. ["some text"] or '
-       '{"request": ["some text"], "expected": {"positive": true}}')
+FIX = (
+    'write one JSON request per line, e.g. ["some text"] or {"request": ["some text"], "expected": {"positive": true}}'
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,9 @@ def parse_line(number: int, text: str) -> Sample:
     try:
         value = json.loads(text)
     except json.JSONDecodeError as err:
-        raise SettingsError(f"samples line {number} is not JSON ({err.msg} at column {err.colno}): "
-                            f"{text[:60]!r}", FIX) from err
+        raise SettingsError(
+            f"samples line {number} is not JSON ({err.msg} at column {err.colno}): {text[:60]!r}", FIX
+        ) from err
     if isinstance(value, dict) and "request" in value:
         extra = sorted(set(value) - {"request", "expected"})
         if extra:
@@ -66,8 +68,10 @@ def load_samples(settings: Settings) -> list[Sample]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
-        raise SettingsError(f"samples file {path} cannot be read ({err.__class__.__name__})",
-                            "give samples as a path to a UTF-8 JSON Lines file, relative to the workspace") from err
+        raise SettingsError(
+            f"samples file {path} cannot be read ({err.__class__.__name__})",
+            "give samples as a path to a UTF-8 JSON Lines file, relative to the workspace",
+        ) from err
     lines = [parse_line(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip()]
     if not lines:
         raise SettingsError(f"samples file {path} holds no requests", FIX)

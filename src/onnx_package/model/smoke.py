@@ -33,8 +33,17 @@ def default_sample(inspection: Inspection) -> Any:
     feeds = zero_feeds(inspection.inputs)
     if inspection.task == "tabular":
         return {"data": feeds[inspection.inputs[0].name].tolist()}
-    return {"inputs": [{"name": name, "shape": list(array.shape), "datatype": NUMPY_TO_DATATYPE[array.dtype],
-                        "data": array.ravel().tolist()} for name, array in feeds.items()]}
+    return {
+        "inputs": [
+            {
+                "name": name,
+                "shape": list(array.shape),
+                "datatype": NUMPY_TO_DATATYPE[array.dtype],
+                "data": array.ravel().tolist(),
+            }
+            for name, array in feeds.items()
+        ]
+    }
 
 
 def probe_path(inspection: Inspection) -> str:
@@ -73,8 +82,10 @@ def load_predictor(bundle: Path) -> Any:
     try:
         return Predictor.load(bundle)
     except ServeModelError as err:
-        raise ModelError(f"the server cannot load the model: {err}",
-                         "check the model folder (model, tokenizer.json, config.json) is complete") from err
+        raise ModelError(
+            f"the server cannot load the model: {err}",
+            "check the model folder (model, tokenizer.json, config.json) is complete",
+        ) from err
 
 
 def answer(predictor: Any, path: str, body: Any, where: str = "sample") -> Any:
@@ -84,9 +95,11 @@ def answer(predictor: Any, path: str, body: Any, where: str = "sample") -> Any:
     try:
         return protocol.predict(predictor, body) if path == "/predict" else v2.infer(predictor, body)
     except RequestError as err:
-        raise SmokeTestError(f"the model rejects the {where} {short(body)}: {err}",
-                             "give a sample that fits the model's inputs "
-                             "(text models: a JSON list of strings; tabular: {\"data\": [[...]]})") from err
+        raise SmokeTestError(
+            f"the model rejects the {where} {short(body)}: {err}",
+            "give a sample that fits the model's inputs "
+            '(text models: a JSON list of strings; tabular: {"data": [[...]]})',
+        ) from err
 
 
 def answer_locally(bundle: Path, path: str, body: Any) -> Any:
@@ -110,16 +123,21 @@ def check_sample(inspection: Inspection, predictor: Any, path: str, sample: Samp
     body = sample.body if sample.body is not None else default_sample(inspection)
     where = sample.where
     if inspection.task != "text-classification" and is_text(body):
-        raise SmokeTestError(f"the {where} {short(body)} is text but no tokenizer came with the model",
-                             "place tokenizer.json beside the model, or set the tokenizer input (a path or Hub id)")
+        raise SmokeTestError(
+            f"the {where} {short(body)} is text but no tokenizer came with the model",
+            "place tokenizer.json beside the model, or set the tokenizer input (a path or Hub id)",
+        )
     got = answer(predictor, path, body, where)
     if not finite(got):
-        raise SmokeTestError(f"the model answers {short(got)} to the {where}, which holds NaN or infinity",
-                             "check the exported weights and the sample's values")
+        raise SmokeTestError(
+            f"the model answers {short(got)} to the {where}, which holds NaN or infinity",
+            "check the exported weights and the sample's values",
+        )
     if sample.expected is not None and not same_answer(got, sample.expected):
-        raise SmokeTestError(f"the model answers {short(got)} to the {where} {short(body)}, expected "
-                             f"{short(sample.expected)}",
-                             "check that this is the right model version, or update expected")
+        raise SmokeTestError(
+            f"the model answers {short(got)} to the {where} {short(body)}, expected {short(sample.expected)}",
+            "check that this is the right model version, or update expected",
+        )
     return Probe(path=path, body=body, answer=got)
 
 

@@ -30,8 +30,11 @@ def hub_options(environ: Mapping[str, str]) -> dict[str, Any]:
     """Honour the Hub's own variables from the run's environment: cache, offline mode, token."""
     home = Path(environ.get("HF_HOME") or Path.home() / ".cache" / "huggingface")
     offline = environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes", "on")
-    return {"cache_dir": environ.get("HF_HUB_CACHE") or str(home / "hub"), "local_files_only": offline,
-            "token": environ.get("HF_TOKEN") or None}
+    return {
+        "cache_dir": environ.get("HF_HUB_CACHE") or str(home / "hub"),
+        "local_files_only": offline,
+        "token": environ.get("HF_TOKEN") or None,
+    }
 
 
 def convert_to_fast(source: str, dest: Path, environ: Mapping[str, str]) -> None:
@@ -41,12 +44,16 @@ def convert_to_fast(source: str, dest: Path, environ: Mapping[str, str]) -> None
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, use_fast=True, **hub_options(environ))
     except (OSError, ValueError) as err:
-        raise ModelError(f"tokenizer {source!r} could not be loaded ({first_line(str(err))})",
-                         "give tokenizer as a folder with tokenizer.json (or tokenizer_config.json and vocab files), "
-                         "or a Hugging Face Hub id reachable from the runner") from err
+        raise ModelError(
+            f"tokenizer {source!r} could not be loaded ({first_line(str(err))})",
+            "give tokenizer as a folder with tokenizer.json (or tokenizer_config.json and vocab files), "
+            "or a Hugging Face Hub id reachable from the runner",
+        ) from err
     if not getattr(tokenizer, "is_fast", False):
-        raise ModelError(f"tokenizer {source!r} has no fast (Rust) version",
-                         "export a tokenizer.json with the tokenizers library and place it beside the model")
+        raise ModelError(
+            f"tokenizer {source!r} has no fast (Rust) version",
+            "export a tokenizer.json with the tokenizers library and place it beside the model",
+        )
     with tempfile.TemporaryDirectory() as saved:
         tokenizer.save_pretrained(saved)  # tokenizer.json, and tokenizer_config.json with model_max_length
         for name in TOKENIZER_FILES:

@@ -50,7 +50,7 @@ def elf_header(head: bytes) -> tuple[int, ByteOrder] | None:
 
 
 def unsigned(data: bytes, order: ByteOrder, at: int, size: int) -> int:
-    return int.from_bytes(data[at:at + size], order)
+    return int.from_bytes(data[at : at + size], order)
 
 
 def interpreter(data: bytes) -> str:
@@ -64,7 +64,7 @@ def interpreter(data: bytes) -> str:
         at = table + index * entry_size
         if number(at, 4) == PT_INTERP:
             offset, size = number(at + 8, 8), number(at + 32, 8)
-            return data[offset:offset + size].rstrip(b"\0").decode(errors="replace")
+            return data[offset : offset + size].rstrip(b"\0").decode(errors="replace")
     return ""
 
 
@@ -75,8 +75,10 @@ def needed(data: bytes) -> list[str]:
         return []
     number = functools.partial(unsigned, data, found[1])
     table, entry_size, entries = number(0x28, 8), number(0x3A, 2), number(0x3C, 2)
-    sections = [(number(at + 4, 4), number(at + 0x18, 8), number(at + 0x20, 8), number(at + 0x28, 4))
-                for at in range(table, table + entry_size * entries, entry_size)]  # type, offset, size, link
+    sections = [
+        (number(at + 4, 4), number(at + 0x18, 8), number(at + 0x20, 8), number(at + 0x28, 4))
+        for at in range(table, table + entry_size * entries, entry_size)
+    ]  # type, offset, size, link
     names: list[str] = []
     for kind, offset, size, link in sections:
         if kind == SHT_DYNAMIC:
@@ -84,7 +86,7 @@ def needed(data: bytes) -> list[str]:
             for at in range(offset, offset + size, 16):
                 if number(at, 8) == DT_NEEDED:
                     start = strings + number(at + 8, 8)
-                    names.append(data[start:data.index(b"\0", start)].decode(errors="replace"))
+                    names.append(data[start : data.index(b"\0", start)].decode(errors="replace"))
     return names
 
 
@@ -107,8 +109,13 @@ def read_file(client: docker.DockerClient, container_id: str, path: str) -> tupl
 
 def base_python(client: docker.DockerClient, image: Image) -> tuple[str, Binary]:
     """The base's python3 version (major.minor) and binary, read from its files; '' when no link names it."""
-    container = client.containers.create(engine_id(image), entrypoint=["python3"], command=[], network_disabled=True,
-                                         labels={"io.github.onnx-package.probe": "1"})
+    container = client.containers.create(
+        engine_id(image),
+        entrypoint=["python3"],
+        command=[],
+        network_disabled=True,
+        labels={"io.github.onnx-package.probe": "1"},
+    )
     try:
         found = next((hit for path in PYTHONS if (hit := read_file(client, engine_id(container), path))), None)
     finally:
@@ -125,8 +132,13 @@ def base_python(client: docker.DockerClient, image: Image) -> tuple[str, Binary]
 def base_libraries(client: docker.DockerClient, image_id: str) -> set[str]:
     """The names of the files and links in the base's library folders, read from a created (never started)
     container."""
-    container = client.containers.create(image_id, entrypoint=["python3"], command=[], network_disabled=True,
-                                         labels={"io.github.onnx-package.probe": "1"})
+    container = client.containers.create(
+        image_id,
+        entrypoint=["python3"],
+        command=[],
+        network_disabled=True,
+        labels={"io.github.onnx-package.probe": "1"},
+    )
     names: set[str] = set()
     try:
         for folder in LIBRARY_FOLDERS:
@@ -158,8 +170,10 @@ class Inspected:
     wheels: int
 
     def line(self, platform: Platform) -> str:
-        return (f"{platform.name}: inspected, not run: {self.elf_files} ELF files and the base's python3 are "
-                f"{platform.machine}, {self.wheels} wheels are tagged for it or for any")
+        return (
+            f"{platform.name}: inspected, not run: {self.elf_files} ELF files and the base's python3 are "
+            f"{platform.machine}, {self.wheels} wheels are tagged for it or for any"
+        )
 
 
 def elf_files(folders: list[Path]) -> list[tuple[Path, int]]:
@@ -185,31 +199,40 @@ def wheel_platforms(report: Path) -> dict[str, list[str]]:
     return wheels
 
 
-def check_statically(platform: Platform, base_binary: Binary, folders: list[Path], report: Path,
-                     base_files: set[str], python: str) -> Inspected:
+def check_statically(
+    platform: Platform, base_binary: Binary, folders: list[Path], report: Path, base_files: set[str], python: str
+) -> Inspected:
     """Every binary and wheel is for `platform`'s CPU, and every library a binary needs is added or in the base
     (`base_files`: the names in its library folders); ContainerCheckError naming the first that is not."""
-    fix = (f"check base-image's {platform.name} image and the wheels resolved for it; or register QEMU "
-           "(docker/setup-qemu-action) so that the image is run here")
+    fix = (
+        f"check base-image's {platform.name} image and the wheels resolved for it; or register QEMU "
+        "(docker/setup-qemu-action) so that the image is run here"
+    )
     if base_binary.machine != platform.elf_machine:
-        raise ContainerCheckError(f"the {platform.name} base image's python3 ({base_binary.path}) is not a "
-                                  f"{platform.machine} binary (ELF machine {base_binary.machine})", fix)
+        raise ContainerCheckError(
+            f"the {platform.name} base image's python3 ({base_binary.path}) is not a "
+            f"{platform.machine} binary (ELF machine {base_binary.machine})",
+            fix,
+        )
     binaries = elf_files(folders)
     for path, machine in binaries:
         if machine != platform.elf_machine:
-            raise ContainerCheckError(f"{path.name} in the {platform.name} image is not a {platform.machine} binary "
-                                      f"(ELF machine {machine})", fix)
+            raise ContainerCheckError(
+                f"{path.name} in the {platform.name} image is not a {platform.machine} binary (ELF machine {machine})",
+                fix,
+            )
     added = {path.name for folder in folders for path in folder.rglob("*")}
     for path, _ in binaries:
         for library in needed(path.read_bytes()):
             if library not in added and library not in base_files:
-                raise ContainerCheckError(f"the base image {platform.name} lacks {library}, which {path.name} needs",
-                                          f"use a base with it, e.g. python:{python or '3'}-slim")
+                raise ContainerCheckError(
+                    f"the base image {platform.name} lacks {library}, which {path.name} needs",
+                    f"use a base with it, e.g. python:{python or '3'}-slim",
+                )
     wheels = wheel_platforms(report)
     for name, tags in wheels.items():
         if not all(tag == "any" or tag.endswith(f"_{platform.machine}") for tag in tags):
-            raise ContainerCheckError(f"the wheel {name} in the {platform.name} image is not for {platform.machine}",
-                                      fix)
+            raise ContainerCheckError(
+                f"the wheel {name} in the {platform.name} image is not for {platform.machine}", fix
+            )
     return Inspected(len(binaries), len(wheels))
-
-

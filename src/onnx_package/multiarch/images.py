@@ -51,13 +51,20 @@ class PlatformImage:
     def manifest(self, annotations: Mapping[str, str]) -> bytes:
         """The image manifest: the base's layers as its registry holds them, then the tool's, uncompressed."""
         if len(self.base.layers) != self.image.base_layers:
-            raise BuildError(f"the {self.platform.name} base image's manifest lists {len(self.base.layers)} layers but "
-                             f"its config {self.image.base_layers}", "use another base-image (or tag) and rerun")
+            raise BuildError(
+                f"the {self.platform.name} base image's manifest lists {len(self.base.layers)} layers but "
+                f"its config {self.image.base_layers}",
+                "use another base-image (or tag) and rerun",
+            )
         config = self.image.config
         layers = [oci_descriptor(layer) for layer in self.base.layers]
         layers += [{"mediaType": OCI_TAR, "digest": layer.diff_id, "size": layer.size} for layer in self.image.layers]
-        content = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "layers": layers,
-                   "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)}}
+        content = {
+            "schemaVersion": 2,
+            "mediaType": OCI_MANIFEST,
+            "layers": layers,
+            "config": {"mediaType": OCI_CONFIG, "digest": digest_of(config), "size": len(config)},
+        }
         if annotations:
             content["annotations"] = dict(annotations)
         return json.dumps(content, indent=3).encode()
@@ -68,9 +75,15 @@ class PlatformImage:
         return {"mediaType": OCI_MANIFEST, "digest": digest_of(manifest), "size": len(manifest), "platform": platform}
 
 
-def build_platforms(client: docker.DockerClient, settings: Settings, bases: list[BaseImage], bundle: Path,
-                    labels_for: Callable[[BaseImage], dict[str, str]], local_tag: str,
-                    reporter: Reporter) -> list[PlatformImage]:
+def build_platforms(
+    client: docker.DockerClient,
+    settings: Settings,
+    bases: list[BaseImage],
+    bundle: Path,
+    labels_for: Callable[[BaseImage], dict[str, str]],
+    local_tag: str,
+    reporter: Reporter,
+) -> list[PlatformImage]:
     """Per platform: its wheels and byte code, the image assembled over its base and loaded into the engine."""
     built = []
     for base in bases:
@@ -85,8 +98,13 @@ def build_platforms(client: docker.DockerClient, settings: Settings, bases: list
     return built
 
 
-def check_platforms(client: docker.DockerClient, settings: Settings, images: list[PlatformImage],
-                    probes: list[Probe], reporter: Reporter) -> float:
+def check_platforms(
+    client: docker.DockerClient,
+    settings: Settings,
+    images: list[PlatformImage],
+    probes: list[Probe],
+    reporter: Reporter,
+) -> float:
     """Run each image that this runner can run (natively or under QEMU), inspect the others; the first run's
     seconds to ready (0 when none ran)."""
     ready = 0.0
@@ -100,16 +118,21 @@ def check_platforms(client: docker.DockerClient, settings: Settings, images: lis
             image.checked = f"{name}: {how}, answered as the runner did"
         else:
             folders = [image.context.deps, image.context.app, image.context.model]
-            image.checked = check_statically(image.platform, image.base.binary or Binary("", None, ""), folders,
-                                             installed_report(image.context.deps),
-                                             base_libraries(client, image.base.image_id),
-                                             image.base.python).line(image.platform)
+            image.checked = check_statically(
+                image.platform,
+                image.base.binary or Binary("", None, ""),
+                folders,
+                installed_report(image.context.deps),
+                base_libraries(client, image.base.image_id),
+                image.base.python,
+            ).line(image.platform)
         reporter.info(f"    {image.checked}")
     return ready
 
 
-def checked_under(client: docker.DockerClient, settings: Settings, image: PlatformImage, probes: list[Probe],
-                  reporter: Reporter) -> float:
+def checked_under(
+    client: docker.DockerClient, settings: Settings, image: PlatformImage, probes: list[Probe], reporter: Reporter
+) -> float:
     """The container check; under emulation a failure may be the emulator's, and the fix says what to do then."""
     try:
         return check_container(client, settings, image.image_id, probes, reporter)
@@ -117,10 +140,12 @@ def checked_under(client: docker.DockerClient, settings: Settings, image: Platfo
         if image.base.native:
             raise
         machine = image.platform.machine
-        raise ContainerCheckError(f"{image.platform.name}, run under QEMU emulation: {err.cause}",
-                                  f"{err.fix}; if the emulator is at fault (qemu: uncaught target signal, or no answer "
-                                  f"in time), have {image.platform.name} inspected instead: echo 0 > "
-                                  f"/proc/sys/fs/binfmt_misc/qemu-{machine}, or run on a {machine} runner") from err
+        raise ContainerCheckError(
+            f"{image.platform.name}, run under QEMU emulation: {err.cause}",
+            f"{err.fix}; if the emulator is at fault (qemu: uncaught target signal, or no answer "
+            f"in time), have {image.platform.name} inspected instead: echo 0 > "
+            f"/proc/sys/fs/binfmt_misc/qemu-{machine}, or run on a {machine} runner",
+        ) from err
 
 
 # ---------------------------------------------------------------- the push, through the registry API
@@ -171,16 +196,25 @@ def top_manifest(images: list[PlatformImage], manifests: list[bytes], annotation
     """What the tags name: the index over the platforms' manifests, or the one platform's manifest itself."""
     if len(images) == 1:
         return manifests[0]
-    content: dict[str, object] = {"schemaVersion": 2, "mediaType": OCI_INDEX,
-                                  "manifests": [image.descriptor(body) for image, body in zip(images, manifests,
-                                                                                               strict=True)]}
+    content: dict[str, object] = {
+        "schemaVersion": 2,
+        "mediaType": OCI_INDEX,
+        "manifests": [image.descriptor(body) for image, body in zip(images, manifests, strict=True)],
+    }
     if annotations:
         content["annotations"] = dict(annotations)
     return json.dumps(content, indent=3).encode()
 
 
-def push_repository(pusher: Pusher, repo: Repository, tags: list[str], images: list[PlatformImage],
-                    manifests: list[bytes], top: bytes, blobs: Blobs) -> RepositoryReport:
+def push_repository(
+    pusher: Pusher,
+    repo: Repository,
+    tags: list[str],
+    images: list[PlatformImage],
+    manifests: list[bytes],
+    top: bytes,
+    blobs: Blobs,
+) -> RepositoryReport:
     report, start = RepositoryReport(repo), time.monotonic()
     media_type = OCI_INDEX if len(images) > 1 else OCI_MANIFEST
     try:
@@ -201,8 +235,9 @@ def push_repository(pusher: Pusher, repo: Repository, tags: list[str], images: l
     return report
 
 
-def push_platforms(pusher: Pusher, targets: Mapping[Repository, list[str]], images: list[PlatformImage],
-                   annotations: Mapping[str, str]) -> tuple[list[Pushed], dict[str, str]]:
+def push_platforms(
+    pusher: Pusher, targets: Mapping[Repository, list[str]], images: list[PlatformImage], annotations: Mapping[str, str]
+) -> tuple[list[Pushed], dict[str, str]]:
     """Every repository gets every platform's image and the index under its tags; (what was pushed, platform ->
     manifest digest). PushError afterwards when any repository failed, as for one platform."""
     manifests = [image.manifest(annotations) for image in images]
@@ -212,11 +247,12 @@ def push_platforms(pusher: Pusher, targets: Mapping[Repository, list[str]], imag
     reports = [push_repository(pusher, repo, tags, images, manifests, top, blobs) for repo, tags in targets.items()]
     for line in report_lines(reports):
         pusher.reporter.info(line)
-    pusher.reporter.info("    " + ", ".join(f"{image.platform.name} {digest_of(body)}"
-                                            for image, body in zip(images, manifests, strict=True)))
+    pusher.reporter.info(
+        "    "
+        + ", ".join(f"{image.platform.name} {digest_of(body)}" for image, body in zip(images, manifests, strict=True))
+    )
     failed = [report for report in reports if report.error]
     if failed:
         raise partial_failure(failed, [report for report in reports if not report.error])
     digests = {image.platform.name: digest_of(body) for image, body in zip(images, manifests, strict=True)}
     return [pushed for report in reports for pushed in report.pushed], digests
-

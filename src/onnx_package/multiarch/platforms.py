@@ -41,8 +41,10 @@ MACHINES = {"amd64": "x86_64", "arm64": "aarch64"}
 ELF_MACHINES = {"amd64": 62, "arm64": 183}  # EM_X86_64, EM_AARCH64
 ALIASES = {"linux/arm64/v8": "linux/arm64"}  # buildx's spelling of the same platform
 SUPPORTED = tuple(f"linux/{arch}" for arch in MACHINES)
-FIX = (f"use {' or '.join(SUPPORTED)}, or both comma-separated as docker/build-push-action takes them: "
-       f"{','.join(SUPPORTED)}")
+FIX = (
+    f"use {' or '.join(SUPPORTED)}, or both comma-separated as docker/build-push-action takes them: "
+    f"{','.join(SUPPORTED)}"
+)
 
 
 def parse_platforms(given: tuple[str, ...]) -> tuple[Platform, ...]:
@@ -53,8 +55,11 @@ def parse_platforms(given: tuple[str, ...]) -> tuple[Platform, ...]:
         raise SettingsError("platforms is empty", FIX)
     for name in names:
         if name not in SUPPORTED:
-            raise SettingsError(f"platforms names {name!r}, which this tool cannot build "
-                                f"(the serving wheels exist for {', '.join(SUPPORTED)})", FIX)
+            raise SettingsError(
+                f"platforms names {name!r}, which this tool cannot build "
+                f"(the serving wheels exist for {', '.join(SUPPORTED)})",
+                FIX,
+            )
     return tuple(Platform(*name.split("/")) for name in dict.fromkeys(names))
 
 

@@ -34,16 +34,22 @@ from .refs import DOCKER_HUB
 
 ACR_SUFFIXES = (".azurecr.io", ".azurecr.cn", ".azurecr.us")
 ACR_USERNAME = "00000000-0000-0000-0000-000000000000"
-EXAMPLE = ("registry-auth: |\n  - registry: ghcr.io\n    username: ${{ github.actor }}\n"
-           "    password: ${{ secrets.GITHUB_TOKEN }}")
+EXAMPLE = (
+    "registry-auth: |\n  - registry: ghcr.io\n    username: ${{ github.actor }}\n"
+    "    password: ${{ secrets.GITHUB_TOKEN }}"
+)
 KEYS = {"registry", "username", "password"}
 # docker/login-action's other keys: `scope` narrows the token docker login stores, which a push here does not
 # use; `ecr` asks for an AWS key to be exchanged for an ECR token, which this action does not do.
 LOGIN_ACTION_KEYS = {"scope", "ecr"}
-ECR_HOST = re.compile(r"^(?:[0-9]{12}\.dkr[.-]ecr(?:-fips)?\.[a-z0-9-]+\.(?:amazonaws\.com(?:\.cn)?|on\.aws)"
-                      r"|public\.ecr\.aws)$")
-ECR_FIX = ("log in first with aws-actions/amazon-ecr-login (this action then uses the docker login), or give "
-           "username AWS with the password of `aws ecr get-login-password` and ecr: false")
+ECR_HOST = re.compile(
+    r"^(?:[0-9]{12}\.dkr[.-]ecr(?:-fips)?\.[a-z0-9-]+\.(?:amazonaws\.com(?:\.cn)?|on\.aws)"
+    r"|public\.ecr\.aws)$"
+)
+ECR_FIX = (
+    "log in first with aws-actions/amazon-ecr-login (this action then uses the docker login), or give "
+    "username AWS with the password of `aws ecr get-login-password` and ecr: false"
+)
 
 
 @dataclass(frozen=True)
@@ -80,8 +86,10 @@ def parse_registry_auth(raw: str) -> dict[str, Entry]:
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         raise SettingsError(f"registry-auth is not valid YAML{where}", f"write it as a YAML list:\n{EXAMPLE}") from None
     if not isinstance(items, list) or not all(isinstance(item, dict) for item in items):
-        raise SettingsError("registry-auth is not a YAML list of registry, username, password entries",
-                            f"write it as a YAML list:\n{EXAMPLE}")
+        raise SettingsError(
+            "registry-auth is not a YAML list of registry, username, password entries",
+            f"write it as a YAML list:\n{EXAMPLE}",
+        )
     entries: dict[str, Entry] = {}
     for number, item in enumerate(items, 1):
         entry = parse_entry(item, number)
@@ -94,18 +102,24 @@ def parse_registry_auth(raw: str) -> dict[str, Entry]:
 def parse_entry(item: dict[str, Any], number: int) -> Entry:
     unknown = sorted(str(key) for key in item if key not in KEYS | LOGIN_ACTION_KEYS)
     if unknown:
-        raise SettingsError(f"registry-auth entry {number} has unknown keys: {', '.join(unknown)}",
-                            "use registry, username and password (docker/login-action's scope and ecr are read too)")
+        raise SettingsError(
+            f"registry-auth entry {number} has unknown keys: {', '.join(unknown)}",
+            "use registry, username and password (docker/login-action's scope and ecr are read too)",
+        )
     values = {key: "" if item.get(key) is None else str(item[key]) for key in KEYS}
     entry = Entry(normalize_registry(values["registry"]), values["username"], values["password"])
     check_ecr(entry, str(item.get("ecr", "auto")).lower(), number)
     if entry.password and not entry.username:
-        raise SettingsError(f"registry-auth entry {number} ({entry.registry}) has a password but no username",
-                            "add the username that goes with the password")
+        raise SettingsError(
+            f"registry-auth entry {number} ({entry.registry}) has a password but no username",
+            "add the username that goes with the password",
+        )
     if not entry.password and not is_acr(entry.registry):
-        raise SettingsError(f"registry-auth entry {number} ({entry.registry}) has no password",
-                            "add the password (or token) for it; only Azure Container Registry entries "
-                            "(*.azurecr.io) may omit it to use the Azure identity")
+        raise SettingsError(
+            f"registry-auth entry {number} ({entry.registry}) has no password",
+            "add the password (or token) for it; only Azure Container Registry entries "
+            "(*.azurecr.io) may omit it to use the Azure identity",
+        )
     return entry
 
 
@@ -113,12 +127,17 @@ def check_ecr(entry: Entry, ecr: str, number: int) -> None:
     """As docker/login-action decides it: `ecr: true`, or `auto` (its default) on an ECR host, means an AWS key
     exchange. Only a plain login (username AWS and a token from `aws ecr get-login-password`) works here."""
     if ecr not in ("auto", "true", "false"):
-        raise SettingsError(f"registry-auth entry {number} ({entry.registry}) has ecr: {ecr}",
-                            "set ecr to auto, true or false, as docker/login-action takes it")
+        raise SettingsError(
+            f"registry-auth entry {number} ({entry.registry}) has ecr: {ecr}",
+            "set ecr to auto, true or false, as docker/login-action takes it",
+        )
     exchange = ecr == "true" or (ecr == "auto" and bool(ECR_HOST.match(entry.registry)) and entry.username != "AWS")
     if exchange:
-        raise SettingsError(f"registry-auth entry {number} ({entry.registry}) asks for an Amazon ECR login, which "
-                            "this action does not support", ECR_FIX)
+        raise SettingsError(
+            f"registry-auth entry {number} ({entry.registry}) asks for an Amazon ECR login, which "
+            "this action does not support",
+            ECR_FIX,
+        )
 
 
 def passwords(raw: str) -> list[str]:
@@ -128,8 +147,11 @@ def passwords(raw: str) -> list[str]:
         items = yaml.safe_load(raw)
     except yaml.YAMLError:
         return []
-    found = [str(item["password"]).strip() for item in items if isinstance(item, dict)
-             and item.get("password") is not None] if isinstance(items, list) else []
+    found = (
+        [str(item["password"]).strip() for item in items if isinstance(item, dict) and item.get("password") is not None]
+        if isinstance(items, list)
+        else []
+    )
     return [password for password in found if password]
 
 
@@ -147,8 +169,10 @@ def docker_login(registry: str, environ: Mapping[str, str]) -> api.Credentials |
         config = docker_auth.load_config(config_path=docker_config_path(environ), credstore_env=dict(environ))
         entry = config.resolve_authconfig(registry) or {}
     except (DockerException, OSError, ValueError) as err:
-        raise PushError(f"cannot read the docker login state for {registry} ({type(err).__name__}: {err})",
-                        "run docker login again (or docker/login-action), or give registry-auth") from None
+        raise PushError(
+            f"cannot read the docker login state for {registry} ({type(err).__name__}: {err})",
+            "run docker login again (or docker/login-action), or give registry-auth",
+        ) from None
     username = entry.get("username") or entry.get("Username") or ""
     password = entry.get("password") or entry.get("Password") or ""
     token = entry.get("IdentityToken") or entry.get("identitytoken") or ""
@@ -179,32 +203,47 @@ def aad_token(registry: str, settings: Settings, mask: Mask) -> str:
         return str(credential.get_token(azure_auth.cloud_of(settings).resource_manager_scope).token)
     except ClientAuthenticationError as err:
         first = first_line(str(err.message or err), default="no detail")
-        raise PushError(f"no Azure identity to log in to {registry} ({first})",
-                        "give azure-credentials (or client-id and tenant-id for OIDC), log in with azure/login, "
-                        f"or add {registry} with a username and password to registry-auth") from None
+        raise PushError(
+            f"no Azure identity to log in to {registry} ({first})",
+            "give azure-credentials (or client-id and tenant-id for OIDC), log in with azure/login, "
+            f"or add {registry} with a username and password to registry-auth",
+        ) from None
     except PackageError as err:
         raise PushError(f"logging in to {registry} with the Azure identity failed: {err.cause}", err.fix) from None
 
 
 def exchange(registry: str, access_token: str, tenant: str, settings: Settings) -> str:
     """POST /oauth2/exchange: an Azure AD access token in, an ACR refresh token out."""
-    form = {"grant_type": "access_token", "service": registry, "access_token": access_token,
-            **({"tenant": tenant} if tenant else {})}
-    request = urllib.request.Request(f"https://{registry}/oauth2/exchange", data=urllib.parse.urlencode(form).encode(),
-                                     method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"})
+    form = {
+        "grant_type": "access_token",
+        "service": registry,
+        "access_token": access_token,
+        **({"tenant": tenant} if tenant else {}),
+    }
+    request = urllib.request.Request(
+        f"https://{registry}/oauth2/exchange",
+        data=urllib.parse.urlencode(form).encode(),
+        method="POST",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     try:
         answer = api.send(request, api.ssl_context(registry, settings.registry_ca))
     except api.RegistryError as err:
-        raise PushError(f"the ACR token exchange at {registry} failed: {err}",
-                        f"check that {registry} is reachable from the runner") from None
+        raise PushError(
+            f"the ACR token exchange at {registry} failed: {err}", f"check that {registry} is reachable from the runner"
+        ) from None
     if answer.status != 200:
-        raise PushError(f"{registry} refused the Azure identity's token ({answer.status} from /oauth2/exchange)",
-                        f"give {identity_name(settings)} the AcrPush role on {registry.split('.')[0]} "
-                        "(az role assignment create --role AcrPush --assignee <client id> --scope <registry id>)")
+        raise PushError(
+            f"{registry} refused the Azure identity's token ({answer.status} from /oauth2/exchange)",
+            f"give {identity_name(settings)} the AcrPush role on {registry.split('.')[0]} "
+            "(az role assignment create --role AcrPush --assignee <client id> --scope <registry id>)",
+        )
     refresh = json.loads(answer.body or b"{}").get("refresh_token")
     if not refresh:
-        raise PushError(f"{registry} answered the token exchange without a refresh token",
-                        "retry; if it persists, log in with registry-auth instead")
+        raise PushError(
+            f"{registry} answered the token exchange without a refresh token",
+            "retry; if it persists, log in with registry-auth instead",
+        )
     return str(refresh)
 
 

@@ -20,8 +20,9 @@ from .refs import Repository
 VERSION_TAG = re.compile(r"^v?(\d{1,6}(?:\.\d{1,6})*)$")  # 3, v2, 1.4.0: a model version
 
 
-def pull(client: docker.DockerClient, repo: Repository, tag: str, auth_config: dict[str, str] | None,
-         reporter: Reporter) -> None:
+def pull(
+    client: docker.DockerClient, repo: Repository, tag: str, auth_config: dict[str, str] | None, reporter: Reporter
+) -> None:
     """Pull repo:tag through the engine; retried on transient failures."""
     ref = repo.ref(tag)
 
@@ -34,8 +35,11 @@ def pull(client: docker.DockerClient, repo: Repository, tag: str, auth_config: d
             raise stream_failure(str(err.explanation or err), ref) from err
 
     try:
-        retry.call(attempt, retry.API, on_retry=lambda err, delay, n: reporter.info(
-            f"    {err.reason}; retrying in {delay:.1f} s"))
+        retry.call(
+            attempt,
+            retry.API,
+            on_retry=lambda err, delay, n: reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"),
+        )
     except retry.GaveUp as err:
         raise PushError(str(err), push_fix(err.reason, ref)) from err
 
@@ -43,8 +47,11 @@ def pull(client: docker.DockerClient, repo: Repository, tag: str, auth_config: d
 def version_tags(tags: list[str]) -> list[str]:
     """Tags that look like model versions (3, v2, 1.4.0), highest first. Seven digits or more look like a
     short git SHA, not a version."""
-    found = [(tuple(int(part) for part in match.group(1).split(".")), tag)
-             for tag in tags if (match := VERSION_TAG.match(tag))]
+    found = [
+        (tuple(int(part) for part in match.group(1).split(".")), tag)
+        for tag in tags
+        if (match := VERSION_TAG.match(tag))
+    ]
     return [tag for _, tag in sorted(found, reverse=True)]
 
 
@@ -58,8 +65,14 @@ def previous_tag(session: Session, repo: Repository, tags: list[str]) -> str:
     return listed[0] if listed else ""
 
 
-def pull_cache(client: docker.DockerClient, settings: Settings, repo: Repository, tags: list[str],
-               auth: RegistryAuth, reporter: Reporter) -> list[str]:
+def pull_cache(
+    client: docker.DockerClient,
+    settings: Settings,
+    repo: Repository,
+    tags: list[str],
+    auth: RegistryAuth,
+    reporter: Reporter,
+) -> list[str]:
     """The previous image of `repo`, pulled so that the engine knows which of its layers the registry
     holds: the layers this build shares with it (same bytes, same diff ids) are then not pushed again.
 
@@ -73,8 +86,9 @@ def pull_cache(client: docker.DockerClient, settings: Settings, repo: Repository
         reporter.info(f"    no build cache from {repo.name}: {err}")
         return []
     if not tag:
-        reporter.info(f"    no build cache: {repo.name} has none of the tags {', '.join(tags)}, latest, "
-                      "nor a version-like tag")
+        reporter.info(
+            f"    no build cache: {repo.name} has none of the tags {', '.join(tags)}, latest, nor a version-like tag"
+        )
         return []
     reporter.info(f"    build cache: {repo.ref(tag)}")
     return [repo.ref(tag)]

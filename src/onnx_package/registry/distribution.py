@@ -28,20 +28,23 @@ from ..errors import SettingsError
 from .refs import DOCKER_HUB, Repository
 
 OCI_INDEX = "application/vnd.oci.image.index.v1+json"
-MANIFEST_TYPES = ", ".join((
-    OCI_INDEX,
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.v2+json",
-))
+MANIFEST_TYPES = ", ".join(
+    (
+        OCI_INDEX,
+        "application/vnd.docker.distribution.manifest.list.v2+json",
+        "application/vnd.oci.image.manifest.v1+json",
+        "application/vnd.docker.distribution.manifest.v2+json",
+    )
+)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 # Docker's media types and their OCI equivalents: the same blobs, so a manifest can be rewritten without a push.
 OCI_TYPES = {
     "application/vnd.docker.distribution.manifest.v2+json": OCI_MANIFEST,
     "application/vnd.docker.container.image.v1+json": "application/vnd.oci.image.config.v1+json",
     "application/vnd.docker.image.rootfs.diff.tar.gzip": "application/vnd.oci.image.layer.v1.tar+gzip",
-    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip":
-        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip",
+    "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip": (
+        "application/vnd.oci.image.layer.nondistributable.v1.tar+gzip"
+    ),
 }
 CERTS_D = Path("/etc/docker/certs.d")
 CLIENT_ID = "onnx-package"
@@ -49,8 +52,15 @@ TIMEOUT = 30
 # Errors that mean "the connection dropped": worth another try. Refused connections and unknown
 # hosts are not (nothing listens there), nor are certificate errors.
 OnRetry = Callable[[retry.Retry, float, int], None]
-DROPPED = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError, http.client.RemoteDisconnected,
-           http.client.IncompleteRead, TimeoutError, socket.timeout)
+DROPPED = (
+    ConnectionResetError,
+    ConnectionAbortedError,
+    BrokenPipeError,
+    http.client.RemoteDisconnected,
+    http.client.IncompleteRead,
+    TimeoutError,
+    socket.timeout,
+)
 
 
 @dataclass(frozen=True)
@@ -119,8 +129,13 @@ def annotated(manifest: Manifest, annotations: Mapping[str, str]) -> bytes:
     content = manifest.content
     if OCI_TYPES.get(content.get("mediaType", ""), content.get("mediaType")) != OCI_MANIFEST:
         raise RegistryError(f"cannot annotate a {content.get('mediaType')!r} manifest: only an image manifest")
-    rewritten = {"schemaVersion": 2, "mediaType": OCI_MANIFEST, "config": oci_descriptor(content["config"]),
-                 "layers": [oci_descriptor(layer) for layer in content["layers"]], "annotations": dict(annotations)}
+    rewritten = {
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "config": oci_descriptor(content["config"]),
+        "layers": [oci_descriptor(layer) for layer in content["layers"]],
+        "annotations": dict(annotations),
+    }
     return json.dumps(rewritten, indent=3).encode()
 
 
@@ -163,11 +178,15 @@ def check_ca(ca: str) -> None:
     if not ca or is_pem(ca):
         return
     if not Path(ca).is_file():
-        raise SettingsError(f"registry-ca {ca!r} is neither a file nor PEM text",
-                            "give registry-ca as the path of the CA's PEM file, or its PEM text")
+        raise SettingsError(
+            f"registry-ca {ca!r} is neither a file nor PEM text",
+            "give registry-ca as the path of the CA's PEM file, or its PEM text",
+        )
     if not is_pem(Path(ca).read_text(errors="replace")):
-        raise SettingsError(f"registry-ca {ca} holds no PEM certificate",
-                            "give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)")
+        raise SettingsError(
+            f"registry-ca {ca} holds no PEM certificate",
+            "give the CA certificate in PEM form (-----BEGIN CERTIFICATE-----)",
+        )
 
 
 def ssl_context(registry: str, ca: str) -> ssl.SSLContext:
@@ -220,8 +239,10 @@ def attempt(request: urllib.request.Request, context: ssl.SSLContext | None) -> 
     except urllib.error.HTTPError as err:
         answer = Answer(err.code, err.headers, err.read())
         if retryable(err.code):
-            raise retry.Retry(f"{request.full_url.split('?')[0]} answered {err.code} {err.reason}",
-                              retry.parse_retry_after(err.headers.get("Retry-After"))) from None
+            raise retry.Retry(
+                f"{request.full_url.split('?')[0]} answered {err.code} {err.reason}",
+                retry.parse_retry_after(err.headers.get("Retry-After")),
+            ) from None
         return answer
     except (urllib.error.URLError, OSError, http.client.HTTPException) as err:
         if dropped(err):
@@ -229,8 +250,12 @@ def attempt(request: urllib.request.Request, context: ssl.SSLContext | None) -> 
         raise RegistryError(f"cannot reach {request.full_url.split('?')[0]} ({describe(err)})") from err
 
 
-def send(request: urllib.request.Request, context: ssl.SSLContext | None, policy: retry.Policy = retry.API,
-         on_retry: OnRetry | None = None) -> Answer:
+def send(
+    request: urllib.request.Request,
+    context: ssl.SSLContext | None,
+    policy: retry.Policy = retry.API,
+    on_retry: OnRetry | None = None,
+) -> Answer:
     """The registry's answer; RegistryError when it cannot be reached or keeps failing."""
     try:
         return retry.call(lambda: attempt(request, context), policy, on_retry)
@@ -272,16 +297,22 @@ class Session:
         raise RegistryError("; ".join(problems))
 
     def send(self, request: urllib.request.Request, endpoint: Endpoint | None = None) -> Answer:
-        return send(request, (endpoint or self.endpoint or self.candidates[0]).ssl_context, self.policy,
-                    self.on_retry)
+        return send(request, (endpoint or self.endpoint or self.candidates[0]).ssl_context, self.policy, self.on_retry)
 
-    def request(self, method: str, path: str, scope: str, headers: Mapping[str, str] | None = None,
-                data: bytes | Body | None = None) -> Answer:
+    def request(
+        self,
+        method: str,
+        path: str,
+        scope: str,
+        headers: Mapping[str, str] | None = None,
+        data: bytes | Body | None = None,
+    ) -> Answer:
         """`path` under /v2/, authenticated for `scope` (e.g. repository:org/model:pull)."""
         endpoint = self.open()
         for fresh in (False, True):
-            request = urllib.request.Request(f"{endpoint.base_url}/v2/{path}", method=method,
-                                             headers=dict(headers or {}), data=data)
+            request = urllib.request.Request(
+                f"{endpoint.base_url}/v2/{path}", method=method, headers=dict(headers or {}), data=data
+            )
             authorization = self.authorization(scope, fresh)
             if authorization:
                 request.add_header("Authorization", authorization)
@@ -309,10 +340,18 @@ class Session:
         query = {"service": challenge.get("service", ""), "scope": scope}
         credentials = self.credentials
         if credentials and credentials.identity_token:
-            form = {**query, "grant_type": "refresh_token", "refresh_token": credentials.identity_token,
-                    "client_id": CLIENT_ID}
-            request = urllib.request.Request(realm, data=urllib.parse.urlencode(form).encode(), method="POST",
-                                             headers={"Content-Type": "application/x-www-form-urlencoded"})
+            form = {
+                **query,
+                "grant_type": "refresh_token",
+                "refresh_token": credentials.identity_token,
+                "client_id": CLIENT_ID,
+            }
+            request = urllib.request.Request(
+                realm,
+                data=urllib.parse.urlencode(form).encode(),
+                method="POST",
+                headers={"Content-Type": "application/x-www-form-urlencoded"},
+            )
         else:
             request = urllib.request.Request(f"{realm}?{urllib.parse.urlencode(query)}")
             if credentials and credentials.password:
@@ -320,8 +359,7 @@ class Session:
         answer = self.send(request)
         if answer.status != 200:
             who = f"the credentials of {credentials.username!r}" if credentials else "an anonymous request"
-            raise RegistryError(f"the token service {realm} refused {who} for {scope} ({answer.status})",
-                                answer.status)
+            raise RegistryError(f"the token service {realm} refused {who} for {scope} ({answer.status})", answer.status)
         body = json.loads(answer.body or b"{}")
         return str(body.get("token") or body.get("access_token") or "")
 
@@ -335,8 +373,9 @@ class Session:
 
     def manifest(self, repo: Repository, reference: str) -> Manifest | None:
         """The manifest the registry serves for repo:reference; None when it has none."""
-        answer = self.request("GET", f"{repo.path}/manifests/{reference}", f"repository:{repo.path}:pull",
-                              {"Accept": MANIFEST_TYPES})
+        answer = self.request(
+            "GET", f"{repo.path}/manifests/{reference}", f"repository:{repo.path}:pull", {"Accept": MANIFEST_TYPES}
+        )
         if answer.status == 404:
             return None
         if answer.status != 200:
@@ -344,14 +383,16 @@ class Session:
         served = digest_of(answer.body)
         digest = answer.headers.get("Docker-Content-Digest") or served
         if digest != served:
-            raise RegistryError(f"{repo.registry} says {repo.ref(reference)} is {digest} but serves content "
-                                f"hashing to {served}")
+            raise RegistryError(
+                f"{repo.registry} says {repo.ref(reference)} is {digest} but serves content hashing to {served}"
+            )
         return Manifest(digest, answer.body)
 
     def referrers(self, repo: Repository, digest: str) -> list[str]:
         """The digests of the artifacts whose subject is `digest` (the referrers API); [] where it has none."""
-        answer = self.request("GET", f"{repo.path}/referrers/{digest}", f"repository:{repo.path}:pull",
-                              {"Accept": OCI_INDEX})
+        answer = self.request(
+            "GET", f"{repo.path}/referrers/{digest}", f"repository:{repo.path}:pull", {"Accept": OCI_INDEX}
+        )
         if answer.status != 200:
             return []  # no referrers API (distribution 2.x answers 404): the fallback tag says it
         manifests = json.loads(answer.body or b"{}").get("manifests") or []
@@ -359,11 +400,17 @@ class Session:
 
     def put_manifest(self, repo: Repository, reference: str, body: bytes, media_type: str) -> Answer:
         """Store a manifest under repo:reference (its blobs must be there already)."""
-        answer = self.request("PUT", f"{repo.path}/manifests/{reference}", f"repository:{repo.path}:push,pull",
-                              {"Content-Type": media_type}, body)
+        answer = self.request(
+            "PUT",
+            f"{repo.path}/manifests/{reference}",
+            f"repository:{repo.path}:push,pull",
+            {"Content-Type": media_type},
+            body,
+        )
         if answer.status not in (200, 201):
-            raise RegistryError(f"PUT manifest {repo.ref(reference)} answered {answer.status}: {detail(answer)}",
-                                answer.status)
+            raise RegistryError(
+                f"PUT manifest {repo.ref(reference)} answered {answer.status}: {detail(answer)}", answer.status
+            )
         return answer
 
     def upload_blob(self, repo: Repository, data: bytes) -> str:
@@ -381,13 +428,18 @@ class Session:
         started = self.request("POST", f"{repo.path}/blobs/uploads/", scope)
         location = started.headers.get("Location", "")
         if started.status != 202 or not location:
-            raise RegistryError(f"starting a blob upload to {repo.name} answered {started.status}: {detail(started)}",
-                                started.status)
+            raise RegistryError(
+                f"starting a blob upload to {repo.name} answered {started.status}: {detail(started)}", started.status
+            )
         path = urllib.parse.urlsplit(location)
         query = "&".join(filter(None, [path.query, urllib.parse.urlencode({"digest": digest})]))
-        done = self.request("PUT", f"{path.path.removeprefix('/v2/')}?{query}", scope,
-                            {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
-                            Body(chunks))
+        done = self.request(
+            "PUT",
+            f"{path.path.removeprefix('/v2/')}?{query}",
+            scope,
+            {"Content-Type": "application/octet-stream", "Content-Length": str(size)},
+            Body(chunks),
+        )
         if done.status not in (201, 204):
             raise RegistryError(f"uploading a blob to {repo.name} answered {done.status}: {detail(done)}", done.status)
         return True
@@ -402,14 +454,17 @@ class Session:
             request.add_unredirected_header("Authorization", authorization)
         sha256 = hashlib.sha256()
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT, context=endpoint.ssl_context) as response, \
-                    dest.open("wb") as out:
+            with (
+                urllib.request.urlopen(request, timeout=TIMEOUT, context=endpoint.ssl_context) as response,
+                dest.open("wb") as out,
+            ):
                 while chunk := response.read(1 << 20):
                     sha256.update(chunk)
                     out.write(chunk)
         except (urllib.error.URLError, http.client.HTTPException) as err:
-            raise RegistryError(f"downloading {repo.name}@{digest} failed ({describe(err)})",
-                                getattr(err, "code", 0)) from err
+            raise RegistryError(
+                f"downloading {repo.name}@{digest} failed ({describe(err)})", getattr(err, "code", 0)
+            ) from err
         if f"sha256:{sha256.hexdigest()}" != digest:
             raise RegistryError(f"{repo.registry} served content for {repo.name}@{digest} that hashes otherwise")
 

@@ -26,11 +26,17 @@ from .refs import Pushed, Repository
 from .report import RepositoryReport, human_bytes, report_lines
 
 # What the engine says when a push may succeed if tried again, and when it never will.
-RETRYABLE = re.compile(r"\b(?:status:?|http) (?:5\d\d|429)\b|toomanyrequests|too many requests"
-                       r"|connection reset|broken pipe|\beof\b|i/o timeout|handshake timeout|server closed"
-                       r"|request canceled|closed network connection|service unavailable|bad gateway", re.IGNORECASE)
-FINAL = re.compile(r"unauthorized|authentication required|denied|forbidden|\b40[134]\b|not found|name unknown"
-                   r"|no basic auth credentials|x509|certificate", re.IGNORECASE)
+RETRYABLE = re.compile(
+    r"\b(?:status:?|http) (?:5\d\d|429)\b|toomanyrequests|too many requests"
+    r"|connection reset|broken pipe|\beof\b|i/o timeout|handshake timeout|server closed"
+    r"|request canceled|closed network connection|service unavailable|bad gateway",
+    re.IGNORECASE,
+)
+FINAL = re.compile(
+    r"unauthorized|authentication required|denied|forbidden|\b40[134]\b|not found|name unknown"
+    r"|no basic auth credentials|x509|certificate",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -70,25 +76,38 @@ def stream_failure(message: str, ref: str) -> Exception:
 def push_fix(message: str, ref: str) -> str:
     registry = ref.split("/")[0]
     lowered = message.lower()
-    if any(word in lowered for word in ("unauthorized", "authentication required", "denied", "forbidden",
-                                        "no basic auth")):
-        return (f"log in to {registry} with an account that may push there: docker/login-action, or a "
-                f"registry-auth entry (- registry: {registry} / username: ... / password: ...)")
+    if any(
+        word in lowered for word in ("unauthorized", "authentication required", "denied", "forbidden", "no basic auth")
+    ):
+        return (
+            f"log in to {registry} with an account that may push there: docker/login-action, or a "
+            f"registry-auth entry (- registry: {registry} / username: ... / password: ...)"
+        )
     if "x509" in lowered or "certificate" in lowered:
-        return (f"make the engine trust {registry}'s CA: sudo mkdir -p /etc/docker/certs.d/{registry} && "
-                f"sudo cp <ca.pem> /etc/docker/certs.d/{registry}/ca.crt (and give it as registry-ca)")
+        return (
+            f"make the engine trust {registry}'s CA: sudo mkdir -p /etc/docker/certs.d/{registry} && "
+            f"sudo cp <ca.pem> /etc/docker/certs.d/{registry}/ca.crt (and give it as registry-ca)"
+        )
     if any(word in lowered for word in ("connection refused", "no such host", "dial tcp", "timeout")):
         return f"check that {registry} is up and reachable from the runner (host, port, firewall)"
     if any(word in lowered for word in ("toomanyrequests", "too many requests", " 429")):
-        return (f"{registry} rate-limits this runner: push with an account (registry-auth or docker/login-action) "
-                "to get a higher limit, or rerun later")
+        return (
+            f"{registry} rate-limits this runner: push with an account (registry-auth or docker/login-action) "
+            "to get a higher limit, or rerun later"
+        )
     if RETRYABLE.search(message):
         return f"{registry} kept failing; check its status page or logs, then rerun"
     return f"check the registry {registry} and the image reference {ref}"
 
 
-def push_tag(client: docker.DockerClient, repo: Repository, tag: str, auth_config: dict[str, str] | None,
-             reporter: Reporter, policy: retry.Policy = retry.PUSH) -> PushStream:
+def push_tag(
+    client: docker.DockerClient,
+    repo: Repository,
+    tag: str,
+    auth_config: dict[str, str] | None,
+    reporter: Reporter,
+    policy: retry.Policy = retry.PUSH,
+) -> PushStream:
     """Push one tag; retried on transient failures. The digest comes from the stream's aux record."""
     ref = repo.ref(tag)
     stream = PushStream(ref, reporter)
@@ -102,8 +121,13 @@ def push_tag(client: docker.DockerClient, repo: Repository, tag: str, auth_confi
         return stream
 
     try:
-        retry.call(attempt, policy, on_retry=lambda err, delay, n: reporter.info(
-            f"    {err.reason}; retrying in {delay:.1f} s (attempt {n + 1} of {policy.attempts})"))
+        retry.call(
+            attempt,
+            policy,
+            on_retry=lambda err, delay, n: reporter.info(
+                f"    {err.reason}; retrying in {delay:.1f} s (attempt {n + 1} of {policy.attempts})"
+            ),
+        )
     except retry.GaveUp as err:
         raise PushError(str(err), push_fix(err.reason, ref)) from err
     if not stream.digest:
@@ -131,13 +155,17 @@ def confirm(session: Session, pushed: Pushed) -> Manifest:
     try:
         manifest = session.manifest(repo, pushed.tag)
     except RegistryError as err:
-        raise PushError(f"cannot ask {repo.registry} for {pushed.ref}: {err}",
-                        f"check that {repo.registry} is reachable, its credentials may read {repo.path}, and "
-                        "registry-ca trusts its certificate") from None
+        raise PushError(
+            f"cannot ask {repo.registry} for {pushed.ref}: {err}",
+            f"check that {repo.registry} is reachable, its credentials may read {repo.path}, and "
+            "registry-ca trusts its certificate",
+        ) from None
     if not manifest or manifest.digest != pushed.digest:
-        raise PushError(f"{repo.registry} serves {manifest.digest if manifest else 'nothing'} for {pushed.ref}, "
-                        f"but the push reported {pushed.digest}",
-                        "another push may have raced this one; rerun, and deploy by digest")
+        raise PushError(
+            f"{repo.registry} serves {manifest.digest if manifest else 'nothing'} for {pushed.ref}, "
+            f"but the push reported {pushed.digest}",
+            "another push may have raced this one; rerun, and deploy by digest",
+        )
     return manifest
 
 
@@ -157,8 +185,10 @@ class Pusher:
         if registry not in self.sessions:
             config = self.client.info().get("RegistryConfig") or {}
             self.sessions[registry] = Session(
-                endpoints(registry, config, self.settings.registry_ca), self.auth.credentials(registry),
-                on_retry=lambda err, delay, n: self.reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"))
+                endpoints(registry, config, self.settings.registry_ca),
+                self.auth.credentials(registry),
+                on_retry=lambda err, delay, n: self.reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"),
+            )
         return self.sessions[registry]
 
     def push(self, repo: Repository, tags: list[str]) -> RepositoryReport:
@@ -190,8 +220,10 @@ class Pusher:
         try:
             self.session(repo.registry).put_manifest(repo, pushed.tag, body, OCI_MANIFEST)
         except RegistryError as err:
-            raise PushError(f"{repo.registry} did not take the annotated manifest of {pushed.ref}: {err}",
-                            f"check that {repo.registry} accepts OCI image manifests, or remove annotations") from None
+            raise PushError(
+                f"{repo.registry} did not take the annotated manifest of {pushed.ref}: {err}",
+                f"check that {repo.registry} accepts OCI image manifests, or remove annotations",
+            ) from None
         done = Pushed(repo, pushed.tag, digest_of(body))
         confirm(self.session(repo.registry), done)
         return done, len(body)
@@ -215,13 +247,20 @@ class Pusher:
                 sent += body_bytes
             report.bytes_pushed += sent
             report.pushed.append(done)
-            self.reporter.info(f"    {done.ref} -> {done.digest} ({layers} of {len(diff_ids)} layers, "
-                               f"{human_bytes(sent)} sent)")
+            self.reporter.info(
+                f"    {done.ref} -> {done.digest} ({layers} of {len(diff_ids)} layers, {human_bytes(sent)} sent)"
+            )
 
 
-def push_all(client: docker.DockerClient, settings: Settings, targets: Mapping[Repository, list[str]],
-             reporter: Reporter, auth: RegistryAuth | None = None, annotations: Mapping[str, str] | None = None,
-             policy: retry.Policy = retry.PUSH) -> list[Pushed]:
+def push_all(
+    client: docker.DockerClient,
+    settings: Settings,
+    targets: Mapping[Repository, list[str]],
+    reporter: Reporter,
+    auth: RegistryAuth | None = None,
+    annotations: Mapping[str, str] | None = None,
+    policy: retry.Policy = retry.PUSH,
+) -> list[Pushed]:
     """Every repository is tried with its tags; a report follows; PushError afterwards if any failed."""
     pusher = Pusher(client, settings, auth or RegistryAuth(settings), reporter, policy, dict(annotations or {}))
     reports = [pusher.push(repo, tags) for repo, tags in targets.items()]
@@ -239,6 +278,10 @@ def partial_failure(failed: list[RepositoryReport], held: list[RepositoryReport]
     names = ", ".join(report.repository.name for report in failed)
     holding = ", ".join(report.repository.name for report in held)
     verb = "holds" if len(held) == 1 else "hold"
-    return PushError(f"{len(failed)} of {len(failed) + len(held)} repositories failed ({names})"
-                     + (f"; {holding} {verb} the image" if held else "") + f"; first: {first.cause}", first.fix,
-                     pushed=[pushed for report in held for pushed in report.pushed])
+    return PushError(
+        f"{len(failed)} of {len(failed) + len(held)} repositories failed ({names})"
+        + (f"; {holding} {verb} the image" if held else "")
+        + f"; first: {first.cause}",
+        first.fix,
+        pushed=[pushed for report in held for pushed in report.pushed],
+    )

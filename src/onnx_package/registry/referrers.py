@@ -39,15 +39,27 @@ def fallback_tag(subject_digest: str, suffix: str) -> str:
     return f"{subject_digest.replace(':', '-')}.{suffix}"
 
 
-def artifact_manifest(subject: Manifest, blob_digest: str, size: int, media_type: str, title: str,
-                      created: str) -> bytes:
+def artifact_manifest(
+    subject: Manifest, blob_digest: str, size: int, media_type: str, title: str, created: str
+) -> bytes:
     manifest = {
-        "schemaVersion": 2, "mediaType": OCI_MANIFEST, "artifactType": media_type,
+        "schemaVersion": 2,
+        "mediaType": OCI_MANIFEST,
+        "artifactType": media_type,
         "config": {"mediaType": EMPTY_TYPE, "digest": digest_of(EMPTY_CONFIG), "size": len(EMPTY_CONFIG)},
-        "layers": [{"mediaType": media_type, "digest": blob_digest, "size": size,
-                    "annotations": {"org.opencontainers.image.title": title}}],
-        "subject": {"mediaType": subject.content.get("mediaType", OCI_MANIFEST), "digest": subject.digest,
-                    "size": len(subject.body)},
+        "layers": [
+            {
+                "mediaType": media_type,
+                "digest": blob_digest,
+                "size": size,
+                "annotations": {"org.opencontainers.image.title": title},
+            }
+        ],
+        "subject": {
+            "mediaType": subject.content.get("mediaType", OCI_MANIFEST),
+            "digest": subject.digest,
+            "size": len(subject.body),
+        },
         "annotations": {"org.opencontainers.image.created": created},
     }
     return json.dumps(manifest, indent=3).encode()
@@ -61,8 +73,16 @@ def attached_before(session: Session, repo: Repository, subject: Manifest, diges
     return Attached(repo, digest, tag) if tagged and tagged.digest == digest else None
 
 
-def attach(session: Session, repo: Repository, subject: Manifest, document: bytes, media_type: str, title: str,
-           created: str, suffix: str) -> Attached:
+def attach(
+    session: Session,
+    repo: Repository,
+    subject: Manifest,
+    document: bytes,
+    media_type: str,
+    title: str,
+    created: str,
+    suffix: str,
+) -> Attached:
     """Upload the document and its artifact manifest, pointing at `subject` (nothing sent when it is there
     already: the same image gives the same document); RegistryError when refused."""
     body = artifact_manifest(subject, digest_of(document), len(document), media_type, title, created)
@@ -78,8 +98,16 @@ def attach(session: Session, repo: Repository, subject: Manifest, document: byte
     return Attached(repo, digest, tag)
 
 
-def attach_everywhere(session_for: Callable[[str], Session], pushed: list[Pushed], document: bytes,
-                      media_type: str, title: str, created: str, suffix: str, reporter: Reporter) -> list[Attached]:
+def attach_everywhere(
+    session_for: Callable[[str], Session],
+    pushed: list[Pushed],
+    document: bytes,
+    media_type: str,
+    title: str,
+    created: str,
+    suffix: str,
+    reporter: Reporter,
+) -> list[Attached]:
     """The document attached to the pushed image in every repository; PushError names those that refused."""
     attached, failed = [], []
     for repo, digest in {p.repository: p.digest for p in pushed}.items():
@@ -96,8 +124,10 @@ def attach_everywhere(session_for: Callable[[str], Session], pushed: list[Pushed
         how = f"tagged {done.tag} (no referrers API)" if done.tag else "listed by the referrers API"
         reporter.info(f"    {title} -> {repo.name}@{done.digest}, {how}")
     if failed:
-        raise PushError(f"the image was pushed, but {title} could not be attached in {len(failed)} of "
-                        f"{len(failed) + len(attached)} repositories ({'; '.join(failed)})",
-                        "check that these registries accept OCI artifacts (a manifest with a subject), then rerun: "
-                        "the image is already there and is not pushed again")
+        raise PushError(
+            f"the image was pushed, but {title} could not be attached in {len(failed)} of "
+            f"{len(failed) + len(attached)} repositories ({'; '.join(failed)})",
+            "check that these registries accept OCI artifacts (a manifest with a subject), then rerun: "
+            "the image is already there and is not pushed again",
+        )
     return attached

@@ -37,13 +37,16 @@ def parse_repository(text: str, source: str = "images") -> Repository:
         repo = text.split("@")[0]
         if ":" in repo.rsplit("/", 1)[-1]:
             repo = repo.rsplit(":", 1)[0]
-        raise SettingsError(f"{source} entry {text!r} carries a tag or digest",
-                            f"list the repository only ({repo}) and put tags in the tags input")
+        raise SettingsError(
+            f"{source} entry {text!r} carries a tag or digest",
+            f"list the repository only ({repo}) and put tags in the tags input",
+        )
     match = _REPOSITORY.match(text)
     if not match:
-        raise SettingsError(f"{source} entry {text!r} is not a valid image repository",
-                            "use lowercase [registry[:port]/]path, e.g. ghcr.io/my-org/model or "
-                            "127.0.0.1:5000/demo/wine")
+        raise SettingsError(
+            f"{source} entry {text!r} is not a valid image repository",
+            "use lowercase [registry[:port]/]path, e.g. ghcr.io/my-org/model or 127.0.0.1:5000/demo/wine",
+        )
     host, path = match.group("host"), match.group("path")
     if host and not ("." in host or ":" in host or host == "localhost"):
         host, path = None, f"{host}/{path}"  # `me/model`: the first part is a Docker Hub namespace
@@ -52,8 +55,9 @@ def parse_repository(text: str, source: str = "images") -> Repository:
         path = path if "/" in path else f"library/{path}"
     check_port(text, host, source)
     if len(f"{host}/{path}") > MAX_NAME:
-        raise SettingsError(f"{source} entry {text!r} is longer than {MAX_NAME} characters",
-                            "use a shorter repository path")
+        raise SettingsError(
+            f"{source} entry {text!r} is longer than {MAX_NAME} characters", "use a shorter repository path"
+        )
     return Repository(registry=host.lower(), path=path)
 
 
@@ -82,8 +86,10 @@ def tag_from(text: str) -> str:
 
 def check_tag(tag: str) -> str:
     if not _TAG.match(tag):
-        raise SettingsError(f"tag {tag!r} is not a valid image tag",
-                            "use letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-')")
+        raise SettingsError(
+            f"tag {tag!r} is not a valid image tag",
+            "use letters, digits, '_', '.' and '-' (at most 128, not starting with '.' or '-')",
+        )
     return tag
 
 
@@ -112,15 +118,20 @@ class TagPlan:
 def parse_reference(text: str) -> tuple[Repository, str]:
     """`ghcr.io/org/model:v1` -> (ghcr.io/org/model, v1)."""
     if "@" in text:
-        raise SettingsError(f"tags entry {text!r} carries a digest",
-                            "give a tag name (v1) or a reference with a tag (ghcr.io/org/model:v1)")
+        raise SettingsError(
+            f"tags entry {text!r} carries a digest",
+            "give a tag name (v1) or a reference with a tag (ghcr.io/org/model:v1)",
+        )
     repo, sep, tag = text.rpartition(":")
     if not sep or "/" in tag:  # `host:5000/model`: that colon is the port's
-        raise SettingsError(f"tags entry {text!r} is a repository without a tag",
-                            f"add the tag ({text}:v1), or list the repository in images")
+        raise SettingsError(
+            f"tags entry {text!r} is a repository without a tag",
+            f"add the tag ({text}:v1), or list the repository in images",
+        )
     if ":" in repo.rsplit("/", 1)[-1]:
-        raise SettingsError(f"tags entry {text!r} has two tags",
-                            "give one reference per tag, e.g. ghcr.io/org/model:v1")
+        raise SettingsError(
+            f"tags entry {text!r} has two tags", "give one reference per tag, e.g. ghcr.io/org/model:v1"
+        )
     return parse_repository(repo, "tags"), check_tag(tag)
 
 
@@ -139,9 +150,10 @@ def plan_tags(images: Iterable[str], tags: Iterable[str]) -> TagPlan:
         named = {repo for repo, _ in references}
         for repo in repos:
             if repo not in named:
-                raise SettingsError(f"images entry {repo.name} gets no tag: tags only has full references to "
-                                    "other repositories",
-                                    f"add a tag name to tags (it goes to every images entry), or {repo.name}:<tag>")
+                raise SettingsError(
+                    f"images entry {repo.name} gets no tag: tags only has full references to other repositories",
+                    f"add a tag name to tags (it goes to every images entry), or {repo.name}:<tag>",
+                )
     return plan
 
 

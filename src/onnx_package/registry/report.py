@@ -41,8 +41,15 @@ def report_lines(reports: list[RepositoryReport]) -> Iterator[str]:
         for index, pushed in enumerate(report.pushed):
             first = index == 0
             sent = "already there" if report.already_there == len(report.pushed) else human_bytes(report.bytes_pushed)
-            rows.append((pushed.ref, pushed.digest, sent if first else "",
-                         f"{report.seconds:.1f} s" if first else "", report.credentials if first else ""))
+            rows.append(
+                (
+                    pushed.ref,
+                    pushed.digest,
+                    sent if first else "",
+                    f"{report.seconds:.1f} s" if first else "",
+                    report.credentials if first else "",
+                )
+            )
         if report.error:
             rows.append((report.repository.name, "FAILED", "", f"{report.seconds:.1f} s", report.credentials))
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]

@@ -17,8 +17,9 @@ from .push import Pusher, push_fix
 from .refs import Repository
 
 
-def check_credentials(client: docker.DockerClient, settings: Settings, repos: list[Repository], auth: RegistryAuth,
-                      reporter: Reporter) -> None:
+def check_credentials(
+    client: docker.DockerClient, settings: Settings, repos: list[Repository], auth: RegistryAuth, reporter: Reporter
+) -> None:
     """Before the build: every repository accepts the credentials the push will use, and lets them push.
 
     A login is not enough: Docker Hub, GHCR and ACR answer a token request for push scope with a token
@@ -37,12 +38,17 @@ def check_credentials(client: docker.DockerClient, settings: Settings, repos: li
 
 def check_repository(session: Session, repo: Repository, who: str, reporter: Reporter) -> None:
     if status_of(lambda: session.request("GET", "", f"repository:{repo.path}:push,pull")) in (401, 403):
-        raise PushError(f"{repo.registry} refused the credentials of {who}, so nothing was built or pushed",
-                        push_fix("unauthorized", repo.ref("")))
+        raise PushError(
+            f"{repo.registry} refused the credentials of {who}, so nothing was built or pushed",
+            push_fix("unauthorized", repo.ref("")),
+        )
     upload = status_of(lambda: upload_probe(session, repo))
     if upload in (401, 403):
-        raise PushError(f"{repo.registry} does not let {who} push to {repo.path} ({upload} to a blob upload), so "
-                        "nothing was built or pushed", push_rights_fix(repo))
+        raise PushError(
+            f"{repo.registry} does not let {who} push to {repo.path} ({upload} to a blob upload), so "
+            "nothing was built or pushed",
+            push_rights_fix(repo),
+        )
     if upload:
         reporter.info(f"    {repo.name}: push allowed ({who})")
 
@@ -56,9 +62,11 @@ def status_of(call: Callable[[], Answer]) -> int:
 
 
 def push_rights_fix(repo: Repository) -> str:
-    return (f"use credentials that may push to {repo.path} on {repo.registry} (ghcr.io: the job's `permissions: "
-            "packages: write`; ACR: the AcrPush role; Docker Hub: an access token with Read & Write), given "
-            "with docker/login-action or a registry-auth entry")
+    return (
+        f"use credentials that may push to {repo.path} on {repo.registry} (ghcr.io: the job's `permissions: "
+        "packages: write`; ACR: the AcrPush role; Docker Hub: an access token with Read & Write), given "
+        "with docker/login-action or a registry-auth entry"
+    )
 
 
 def upload_probe(session: Session, repo: Repository) -> Answer:

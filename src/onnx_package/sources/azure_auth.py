@@ -59,9 +59,11 @@ BUILTIN_CLOUDS: dict[str, dict[str, str]] = {
     },
 }
 CUSTOM_REQUIRED = ("resource_manager", "active_directory", "storage_endpoint", "registry_discovery_endpoint")
-CUSTOM_EXAMPLE = ('{"name": "AzureStack", "resource_manager": "https://management.example/", '
-                  '"active_directory": "https://login.example/", "storage_endpoint": "core.example", '
-                  '"registry_discovery_endpoint": "https://region.api.ml.example/"}')
+CUSTOM_EXAMPLE = (
+    '{"name": "AzureStack", "resource_manager": "https://management.example/", '
+    '"active_directory": "https://login.example/", "storage_endpoint": "core.example", '
+    '"registry_discovery_endpoint": "https://region.api.ml.example/"}'
+)
 
 
 @dataclass(frozen=True)
@@ -90,32 +92,44 @@ def cloud_of(settings: Settings) -> Cloud:
         return _custom_cloud(raw)
     for name, endpoints in BUILTIN_CLOUDS.items():
         if name.lower() == raw.lower():
-            return Cloud(name=name, resource_manager=endpoints["resource_manager"],
-                         active_directory=endpoints["active_directory"],
-                         storage_endpoint=endpoints["storage_endpoint"])
-    raise SettingsError(f"cloud {raw!r} is not a known Azure cloud",
-                        f"set cloud to one of {', '.join(BUILTIN_CLOUDS)}, or to a JSON object like {CUSTOM_EXAMPLE}")
+            return Cloud(
+                name=name,
+                resource_manager=endpoints["resource_manager"],
+                active_directory=endpoints["active_directory"],
+                storage_endpoint=endpoints["storage_endpoint"],
+            )
+    raise SettingsError(
+        f"cloud {raw!r} is not a known Azure cloud",
+        f"set cloud to one of {', '.join(BUILTIN_CLOUDS)}, or to a JSON object like {CUSTOM_EXAMPLE}",
+    )
 
 
 def _custom_cloud(raw: str) -> Cloud:
     try:
         given = json.loads(raw)
     except json.JSONDecodeError as err:
-        raise SettingsError(f"cloud is not valid JSON ({err.msg} at column {err.colno})",
-                            f"give cloud as JSON like {CUSTOM_EXAMPLE}") from None
+        raise SettingsError(
+            f"cloud is not valid JSON ({err.msg} at column {err.colno})", f"give cloud as JSON like {CUSTOM_EXAMPLE}"
+        ) from None
     missing = [key for key in CUSTOM_REQUIRED if not isinstance(given, dict) or not given.get(key)]
     if missing:
-        raise SettingsError(f"the custom cloud misses {', '.join(missing)}",
-                            f"give cloud as JSON with every endpoint, like {CUSTOM_EXAMPLE}")
+        raise SettingsError(
+            f"the custom cloud misses {', '.join(missing)}",
+            f"give cloud as JSON with every endpoint, like {CUSTOM_EXAMPLE}",
+        )
     metadata = {key: str(given[key]) for key in CUSTOM_REQUIRED}
     metadata.setdefault("azure_portal", str(given.get("azure_portal", metadata["resource_manager"])))
     metadata.setdefault("aml_resource_id", str(given.get("aml_resource_id", metadata["resource_manager"])))
     # azure-ai-ml keeps the first metadata registered under a name, so the name carries a digest of it.
     digest = hashlib.sha256(json.dumps(metadata, sort_keys=True).encode()).hexdigest()[:8]
     name = f"{given.get('name') or 'Custom'}-{digest}"
-    return Cloud(name=name, resource_manager=metadata["resource_manager"],
-                 active_directory=metadata["active_directory"], storage_endpoint=metadata["storage_endpoint"],
-                 metadata=metadata)
+    return Cloud(
+        name=name,
+        resource_manager=metadata["resource_manager"],
+        active_directory=metadata["active_directory"],
+        storage_endpoint=metadata["storage_endpoint"],
+        metadata=metadata,
+    )
 
 
 def subscription_id(settings: Settings) -> str:
@@ -174,33 +188,40 @@ def azure_credential(settings: Settings, mask: Mask = ignore) -> TokenCredential
 def _credential(settings: Settings, mask: Mask) -> ClosableCredential:
     cloud = cloud_of(settings)
     # Public Azure AD cannot vouch for a custom cloud's login host; skip MSAL's instance discovery there.
-    options: dict[str, Any] = {"authority": cloud.active_directory,
-                               **({"disable_instance_discovery": True} if cloud.metadata else {})}
+    options: dict[str, Any] = {
+        "authority": cloud.active_directory,
+        **({"disable_instance_discovery": True} if cloud.metadata else {}),
+    }
     principal = service_principal(settings)
     if principal:
         return ClientSecretCredential(principal.tenant_id, principal.client_id, principal.client_secret, **options)
     if settings.client_id or settings.tenant_id:
-        return ClientAssertionCredential(*_oidc_ids(settings), github_oidc_token(settings.environ, mask,
-                                                                                 settings.audience), **options)
+        return ClientAssertionCredential(
+            *_oidc_ids(settings), github_oidc_token(settings.environ, mask, settings.audience), **options
+        )
     return DefaultAzureCredential(**options)
 
 
 def _oidc_ids(settings: Settings) -> tuple[str, str]:
     if not (settings.client_id and settings.tenant_id):
         given, other = ("client-id", "tenant-id") if settings.client_id else ("tenant-id", "client-id")
-        raise SettingsError(f"OIDC login needs both client-id and tenant-id, but only {given} is set",
-                            f"set {other} too (from the app registration's overview page)")
+        raise SettingsError(
+            f"OIDC login needs both client-id and tenant-id, but only {given} is set",
+            f"set {other} too (from the app registration's overview page)",
+        )
     if not settings.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL"):
         raise SettingsError(
             "client-id and tenant-id ask for an OIDC login, but the job cannot request a GitHub OIDC token "
             "(ACTIONS_ID_TOKEN_REQUEST_URL is not set)",
             "add `permissions: id-token: write` to the job (and contents: read); outside GitHub Actions, leave "
-            "client-id empty and log in with azure-credentials or `az login`")
+            "client-id empty and log in with azure-credentials or `az login`",
+        )
     return settings.tenant_id, settings.client_id
 
 
-def github_oidc_token(environ: Mapping[str, str], mask: Mask = ignore,
-                      audience: str = GITHUB_AUDIENCE) -> Callable[[], str]:
+def github_oidc_token(
+    environ: Mapping[str, str], mask: Mask = ignore, audience: str = GITHUB_AUDIENCE
+) -> Callable[[], str]:
     """A function returning a fresh GitHub OIDC token for Azure AD (they live about ten minutes)."""
     url = environ["ACTIONS_ID_TOKEN_REQUEST_URL"]
     request_token = environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN", "")
@@ -208,8 +229,9 @@ def github_oidc_token(environ: Mapping[str, str], mask: Mask = ignore,
     token_url = f"{url}{separator}audience={quote(audience, safe=':/')}"
 
     def attempt() -> str:
-        request = urllib.request.Request(token_url, headers={"Authorization": f"bearer {request_token}",
-                                                             "Accept": "application/json"})
+        request = urllib.request.Request(
+            token_url, headers={"Authorization": f"bearer {request_token}", "Accept": "application/json"}
+        )
         try:
             with urllib.request.build_opener().open(request, timeout=30) as response:
                 token = str(json.load(response)["value"])
@@ -224,8 +246,13 @@ def github_oidc_token(environ: Mapping[str, str], mask: Mask = ignore,
 
     def fetch() -> str:
         try:
-            return retry.call(attempt, retry.OIDC, on_retry=lambda err, delay, number: log.info(
-                "GitHub OIDC token request failed (attempt %d of %d); retrying", number, OIDC_ATTEMPTS))
+            return retry.call(
+                attempt,
+                retry.OIDC,
+                on_retry=lambda err, delay, number: log.info(
+                    "GitHub OIDC token request failed (attempt %d of %d); retrying", number, OIDC_ATTEMPTS
+                ),
+            )
         except retry.GaveUp as err:
             raise _oidc_error(err.reason) from None
 
@@ -233,8 +260,10 @@ def github_oidc_token(environ: Mapping[str, str], mask: Mask = ignore,
 
 
 def _oidc_error(detail: str) -> AzureLoginError:
-    return AzureLoginError(f"could not get a GitHub OIDC token for Azure ({detail})",
-                            "check the job has `permissions: id-token: write`; retry if GitHub was unavailable")
+    return AzureLoginError(
+        f"could not get a GitHub OIDC token for Azure ({detail})",
+        "check the job has `permissions: id-token: write`; retry if GitHub was unavailable",
+    )
 
 
 def is_login_failure(err: ClientAuthenticationError, settings: Settings) -> bool:
@@ -260,10 +289,15 @@ def federation_claims(settings: Settings) -> str:
         issuer, subject, audience = (str(claims[name]) for name in ("iss", "sub", "aud"))
     except (PackageError, KeyError, IndexError, ValueError, TypeError):
         server = settings.environ.get("GITHUB_SERVER_URL", "https://github.com").rstrip("/")
-        issuer = ("https://token.actions.githubusercontent.com" if server == "https://github.com"
-                  else f"{server}/_services/token")
-        subject = (f"repo:{settings.environ.get('GITHUB_REPOSITORY', 'OWNER/REPO')}:ref:"
-                   f"{settings.environ.get('GITHUB_REF', 'refs/heads/main')}")
+        issuer = (
+            "https://token.actions.githubusercontent.com"
+            if server == "https://github.com"
+            else f"{server}/_services/token"
+        )
+        subject = (
+            f"repo:{settings.environ.get('GITHUB_REPOSITORY', 'OWNER/REPO')}:ref:"
+            f"{settings.environ.get('GITHUB_REF', 'refs/heads/main')}"
+        )
         audience = settings.audience
     return f"issuer {issuer}, subject {subject}, audience {audience}"
 
@@ -271,11 +305,17 @@ def federation_claims(settings: Settings) -> str:
 def login_fix(settings: Settings) -> str:
     principal = service_principal(settings)
     if principal:
-        return (f"renew the client secret (az ad app credential reset --id {principal.client_id}) and store the "
-                "new --sdk-auth JSON in the secret behind azure-credentials; check tenantId")
+        return (
+            f"renew the client secret (az ad app credential reset --id {principal.client_id}) and store the "
+            "new --sdk-auth JSON in the secret behind azure-credentials; check tenantId"
+        )
     if settings.client_id:
-        return (f"add a federated credential to app {settings.client_id} that matches this job's token: "
-                f"{federation_claims(settings)} (a job with an environment has the subject "
-                "repo:OWNER/REPO:environment:NAME); check tenant-id and audience")
-    return ("log in first: give azure-credentials, or client-id + tenant-id with permissions: id-token: write, "
-            "or run azure/login before this step")
+        return (
+            f"add a federated credential to app {settings.client_id} that matches this job's token: "
+            f"{federation_claims(settings)} (a job with an environment has the subject "
+            "repo:OWNER/REPO:environment:NAME); check tenant-id and audience"
+        )
+    return (
+        "log in first: give azure-credentials, or client-id + tenant-id with permissions: id-token: write, "
+        "or run azure/login before this step"
+    )

@@ -29,17 +29,23 @@ def service_principal(settings: Settings) -> ServicePrincipal | None:
         return None
     given = sdk_auth(raw)
     if given is None:
-        raise SettingsError("azure-credentials is not a JSON object",
-                            "store the output of `az ad sp create-for-rbac --sdk-auth` as the secret, "
-                            "e.g. azure-credentials: ${{ secrets.AZURE_CREDENTIALS }}")
+        raise SettingsError(
+            "azure-credentials is not a JSON object",
+            "store the output of `az ad sp create-for-rbac --sdk-auth` as the secret, "
+            "e.g. azure-credentials: ${{ secrets.AZURE_CREDENTIALS }}",
+        )
     missing = [key for key in ("clientId", "clientSecret", "tenantId") if not given.get(key)]
     if missing:
-        raise SettingsError(f"azure-credentials has no {', '.join(missing)}",
-                            "use the JSON of `az ad sp create-for-rbac --sdk-auth` "
-                            "(clientId, clientSecret, subscriptionId, tenantId)")
-    return ServicePrincipal(client_id=str(given["clientId"]), tenant_id=str(given["tenantId"]),
-                            client_secret=str(given["clientSecret"]),
-                            subscription_id=str(given.get("subscriptionId") or ""))
+        raise SettingsError(
+            f"azure-credentials has no {', '.join(missing)}",
+            "use the JSON of `az ad sp create-for-rbac --sdk-auth` (clientId, clientSecret, subscriptionId, tenantId)",
+        )
+    return ServicePrincipal(
+        client_id=str(given["clientId"]),
+        tenant_id=str(given["tenantId"]),
+        client_secret=str(given["clientSecret"]),
+        subscription_id=str(given.get("subscriptionId") or ""),
+    )
 
 
 def sdk_auth(raw: str) -> dict[str, Any] | None:

@@ -41,8 +41,12 @@ log = logging.getLogger(__name__)
 
 # Passed to every SDK client: no telemetry upload, no progress bars, bounded waits (the default
 # retry policy then retries 5xx, resets and timeouts three times).
-SDK_OPTIONS: dict[str, Any] = {"enable_telemetry": False, "show_progress": False,
-                               "connection_timeout": 20, "read_timeout": 120}
+SDK_OPTIONS: dict[str, Any] = {
+    "enable_telemetry": False,
+    "show_progress": False,
+    "connection_timeout": 20,
+    "read_timeout": 120,
+}
 BLOB_RETRY = ExponentialRetry(initial_backoff=2, increment_base=2, retry_total=3)
 # ARM answers these for a missing subscription, resource group or workspace.
 PARENT_MISSING = {"SubscriptionNotFound", "ResourceGroupNotFound", "ParentResourceNotFound", "WorkspaceNotFound"}
@@ -71,8 +75,10 @@ class Place:
     def scope(self) -> str:
         if self.registry:
             return f"the registry {self.registry} (its resource id: az ml registry show -n {self.registry} --query id)"
-        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
-                f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace}")
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.MachineLearningServices/workspaces/{self.workspace}"
+        )
 
 
 def fetch_azureml(settings: Settings, dest: Path, mask: Mask = ignore) -> FetchedModel:
@@ -94,28 +100,32 @@ def fetch_azureml(settings: Settings, dest: Path, mask: Mask = ignore) -> Fetche
     model_file = pick_model_file(dest, settings.model_file)
     sha256 = sha256_of(dest / model_file)
     check_sha256(settings.model_sha256, sha256, f"{name} version {version} ({model_file})")
-    return FetchedModel(folder=dest, model_file=model_file, name=name, version=version, sha256=sha256,
-                        origin=str(model.id or ""))
+    return FetchedModel(
+        folder=dest, model_file=model_file, name=name, version=version, sha256=sha256, origin=str(model.id or "")
+    )
 
 
 def place_of(settings: Settings) -> Place:
     if settings.model_label and settings.model_version.strip().lower() != "latest":
-        raise SettingsError(f"both model-version ({settings.model_version}) and model-label ({settings.model_label}) "
-                            "are set", "set one: model-version for a fixed version, or model-label (with "
-                            "model-version left at latest)")
+        raise SettingsError(
+            f"both model-version ({settings.model_version}) and model-label ({settings.model_label}) are set",
+            "set one: model-version for a fixed version, or model-label (with model-version left at latest)",
+        )
     if settings.registry_name:
         if settings.workspace:
-            raise SettingsError(f"both workspace ({settings.workspace}) and registry-name ({settings.registry_name}) "
-                                "are set", "set workspace for a workspace model or registry-name for a registry "
-                                "model, not both")
+            raise SettingsError(
+                f"both workspace ({settings.workspace}) and registry-name ({settings.registry_name}) are set",
+                "set workspace for a workspace model or registry-name for a registry model, not both",
+            )
         require(settings, "model-name", why="an Azure ML registry model")
         return Place(registry=settings.registry_name)
     require(settings, "workspace", "resource-group", "model-name", why="model-source azureml")
     subscription = azure_auth.subscription_id(settings)
     if not subscription:
-        raise SettingsError("model-source azureml needs subscription-id, which is empty (and azure-credentials "
-                            "names none)", "set subscription-id (CLI: --subscription-id ...; action: with: "
-                            "subscription-id: ...)")
+        raise SettingsError(
+            "model-source azureml needs subscription-id, which is empty (and azure-credentials names none)",
+            "set subscription-id (CLI: --subscription-id ...; action: with: subscription-id: ...)",
+        )
     return Place(subscription=subscription, resource_group=settings.resource_group, workspace=settings.workspace)
 
 
@@ -126,8 +136,10 @@ def ml_client(settings: Settings, place: Place, credential: TokenCredential) -> 
     try:  # the constructor asks the discovery service where the registry lives
         return MLClient(credential, registry_name=place.registry, **options)
     except ResourceNotFoundError as err:
-        raise ModelSourceError(f"registry {place.registry} was not found ({service_error(err)})",
-                               "check registry-name (az ml registry list) and the cloud input") from err
+        raise ModelSourceError(
+            f"registry {place.registry} was not found ({service_error(err)})",
+            "check registry-name (az ml registry list) and the cloud input",
+        ) from err
 
 
 def resolve_version(client: MLClient, settings: Settings, place: Place) -> str:
@@ -139,8 +151,10 @@ def resolve_version(client: MLClient, settings: Settings, place: Place) -> str:
         model = client.models.get(settings.model_name, label=label)
     except ValidationException as err:
         if label != "latest":
-            raise SettingsError(f"model-label {label!r} is not a label Azure ML resolves ({sdk_line(str(err))})",
-                                "use model-label: latest, or set model-version to a version number") from err
+            raise SettingsError(
+                f"model-label {label!r} is not a label Azure ML resolves ({sdk_line(str(err))})",
+                "use model-label: latest, or set model-version to a version number",
+            ) from err
         raise missing_model(client, settings.model_name, place) from err
     return str(model.version)
 
@@ -154,8 +168,10 @@ def get_model(client: MLClient, name: str, version: str, place: Place) -> Model:
         versions = known_versions(client, name)
         if not versions:
             raise missing_model(client, name, place) from err
-        raise ModelSourceError(f"model {name} has no version {version} in {place}; it has versions "
-                               f"{', '.join(versions)}", "set model-version to one of those, or to latest") from err
+        raise ModelSourceError(
+            f"model {name} has no version {version} in {place}; it has versions {', '.join(versions)}",
+            "set model-version to one of those, or to latest",
+        ) from err
     return model
 
 
@@ -165,8 +181,10 @@ def missing_model(client: MLClient, name: str, place: Place) -> ModelSourceError
     except (HttpResponseError, MlException):
         names = []
     listed = f"its models are {', '.join(names[:SHOWN_VERSIONS])}" if names else "it has no models"
-    return ModelSourceError(f"model {name} does not exist in {place}; {listed}",
-                            "set model-name to a registered model, or register it first (az ml model create)")
+    return ModelSourceError(
+        f"model {name} does not exist in {place}; {listed}",
+        "set model-name to a registered model, or register it first (az ml model create)",
+    )
 
 
 def known_versions(client: MLClient, name: str) -> list[str]:
@@ -179,26 +197,37 @@ def known_versions(client: MLClient, name: str) -> list[str]:
 
 
 # --- downloads -------------------------------------------------------------------------------------
-def download_workspace_model(client: MLClient, model: Model, into: Path, settings: Settings,
-                             credential: TokenCredential) -> Path:
+def download_workspace_model(
+    client: MLClient, model: Model, into: Path, settings: Settings, credential: TokenCredential
+) -> Path:
     datastore_name, prefix = split_datastore_uri(str(model.path))
     datastore = client.datastores.get(datastore_name, include_secrets=True)
     container_name = getattr(datastore, "container_name", None) or getattr(datastore, "filesystem", None)
     if not container_name:
-        raise ModelSourceError(f"model {model.name} version {model.version} is stored in datastore "
-                               f"{datastore_name} of type {datastore.type}, which this action cannot read",
-                               "register the model from a blob or ADLS Gen2 datastore")
+        raise ModelSourceError(
+            f"model {model.name} version {model.version} is stored in datastore "
+            f"{datastore_name} of type {datastore.type}, which this action cannot read",
+            "register the model from a blob or ADLS Gen2 datastore",
+        )
     suffix = getattr(datastore, "endpoint", None) or azure_auth.cloud_of(settings).storage_endpoint
     protocol = getattr(datastore, "protocol", None) or "https"
     account_url = f"{protocol}://{datastore.account_name}.blob.{suffix}"
-    container = ContainerClient(account_url, container_name, credential=blob_credential(datastore, credential),
-                                retry_policy=BLOB_RETRY, connection_timeout=20, read_timeout=120)
+    container = ContainerClient(
+        account_url,
+        container_name,
+        credential=blob_credential(datastore, credential),
+        retry_policy=BLOB_RETRY,
+        connection_timeout=20,
+        read_timeout=120,
+    )
     where = f"{container_name}/{prefix} in storage account {datastore.account_name} (datastore {datastore_name})"
     with storage_errors(where, datastore_name, credential_kind(datastore)):
         count = copy_blobs(container, prefix.strip("/"), into)
     if count == 0:
-        raise ModelSourceError(f"model {model.name} version {model.version} points at {where}, which holds no files",
-                               "register the model version again from a folder that holds the model")
+        raise ModelSourceError(
+            f"model {model.name} version {model.version} points at {where}, which holds no files",
+            "register the model version again from a folder that holds the model",
+        )
     return into
 
 
@@ -206,8 +235,10 @@ def split_datastore_uri(uri: str) -> tuple[str, str]:
     """azureml://[subscriptions/.../workspaces/W/]datastores/D/paths/P -> (D, P)."""
     match = re.search(r"datastores/([^/]+)/paths/(.+)$", uri)
     if not match:
-        raise ModelSourceError(f"the model's path {uri} is not a datastore path",
-                               "register the model from a datastore path (azureml://datastores/<name>/paths/...)")
+        raise ModelSourceError(
+            f"the model's path {uri} is not a datastore path",
+            "register the model from a datastore path (azureml://datastores/<name>/paths/...)",
+        )
     return match[1], match[2]
 
 
@@ -236,7 +267,7 @@ def copy_blobs(container: ContainerClient, prefix: str, into: Path) -> int:
     for blob in container.list_blobs(name_starts_with=prefix + "/", include=["metadata"]):
         if (blob.metadata or {}).get("hdi_isfolder") == "true":
             continue  # a folder marker of a hierarchical-namespace account
-        target = (into / blob.name[len(prefix) + 1:]).resolve()
+        target = (into / blob.name[len(prefix) + 1 :]).resolve()
         if not target.is_relative_to(into.resolve()):
             log.warning("skipped blob %s: its name leaves the model folder", blob.name)
             continue
@@ -286,20 +317,25 @@ def translated(settings: Settings, place: Place) -> Iterator[None]:
     except HttpResponseError as err:
         raise http_error(err, settings, place) from err
     except (ServiceRequestError, ServiceResponseError) as err:
-        raise ModelSourceError(f"could not reach Azure for {place} after retries ({sdk_line(str(err))})",
-                               "check the runner's network and proxy settings and the cloud input, then retry") from err
+        raise ModelSourceError(
+            f"could not reach Azure for {place} after retries ({sdk_line(str(err))})",
+            "check the runner's network and proxy settings and the cloud input, then retry",
+        ) from err
     except MlException as err:
-        raise ModelSourceError(f"azure-ai-ml failed for {place}: {sdk_line(str(err))}",
-                               "check the model's registration in Azure ML; retry if the service was busy") from err
+        raise ModelSourceError(
+            f"azure-ai-ml failed for {place}: {sdk_line(str(err))}",
+            "check the model's registration in Azure ML; retry if the service was busy",
+        ) from err
 
 
 def auth_error(err: ClientAuthenticationError, settings: Settings, place: Place) -> PackageError:
     if azure_auth.is_login_failure(err, settings):
         return azure_auth.login_error(err, settings)
-    return ModelSourceError(f"Azure ML refused the token of {azure_auth.identity(settings)} for {place} "
-                            f"({err.status_code} {service_error(err)})",
-                            "check that the login's tenant (tenant-id, tenantId) owns the subscription of "
-                            f"{place}, and the cloud input")
+    return ModelSourceError(
+        f"Azure ML refused the token of {azure_auth.identity(settings)} for {place} "
+        f"({err.status_code} {service_error(err)})",
+        f"check that the login's tenant (tenant-id, tenantId) owns the subscription of {place}, and the cloud input",
+    )
 
 
 def http_error(err: HttpResponseError, settings: Settings, place: Place) -> PackageError:
@@ -308,18 +344,24 @@ def http_error(err: HttpResponseError, settings: Settings, place: Place) -> Pack
         return ModelSourceError(
             f"{azure_auth.identity(settings)} may not read models of {place} (403 {detail})",
             f'grant it the "{place.role}" role: az role assignment create --assignee '
-            f'{azure_auth.assignee(settings)} --role "{place.role}" --scope {place.scope}')
+            f'{azure_auth.assignee(settings)} --role "{place.role}" --scope {place.scope}',
+        )
     if status == 404 and error_code(err) in PARENT_MISSING:
-        return ModelSourceError(f"{place} was not found ({detail})",
-                                "check subscription-id, resource-group and workspace (az ml workspace list)")
+        return ModelSourceError(
+            f"{place} was not found ({detail})",
+            "check subscription-id, resource-group and workspace (az ml workspace list)",
+        )
     if status == 404:
-        return ModelSourceError(f"Azure ML found no {detail or 'such resource'} in {place}",
-                                "check the model's registration (az ml model show) and its datastore")
+        return ModelSourceError(
+            f"Azure ML found no {detail or 'such resource'} in {place}",
+            "check the model's registration (az ml model show) and its datastore",
+        )
     if status >= 500:
-        return ModelSourceError(f"Azure ML answered {status} for {place} after retries ({detail})",
-                                "retry the job later; the service had an outage")
-    return ModelSourceError(f"Azure ML answered {status} for {place} ({detail})",
-                            "check the inputs the message names")
+        return ModelSourceError(
+            f"Azure ML answered {status} for {place} after retries ({detail})",
+            "retry the job later; the service had an outage",
+        )
+    return ModelSourceError(f"Azure ML answered {status} for {place} ({detail})", "check the inputs the message names")
 
 
 @contextmanager
@@ -332,14 +374,19 @@ def storage_errors(where: str, datastore: str, kind: str) -> Iterator[None]:
         code = str(getattr(raw_code, "value", raw_code) or "")
         detail = f"{status} {code}: {sdk_line(str(err.reason or ''))}"
         if status in (401, 403) or code in ("AuthenticationFailed", "InvalidAuthenticationInfo"):
-            fix = ('grant the login the "Storage Blob Data Reader" role on the storage account' if kind == "identity"
-                   else f"update the {kind} of datastore {datastore} in Azure ML (az ml datastore update)")
+            fix = (
+                'grant the login the "Storage Blob Data Reader" role on the storage account'
+                if kind == "identity"
+                else f"update the {kind} of datastore {datastore} in Azure ML (az ml datastore update)"
+            )
             raise ModelSourceError(f"blob storage refused the datastore's {kind} for {where} ({detail})", fix) from err
         if status == 404:
-            raise ModelSourceError(f"{where} does not exist ({detail})",
-                                   "register the model version again; its files are gone") from err
-        raise ModelSourceError(f"blob storage answered {where} with {detail} after retries",
-                               "retry the job later") from err
+            raise ModelSourceError(
+                f"{where} does not exist ({detail})", "register the model version again; its files are gone"
+            ) from err
+        raise ModelSourceError(
+            f"blob storage answered {where} with {detail} after retries", "retry the job later"
+        ) from err
 
 
 def error_code(err: HttpResponseError) -> str:

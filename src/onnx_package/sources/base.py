@@ -10,8 +10,16 @@ from ..errors import ModelError
 
 # Files beside an .onnx that describe it (tokenizer, labels); they travel with a single-file model.
 COMPANION_FILES = (
-    "config.json", "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "vocab.txt",
-    "vocab.json", "merges.txt", "added_tokens.json", "sentencepiece.bpe.model", "spiece.model",
+    "config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "added_tokens.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
 )
 
 
@@ -44,21 +52,28 @@ def pick_model_file(folder: Path, wanted: str) -> str:
         matches = [f for f in found if f == wanted or f.endswith("/" + wanted)]
         if len(matches) == 1:
             return matches[0]
-        raise ModelError(f"model-file {wanted!r} is not among the model's .onnx files {found}",
-                         "set model-file to one of those paths")
+        raise ModelError(
+            f"model-file {wanted!r} is not among the model's .onnx files {found}",
+            "set model-file to one of those paths",
+        )
     if not found:
-        raise ModelError(f"no .onnx file found in {folder}",
-                         "point model-path at a folder holding an .onnx file, or at the .onnx file itself")
+        raise ModelError(
+            f"no .onnx file found in {folder}",
+            "point model-path at a folder holding an .onnx file, or at the .onnx file itself",
+        )
     if len(found) > 1:
-        raise ModelError(f"the model folder holds several .onnx files: {', '.join(found)}",
-                         "set model-file to the one to serve")
+        raise ModelError(
+            f"the model folder holds several .onnx files: {', '.join(found)}", "set model-file to the one to serve"
+        )
     return found[0]
 
 
 def check_sha256(expected: str, actual: str, what: str) -> None:
     if expected and expected.lower() != actual:
-        raise ModelError(f"sha256 of {what} is {actual}, not the expected {expected}",
-                         "check that model-sha256 names this model version, or update model-sha256")
+        raise ModelError(
+            f"sha256 of {what} is {actual}, not the expected {expected}",
+            "check that model-sha256 names this model version, or update model-sha256",
+        )
 
 
 def external_data_files(model_path: Path) -> list[str]:
@@ -69,8 +84,10 @@ def external_data_files(model_path: Path) -> list[str]:
     try:
         proto = onnx.load_model(str(model_path), load_external_data=False)
     except (DecodeError, ValueError, OSError) as err:
-        raise ModelError(f"{model_path.name} is not a valid ONNX model ({err.__class__.__name__}: {err})",
-                         "re-export the model to ONNX (or upload the .onnx file itself, not a checkpoint)") from err
+        raise ModelError(
+            f"{model_path.name} is not a valid ONNX model ({err.__class__.__name__}: {err})",
+            "re-export the model to ONNX (or upload the .onnx file itself, not a checkpoint)",
+        ) from err
     locations: set[str] = set()
     graphs = [proto.graph]
     while graphs:

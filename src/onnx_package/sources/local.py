@@ -24,8 +24,10 @@ def fetch_local(settings: Settings, dest: Path) -> FetchedModel:
     require(settings, "model-path", why="model-source local")
     source = Path(settings.model_path).expanduser()
     if not source.exists():
-        raise ModelSourceError(f"model-path {source} does not exist",
-                               "point model-path at a model folder or an .onnx file in the workspace")
+        raise ModelSourceError(
+            f"model-path {source} does not exist",
+            "point model-path at a model folder or an .onnx file in the workspace",
+        )
     # Hard links, not copies: the user's files are never moved or written, and cost no space twice.
     place = Placer()
     if source.is_file():
@@ -40,8 +42,14 @@ def fetch_local(settings: Settings, dest: Path) -> FetchedModel:
     check_sha256(settings.model_sha256, sha256, str(source))
     name = settings.model_name or (source.stem if source.is_file() else source.resolve().name)
     version = settings.model_version if settings.model_version != "latest" else sha256[:12]
-    return FetchedModel(folder=dest, model_file=model_file, name=name, version=version, sha256=sha256,
-                        origin=repository_path(settings, source))
+    return FetchedModel(
+        folder=dest,
+        model_file=model_file,
+        name=name,
+        version=version,
+        sha256=sha256,
+        origin=repository_path(settings, source),
+    )
 
 
 def repository_path(settings: Settings, source: Path) -> str:

@@ -47,20 +47,27 @@ def fetch_url(settings: Settings, dest: Path) -> FetchedModel:
     if settings.model_sha256:
         check_sha256(settings.model_sha256, sha256, shown(settings.model_url))
     else:
-        log.warning("model-sha256 is not set: %s has sha256 %s; set model-sha256: %s to pin it",
-                    shown(settings.model_url), sha256, sha256)
+        log.warning(
+            "model-sha256 is not set: %s has sha256 %s; set model-sha256: %s to pin it",
+            shown(settings.model_url),
+            sha256,
+            sha256,
+        )
     name = settings.model_name or PurePosixPath(model_file).stem
     version = settings.model_version if settings.model_version != "latest" else sha256[:12]
-    return FetchedModel(folder=dest, model_file=model_file, name=name, version=version, sha256=sha256,
-                        origin=public(settings.model_url))
+    return FetchedModel(
+        folder=dest, model_file=model_file, name=name, version=version, sha256=sha256, origin=public(settings.model_url)
+    )
 
 
 def file_name(url: str, what: str) -> str:
     """The .onnx file name the URL ends with (model.onnx when it names none); https only."""
     parts = urlsplit(url)
     if parts.scheme != "https" or not parts.netloc:
-        raise SettingsError(f"{what} {shown(url)} is not an https URL",
-                            f"give {what} as https://host/path (plain http and other schemes are refused)")
+        raise SettingsError(
+            f"{what} {shown(url)} is not an https URL",
+            f"give {what} as https://host/path (plain http and other schemes are refused)",
+        )
     last = PurePosixPath(unquote(parts.path)).name
     return last if last.endswith(".onnx") else "model.onnx"
 
@@ -81,6 +88,7 @@ def shown(url: str) -> str:
 
 def download(url: str, target: Path) -> None:
     """Bounded retries on 5xx, 429, resets and timeouts; other failures stop at once."""
+
     def attempt() -> None:
         try:
             copy_response(url, target)
@@ -90,22 +98,26 @@ def download(url: str, target: Path) -> None:
             raise retry.Retry(f"{err.code} {err.reason}") from None
         except urllib.error.URLError as err:
             if isinstance(err.reason, ssl.SSLCertVerificationError):
-                raise ModelSourceError(f"the TLS certificate of {shown(url)} is not trusted "
-                                       f"({err.reason.verify_message})",
-                                       "use a URL with a publicly trusted certificate") from None
+                raise ModelSourceError(
+                    f"the TLS certificate of {shown(url)} is not trusted ({err.reason.verify_message})",
+                    "use a URL with a publicly trusted certificate",
+                ) from None
             raise retry.Retry(str(err.reason)) from None
         except (OSError, http.client.HTTPException) as err:
             raise retry.Retry(f"{type(err).__name__}: {err}") from None
 
     def on_retry(err: retry.Retry, delay: float, number: int) -> None:
-        log.warning("download of %s failed (%s); retry %d of %d in %d s", shown(url), err.reason, number,
-                    ATTEMPTS - 1, delay)
+        log.warning(
+            "download of %s failed (%s); retry %d of %d in %d s", shown(url), err.reason, number, ATTEMPTS - 1, delay
+        )
 
     try:
         retry.call(attempt, retry.DOWNLOAD, on_retry=on_retry)
     except retry.GaveUp as err:
-        raise ModelSourceError(f"downloading {shown(url)} failed {err.attempts} times (last: {err.reason})",
-                               "check that the URL is reachable from the runner, then retry") from None
+        raise ModelSourceError(
+            f"downloading {shown(url)} failed {err.attempts} times (last: {err.reason})",
+            "check that the URL is reachable from the runner, then retry",
+        ) from None
 
 
 def http_fix(status: int) -> str:

@@ -24,14 +24,29 @@ from . import open_inference_pb2 as pb
 
 log = logging.getLogger("onnx_serve")
 SERVICE = "inference.GRPCInferenceService"
-CODES = {400: grpc.StatusCode.INVALID_ARGUMENT, 401: grpc.StatusCode.UNAUTHENTICATED,
-         404: grpc.StatusCode.NOT_FOUND, 413: grpc.StatusCode.RESOURCE_EXHAUSTED,
-         422: grpc.StatusCode.INVALID_ARGUMENT, 503: grpc.StatusCode.UNAVAILABLE}
+CODES = {
+    400: grpc.StatusCode.INVALID_ARGUMENT,
+    401: grpc.StatusCode.UNAUTHENTICATED,
+    404: grpc.StatusCode.NOT_FOUND,
+    413: grpc.StatusCode.RESOURCE_EXHAUSTED,
+    422: grpc.StatusCode.INVALID_ARGUMENT,
+    503: grpc.StatusCode.UNAVAILABLE,
+}
 # InferTensorContents' field for each datatype, for clients that send typed contents instead of raw bytes.
-CONTENTS = {"BOOL": "bool_contents", "INT8": "int_contents", "INT16": "int_contents", "INT32": "int_contents",
-            "INT64": "int64_contents", "UINT8": "uint_contents", "UINT16": "uint_contents",
-            "UINT32": "uint_contents", "UINT64": "uint64_contents", "FP32": "fp32_contents",
-            "FP64": "fp64_contents", "BYTES": "bytes_contents"}
+CONTENTS = {
+    "BOOL": "bool_contents",
+    "INT8": "int_contents",
+    "INT16": "int_contents",
+    "INT32": "int_contents",
+    "INT64": "int64_contents",
+    "UINT8": "uint_contents",
+    "UINT16": "uint_contents",
+    "UINT32": "uint_contents",
+    "UINT64": "uint64_contents",
+    "FP32": "fp32_contents",
+    "FP64": "fp64_contents",
+    "BYTES": "bytes_contents",
+}
 
 Context = grpc.aio.ServicerContext[Any, Any]
 Handler = Callable[[Any, Context], Awaitable[Message]]
@@ -72,8 +87,9 @@ def typed_contents(tensor: Any) -> list[Any]:
 
 
 def to_response(answer: dict[str, Any]) -> pb.ModelInferResponse:
-    response = pb.ModelInferResponse(model_name=answer["model_name"], model_version=answer["model_version"],
-                                     id=answer.get("id", ""))
+    response = pb.ModelInferResponse(
+        model_name=answer["model_name"], model_version=answer["model_version"], id=answer.get("id", "")
+    )
     for output in answer["outputs"]:
         data = output["data"]
         if not isinstance(data, bytes):  # always binary, as asked in to_body; kept safe for any output
@@ -114,10 +130,13 @@ class Servicer:
     async def model_metadata(self, request: Any, context: Context) -> Message:
         self.keyed(context)
         metadata = v2.model_metadata(self.service.model(request.name, request.version or None))
-        tensors = {side: [pb.ModelMetadataResponse.TensorMetadata(**t) for t in metadata[side]]
-                   for side in ("inputs", "outputs")}
-        return pb.ModelMetadataResponse(name=metadata["name"], versions=metadata["versions"],
-                                        platform=metadata["platform"], **tensors)
+        tensors = {
+            side: [pb.ModelMetadataResponse.TensorMetadata(**t) for t in metadata[side]]
+            for side in ("inputs", "outputs")
+        }
+        return pb.ModelMetadataResponse(
+            name=metadata["name"], versions=metadata["versions"], platform=metadata["platform"], **tensors
+        )
 
     async def model_infer(self, request: Any, context: Context) -> Message:
         self.keyed(context)
@@ -140,22 +159,30 @@ def answering(method: Handler) -> Handler:
 
 
 def handlers(servicer: Servicer) -> grpc.GenericRpcHandler:
-    methods = {"ServerLive": (servicer.server_live, pb.ServerLiveRequest),
-               "ServerReady": (servicer.server_ready, pb.ServerReadyRequest),
-               "ModelReady": (servicer.model_ready, pb.ModelReadyRequest),
-               "ServerMetadata": (servicer.server_metadata, pb.ServerMetadataRequest),
-               "ModelMetadata": (servicer.model_metadata, pb.ModelMetadataRequest),
-               "ModelInfer": (servicer.model_infer, pb.ModelInferRequest)}
-    return grpc.method_handlers_generic_handler(SERVICE, {
-        name: grpc.unary_unary_rpc_method_handler(answering(method), request_deserializer=kind.FromString,
-                                                  response_serializer=lambda message: message.SerializeToString())
-        for name, (method, kind) in methods.items()})
+    methods = {
+        "ServerLive": (servicer.server_live, pb.ServerLiveRequest),
+        "ServerReady": (servicer.server_ready, pb.ServerReadyRequest),
+        "ModelReady": (servicer.model_ready, pb.ModelReadyRequest),
+        "ServerMetadata": (servicer.server_metadata, pb.ServerMetadataRequest),
+        "ModelMetadata": (servicer.model_metadata, pb.ModelMetadataRequest),
+        "ModelInfer": (servicer.model_infer, pb.ModelInferRequest),
+    }
+    return grpc.method_handlers_generic_handler(
+        SERVICE,
+        {
+            name: grpc.unary_unary_rpc_method_handler(
+                answering(method),
+                request_deserializer=kind.FromString,
+                response_serializer=lambda message: message.SerializeToString(),
+            )
+            for name, (method, kind) in methods.items()
+        },
+    )
 
 
 async def start(service: Service, keys: ApiKeys, host: str, port: int, max_bytes: int) -> grpc.aio.Server:
     limit = max_bytes + 64 * 1024  # room for the message framing around a body at the HTTP limit
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit),
-                                      ("grpc.max_send_message_length", -1)])
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", limit), ("grpc.max_send_message_length", -1)])
     server.add_generic_rpc_handlers((handlers(Servicer(service, keys)),))
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     server.add_insecure_port(address)

@@ -35,10 +35,30 @@ class Azurite:
         self.log = log
         with log.open("wb") as out:
             self.process = subprocess.Popen(
-                [str(BIN), "--blobHost", "127.0.0.1", "--blobPort", str(self.port), "--cert", str(certs.cert),
-                 "--key", str(certs.key), "--skipApiVersionCheck", "--disableTelemetry", "--loose",
-                 "--oauth", "basic", "--inMemoryPersistence", "--extentMemoryLimit", "512", "--silent"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+                [
+                    str(BIN),
+                    "--blobHost",
+                    "127.0.0.1",
+                    "--blobPort",
+                    str(self.port),
+                    "--cert",
+                    str(certs.cert),
+                    "--key",
+                    str(certs.key),
+                    "--skipApiVersionCheck",
+                    "--disableTelemetry",
+                    "--loose",
+                    "--oauth",
+                    "basic",
+                    "--inMemoryPersistence",
+                    "--extentMemoryLimit",
+                    "512",
+                    "--silent",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         self._wait_ready()
 
     def _wait_ready(self) -> None:
@@ -56,9 +76,12 @@ class Azurite:
 
     def service(self) -> BlobServiceClient:
         """A client that talks to Azurite directly (path-style URL), for seeding blobs."""
-        return BlobServiceClient(f"https://127.0.0.1:{self.port}/{DEV_ACCOUNT}",
-                                 credential={"account_name": DEV_ACCOUNT, "account_key": DEV_KEY},
-                                 connection_verify=str(self.certs.ca), use_env_settings=False)
+        return BlobServiceClient(
+            f"https://127.0.0.1:{self.port}/{DEV_ACCOUNT}",
+            credential={"account_name": DEV_ACCOUNT, "account_key": DEV_KEY},
+            connection_verify=str(self.certs.ca),
+            use_env_settings=False,
+        )
 
     def container(self, name: str) -> ContainerClient:
         container = self.service().get_container_client(name)

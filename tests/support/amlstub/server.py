@@ -85,33 +85,53 @@ class StandIn:
         """Public AAD vouches for its own login hosts, not for a custom cloud's."""
         endpoint = urlsplit(req.query.get("authorization_endpoint", ""))
         if endpoint.hostname not in PUBLIC_LOGIN_HOSTS:
-            return 400, {"error": "invalid_instance", "error_codes": [50049],
-                         "error_description": "AADSTS50049: Unknown or invalid instance."}
+            return 400, {
+                "error": "invalid_instance",
+                "error_codes": [50049],
+                "error_description": "AADSTS50049: Unknown or invalid instance.",
+            }
         tenant = endpoint.path.strip("/").split("/")[0] or "common"
-        return 200, {"tenant_discovery_endpoint": f"https://{endpoint.hostname}/{tenant}/v2.0/.well-known/"
-                                                  "openid-configuration",
-                     "api-version": "1.1",
-                     "metadata": [{"preferred_network": "login.microsoftonline.com",
-                                   "preferred_cache": "login.windows.net", "aliases": list(PUBLIC_LOGIN_HOSTS)}]}
+        return 200, {
+            "tenant_discovery_endpoint": f"https://{endpoint.hostname}/{tenant}/v2.0/.well-known/openid-configuration",
+            "api-version": "1.1",
+            "metadata": [
+                {
+                    "preferred_network": "login.microsoftonline.com",
+                    "preferred_cache": "login.windows.net",
+                    "aliases": list(PUBLIC_LOGIN_HOSTS),
+                }
+            ],
+        }
 
     def token(self, req: Request) -> Reply:
         form, tenant = req.form(), req.match["tenant"]
         app = self.state.apps.get(form.get("client_id", ""))
         if app is None or app.tenant != tenant:
-            return self.aad_error(400, "unauthorized_client", 700016,
-                                  f"Application with identifier '{form.get('client_id')}' was not found in the "
-                                  f"directory '{tenant}'.")
+            return self.aad_error(
+                400,
+                "unauthorized_client",
+                700016,
+                f"Application with identifier '{form.get('client_id')}' was not found in the directory '{tenant}'.",
+            )
         if "client_assertion" in form:
             assertion = form["client_assertion"]
-            if (not app.federated or assertion not in self.state.github_tokens
-                    or self.state.github_claims(assertion)["aud"] != app.audience):
-                return self.aad_error(400, "invalid_client", 70021,
-                                      "No matching federated identity record found for presented assertion.")
+            if (
+                not app.federated
+                or assertion not in self.state.github_tokens
+                or self.state.github_claims(assertion)["aud"] != app.audience
+            ):
+                return self.aad_error(
+                    400, "invalid_client", 70021, "No matching federated identity record found for presented assertion."
+                )
         elif not app.secret or form.get("client_secret") != app.secret:
-            return self.aad_error(401, "invalid_client", 7000215,
-                                  "Invalid client secret provided. Ensure the secret being sent in the request is the "
-                                  f"client secret value, not the client secret ID, for a secret added to app "
-                                  f"'{app.client_id}'.")
+            return self.aad_error(
+                401,
+                "invalid_client",
+                7000215,
+                "Invalid client secret provided. Ensure the secret being sent in the request is the "
+                f"client secret value, not the client secret ID, for a secret added to app "
+                f"'{app.client_id}'.",
+            )
         token = self.state.issue_token(app.client_id, form.get("scope", ""))
         return 200, {"token_type": "Bearer", "expires_in": 3599, "ext_expires_in": 3599, "access_token": token}
 
@@ -139,10 +159,13 @@ class StandIn:
             return arm_error(404, "SubscriptionNotFound", f"The subscription '{sub}' could not be found.")
         if not any(w.subscription == sub and w.resource_group == rg for w in known):
             return arm_error(404, "ResourceGroupNotFound", f"Resource group '{rg}' could not be found.")
-        return arm_error(404, "ParentResourceNotFound",
-                         f"Failed to perform 'read' on resource(s) of type 'workspaces/models', because the parent "
-                         f"resource '/subscriptions/{sub}/resourceGroups/{rg}{PROVIDER}/workspaces/{name}' "
-                         "could not be found.")
+        return arm_error(
+            404,
+            "ParentResourceNotFound",
+            f"Failed to perform 'read' on resource(s) of type 'workspaces/models', because the parent "
+            f"resource '/subscriptions/{sub}/resourceGroups/{rg}{PROVIDER}/workspaces/{name}' "
+            "could not be found.",
+        )
 
     @staticmethod
     def ws_prefix(ws: Workspace) -> str:
@@ -150,8 +173,10 @@ class StandIn:
 
     def ws_version_body(self, ws: Workspace, v: Version) -> dict[str, Any]:
         datastore = ws.model_datastore[(v.name, v.version)]
-        uri = (f"azureml://subscriptions/{ws.subscription}/resourcegroups/{ws.resource_group}/workspaces/{ws.name}"
-               f"/datastores/{datastore}/paths/{v.path}")
+        uri = (
+            f"azureml://subscriptions/{ws.subscription}/resourcegroups/{ws.resource_group}/workspaces/{ws.name}"
+            f"/datastores/{datastore}/paths/{v.path}"
+        )
         return version_body(f"{self.ws_prefix(ws)}/models/{v.name}/versions/{v.version}", v, uri)
 
     def ws_model_version(self, req: Request) -> Reply:
@@ -160,8 +185,9 @@ class StandIn:
             return ws
         v = ws.models.get(req.match["name"], {}).get(req.match["version"])
         if v is None:
-            return not_found_asset(f"azureml://{self.ws_prefix(ws)[1:]}/models/{req.match['name']}"
-                                   f"/versions/{req.match['version']}")
+            return not_found_asset(
+                f"azureml://{self.ws_prefix(ws)[1:]}/models/{req.match['name']}/versions/{req.match['version']}"
+            )
         return 200, self.ws_version_body(ws, v)
 
     def ws_model_versions(self, req: Request) -> Reply:
@@ -175,8 +201,12 @@ class StandIn:
         ws = self.workspace(req)
         if not isinstance(ws, Workspace):
             return ws
-        return 200, {"value": [container_body(f"{self.ws_prefix(ws)}/models/{name}", name, versions)
-                               for name, versions in ws.models.items()]}
+        return 200, {
+            "value": [
+                container_body(f"{self.ws_prefix(ws)}/models/{name}", name, versions)
+                for name, versions in ws.models.items()
+            ]
+        }
 
     def ws_datastore(self, req: Request) -> Reply:
         ws = self.workspace(req)
@@ -191,9 +221,16 @@ class StandIn:
             "name": ds.name,
             "type": "Microsoft.MachineLearningServices/workspaces/datastores",
             "properties": {
-                "datastoreType": "AzureBlob", "accountName": DEV_ACCOUNT, "containerName": ds.container,
-                "endpoint": req.storage_suffix, "protocol": "https", "isDefault": False,
-                "serviceDataAccessAuthIdentity": "None", "tags": {}, "properties": {}, "description": None,
+                "datastoreType": "AzureBlob",
+                "accountName": DEV_ACCOUNT,
+                "containerName": ds.container,
+                "endpoint": req.storage_suffix,
+                "protocol": "https",
+                "isDefault": False,
+                "serviceDataAccessAuthIdentity": "None",
+                "tags": {},
+                "properties": {},
+                "description": None,
                 "credentials": {"credentialsType": credentials},
             },
         }
@@ -223,8 +260,11 @@ class StandIn:
         if not isinstance(reg, Registry):
             return reg
         return 200, {
-            "registryName": reg.name, "subscriptionId": reg.subscription, "resourceGroup": reg.resource_group,
-            "primaryRegion": "eastus", "primaryRegionResourceProviderUri": f"https://{req.host}/",
+            "registryName": reg.name,
+            "subscriptionId": reg.subscription,
+            "resourceGroup": reg.resource_group,
+            "primaryRegion": "eastus",
+            "primaryRegionResourceProviderUri": f"https://{req.host}/",
             "registryFqdns": {"eastus": {"primary": f"https://{req.host}/"}},
             "regions": [{"region": "eastus", "resourceProviderUri": f"https://{req.host}/"}],
         }
@@ -239,8 +279,9 @@ class StandIn:
             return reg
         v = reg.models.get(req.match["name"], {}).get(req.match["version"])
         if v is None:
-            return not_found_asset(f"azureml://registries/{reg.name}/models/{req.match['name']}"
-                                   f"/versions/{req.match['version']}")
+            return not_found_asset(
+                f"azureml://registries/{reg.name}/models/{req.match['name']}/versions/{req.match['version']}"
+            )
         return 200, self.reg_version_body(req, reg, v)
 
     def reg_model_versions(self, req: Request) -> Reply:
@@ -254,8 +295,12 @@ class StandIn:
         reg = self.registry(req)
         if not isinstance(reg, Registry):
             return reg
-        return 200, {"value": [container_body(f"azureml://registries/{reg.name}/models/{name}", name, versions)
-                               for name, versions in reg.models.items()]}
+        return 200, {
+            "value": [
+                container_body(f"azureml://registries/{reg.name}/models/{name}", name, versions)
+                for name, versions in reg.models.items()
+            ]
+        }
 
     def reg_dataref(self, req: Request) -> Reply:
         reg = self.registry(req)
@@ -263,10 +308,13 @@ class StandIn:
             return reg
         body = json.loads(req.body or b"{}")
         sas_uri = f"https://{DEV_ACCOUNT}.blob.{req.storage_suffix}/{reg.container}?{container_sas(reg.container)}"
-        return 200, {"blobReferenceForConsumption": {
-            "blobUri": body.get("blobUri"), "storageAccountArmId": None,
-            "credential": {"credentialType": "SAS", "sasUri": sas_uri},
-        }}
+        return 200, {
+            "blobReferenceForConsumption": {
+                "blobUri": body.get("blobUri"),
+                "storageAccountArmId": None,
+                "credential": {"credentialType": "SAS", "sasUri": sas_uri},
+            }
+        }
 
     ROUTES: tuple[tuple[str, str, str], ...] = (
         ("GET", r"^/(?P<tenant>[^/]+)/v2\.0/\.well-known/openid-configuration$", "openid_configuration"),
@@ -295,11 +343,14 @@ class StandIn:
             return arm_error(401, "InvalidAuthenticationToken", "The access token is invalid.")
         if client[0] in self.state.denied:
             app = self.state.apps[client[0]]
-            return arm_error(403, "AuthorizationFailed",
-                             f"The client '{app.client_id}' with object id '{app.object_id}' does not have "
-                             f"authorization to perform action 'Microsoft.MachineLearningServices/workspaces/models/"
-                             f"versions/read' over scope '{req.path.split('/models')[0]}' or the scope is invalid. "
-                             "If access was recently granted, please refresh your credentials.")
+            return arm_error(
+                403,
+                "AuthorizationFailed",
+                f"The client '{app.client_id}' with object id '{app.object_id}' does not have "
+                f"authorization to perform action 'Microsoft.MachineLearningServices/workspaces/models/"
+                f"versions/read' over scope '{req.path.split('/models')[0]}' or the scope is invalid. "
+                "If access was recently granted, please refresh your credentials.",
+            )
         return None
 
     def answer(self, req_line: tuple[str, str, str, dict[str, str], bytes]) -> Reply:
@@ -310,10 +361,13 @@ class StandIn:
             self.state.requests.append(f"{method} {target}")
         status = self.state.fault_for(split.path)
         if status == 401:
-            return arm_error(401, "InvalidAuthenticationTokenTenant",
-                             "The access token is from the wrong issuer. It must match the tenant associated with "
-                             "this subscription. Please use the authority (URL) 'https://login.windows.net/other' "
-                             "to get the token.")
+            return arm_error(
+                401,
+                "InvalidAuthenticationTokenTenant",
+                "The access token is from the wrong issuer. It must match the tenant associated with "
+                "this subscription. Please use the authority (URL) 'https://login.windows.net/other' "
+                "to get the token.",
+            )
         if status is not None:
             return arm_error(status, "InternalServerError" if status >= 500 else "Injected", f"injected {status}")
         for route_method, pattern, name in self.ROUTES:
@@ -326,21 +380,43 @@ class StandIn:
 
 def version_body(asset_id: str, v: Version, uri: str) -> dict[str, Any]:
     return {
-        "id": asset_id, "name": v.version,
+        "id": asset_id,
+        "name": v.version,
         "type": "Microsoft.MachineLearningServices/workspaces/models/versions",
-        "properties": {"description": None, "tags": {}, "properties": {}, "isArchived": False,
-                       "isAnonymous": False, "flavors": {}, "modelType": "custom_model", "modelUri": uri,
-                       "provisioningState": "Succeeded"},
-        "systemData": {"createdAt": iso(v.created), "createdBy": "stand-in", "createdByType": "User",
-                       "lastModifiedAt": iso(v.created)},
+        "properties": {
+            "description": None,
+            "tags": {},
+            "properties": {},
+            "isArchived": False,
+            "isAnonymous": False,
+            "flavors": {},
+            "modelType": "custom_model",
+            "modelUri": uri,
+            "provisioningState": "Succeeded",
+        },
+        "systemData": {
+            "createdAt": iso(v.created),
+            "createdBy": "stand-in",
+            "createdByType": "User",
+            "lastModifiedAt": iso(v.created),
+        },
     }
 
 
 def container_body(asset_id: str, name: str, versions: dict[str, Version]) -> dict[str, Any]:
     latest = ordered(versions, {"$orderBy": "createdtime desc"})
-    return {"id": asset_id, "name": name, "properties": {
-        "description": None, "tags": {}, "properties": {}, "isArchived": False,
-        "latestVersion": latest[0].version if latest else None, "nextVersion": None}}
+    return {
+        "id": asset_id,
+        "name": name,
+        "properties": {
+            "description": None,
+            "tags": {},
+            "properties": {},
+            "isArchived": False,
+            "latestVersion": latest[0].version if latest else None,
+            "nextVersion": None,
+        },
+    }
 
 
 def ordered(versions: dict[str, Version], query: dict[str, str]) -> list[Version]:
@@ -353,14 +429,24 @@ def ordered(versions: dict[str, Version], query: dict[str, str]) -> list[Version
 
 
 def not_found_asset(asset_id: str) -> Reply:
-    return 404, {"error": {"code": "UserError", "message": f"Could not find asset with ID: {asset_id}",
-                           "innerError": {"code": "NotFound"}}}
+    return 404, {
+        "error": {
+            "code": "UserError",
+            "message": f"Could not find asset with ID: {asset_id}",
+            "innerError": {"code": "NotFound"},
+        }
+    }
 
 
 def container_sas(container: str) -> str:
     expiry = datetime.datetime.now(datetime.UTC) + datetime.timedelta(hours=1)
-    return generate_container_sas(DEV_ACCOUNT, container, account_key=DEV_KEY, expiry=expiry,
-                                  permission=ContainerSasPermissions(read=True, list=True))
+    return generate_container_sas(
+        DEV_ACCOUNT,
+        container,
+        account_key=DEV_KEY,
+        expiry=expiry,
+        permission=ContainerSasPermissions(read=True, list=True),
+    )
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -371,15 +457,18 @@ class Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("content-length") or 0)
         body = self.rfile.read(length) if length else b""
         headers = {k.lower(): v for k, v in self.headers.items()}
-        status, payload = self.stand_in.answer((self.command, headers.get("host", "").split(":")[0],
-                                                self.path, headers, body))
+        status, payload = self.stand_in.answer(
+            (self.command, headers.get("host", "").split(":")[0], self.path, headers, body)
+        )
         data = json.dumps(payload).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))
         if status == 401 and self.path.startswith(("/subscriptions/", "/mferp/")):
-            self.send_header("WWW-Authenticate", 'Bearer authorization_uri="https://login.microsoftonline.com/'
-                                                 'common", error="invalid_token"')
+            self.send_header(
+                "WWW-Authenticate",
+                'Bearer authorization_uri="https://login.microsoftonline.com/common", error="invalid_token"',
+            )
         self.end_headers()
         self.wfile.write(data)
 

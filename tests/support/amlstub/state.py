@@ -112,17 +112,29 @@ class AzureState:
     def issue_token(self, client_id: str, scope: str) -> str:
         """A JWT-shaped access token (Azurite's --oauth basic reads aud, iss and the lifetime; no signature)."""
         app, now = self.apps[client_id], int(time.time())
-        claims = {"aud": scope.removesuffix("/.default").removesuffix("/"), "iss": f"https://sts.windows.net/{app.tenant}/",
-                  "iat": now, "nbf": now - 60, "exp": now + 3600, "appid": client_id, "oid": app.object_id,
-                  "tid": app.tenant, "jti": secrets.token_hex(8)}
+        claims = {
+            "aud": scope.removesuffix("/.default").removesuffix("/"),
+            "iss": f"https://sts.windows.net/{app.tenant}/",
+            "iat": now,
+            "nbf": now - 60,
+            "exp": now + 3600,
+            "appid": client_id,
+            "oid": app.object_id,
+            "tid": app.tenant,
+            "jti": secrets.token_hex(8),
+        }
         token = ".".join(_b64(part) for part in ({"alg": "RS256", "typ": "JWT"}, claims)) + ".c3R1Yg"
         self.tokens[token] = (client_id, scope)
         return token
 
     def issue_github_token(self, audience: str) -> str:
         """A JWT shaped like GitHub's (its signature is not checked here): iss, sub, aud and a nonce."""
-        claims = {"iss": self.github_issuer, "sub": self.github_subject, "aud": audience,
-                  "jti": secrets.token_urlsafe(12)}
+        claims = {
+            "iss": self.github_issuer,
+            "sub": self.github_subject,
+            "aud": audience,
+            "jti": secrets.token_urlsafe(12),
+        }
         token = f"{_b64({'alg': 'RS256', 'typ': 'JWT'})}.{_b64(claims)}.{secrets.token_urlsafe(32)}"
         self.github_tokens.append(token)
         return token

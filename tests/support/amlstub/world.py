@@ -15,8 +15,13 @@ from .state import App, AzureState, Datastore, Registry, Version, Workspace
 
 TENANT = "72f988bf-0000-4000-8000-000000000001"
 SUBSCRIPTION = "00000000-1111-4222-8333-444444444444"
-STAND_IN_HOSTS = ("management.azure.com", "login.microsoftonline.com", "*.api.azureml.ms",
-                  "*.actions.githubusercontent.com", "*.stub.test")
+STAND_IN_HOSTS = (
+    "management.azure.com",
+    "login.microsoftonline.com",
+    "*.api.azureml.ms",
+    "*.actions.githubusercontent.com",
+    "*.stub.test",
+)
 _clock = itertools.count(1)
 
 
@@ -42,8 +47,14 @@ class AzureWorld:
         """What a test sets so the unmodified SDKs reach the local servers."""
         ca = str(self.certs.ca)
         local = "127.0.0.1,localhost"  # local registries and the engine stay direct
-        return {"HTTPS_PROXY": self.proxy.url, "https_proxy": self.proxy.url, "REQUESTS_CA_BUNDLE": ca,
-                "SSL_CERT_FILE": ca, "NO_PROXY": local, "no_proxy": local}
+        return {
+            "HTTPS_PROXY": self.proxy.url,
+            "https_proxy": self.proxy.url,
+            "REQUESTS_CA_BUNDLE": ca,
+            "SSL_CERT_FILE": ca,
+            "NO_PROXY": local,
+            "no_proxy": local,
+        }
 
     def close(self) -> None:
         self.proxy.close()
@@ -57,15 +68,24 @@ class AzureWorld:
         return app
 
     # --- workspaces -----------------------------------------------------------------------------
-    def add_workspace(self, name: str = "ws", resource_group: str = "rg",
-                      subscription: str = SUBSCRIPTION) -> Workspace:
+    def add_workspace(
+        self, name: str = "ws", resource_group: str = "rg", subscription: str = SUBSCRIPTION
+    ) -> Workspace:
         ws = Workspace(subscription=subscription, resource_group=resource_group, name=name)
         self.state.workspaces[(subscription, resource_group, name)] = ws
         return ws
 
-    def register_workspace_model(self, ws: Workspace, name: str, version: str, folder: Path, *,
-                                 path: str = "", datastore: str = "workspaceblobstore",
-                                 secrets_type: str = "AccountKey") -> Version:
+    def register_workspace_model(
+        self,
+        ws: Workspace,
+        name: str,
+        version: str,
+        folder: Path,
+        *,
+        path: str = "",
+        datastore: str = "workspaceblobstore",
+        secrets_type: str = "AccountKey",
+    ) -> Version:
         """Upload `folder` to Azurite and register it; later registrations count as newer."""
         container = f"azureml-blobstore-{ws.name}"
         ws.datastores.setdefault(datastore, Datastore(datastore, container, secrets_type))
@@ -78,8 +98,9 @@ class AzureWorld:
 
     # --- registries -----------------------------------------------------------------------------
     def add_registry(self, name: str = "shared-models", resource_group: str = "registry-rg") -> Registry:
-        reg = Registry(name=name, subscription=SUBSCRIPTION, resource_group=resource_group,
-                       container=f"registry-{name}")
+        reg = Registry(
+            name=name, subscription=SUBSCRIPTION, resource_group=resource_group, container=f"registry-{name}"
+        )
         self.state.registries[name] = reg
         return reg
 
