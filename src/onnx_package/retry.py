@@ -63,6 +63,16 @@ def backoff(policy: Policy, attempt: int, retry_after: float | None, rand: Calla
     return max(delay, retry_after) if retry_after is not None else delay
 
 
+def progress(say: Callable[[str], None], policy: Policy | None = None) -> Callable[[Retry, float, int], None]:
+    """The progress line of each retry: why, and how long it waits (and which attempt comes, given the policy)."""
+
+    def on_retry(err: Retry, delay: float, number: int) -> None:
+        attempt = f" (attempt {number + 1} of {policy.attempts})" if policy else ""
+        say(f"    {err.reason}; retrying in {delay:.1f} s{attempt}")
+
+    return on_retry
+
+
 def call(
     attempt: Callable[[], T],
     policy: Policy,

@@ -183,7 +183,7 @@ def base_session(
         endpoints(registry, client.info().get("RegistryConfig") or {}, settings.registry_ca),
         credentials(auth, registry),
         policy,
-        on_retry=lambda err, delay, n: reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"),
+        on_retry=retry.progress(reporter.info),
     )
 
 
@@ -316,9 +316,7 @@ def pull(
         retry.call(
             attempt,
             policy,
-            on_retry=lambda err, delay, n: reporter.info(
-                f"    {err.reason}; retrying in {delay:.1f} s (attempt {n + 1} of {policy.attempts})"
-            ),
+            on_retry=retry.progress(reporter.info, policy),
         )
     except retry.GaveUp as err:
         raise pull_failure(wanted, str(err), final=True) from err

@@ -53,6 +53,12 @@ class Trial:
     fused: dict[str, int] = field(default_factory=dict)
     why: str = ""  # why it is not served
 
+    @classmethod
+    def measured(cls, kind: str, served: bool, found: Comparison, model: Path, candidate: Path, **more: Any) -> Trial:
+        """A candidate measured against the original on the golden set."""
+        sizes = model.stat().st_size, candidate.stat().st_size
+        return cls(kind, served, found.decisions, found.agreement, found.max_abs_diff, *sizes, **more)
+
     def describe(self) -> str:
         name = "optimized" if self.kind == "optimize" else "int8"
         facts = (
@@ -271,14 +277,12 @@ def try_optimize(model: Path, bundle: Path, work: Path, reference: list[Any], jo
     try:
         fused = optimized_model(model, candidate)
     except Exception as err:  # onnxruntime's optimizer raises anything; the original is then served as it is
-        return Trial(
+        return Trial.measured(
             "optimize",
             False,
-            0,
-            1.0,
-            0.0,
-            model.stat().st_size,
-            model.stat().st_size,
+            Comparison(),
+            model,
+            model,
             why=f"the optimizer failed: {err.__class__.__name__}: {first_line(str(err), 200)}",
         )
     optimized = predictor_for(bundle, candidate)
@@ -293,17 +297,7 @@ def try_optimize(model: Path, bundle: Path, work: Path, reference: list[Any], jo
             else f"outputs differ by more than {TOLERANCE:g}; the original is served"
         )
     )
-    return Trial(
-        "optimize",
-        served,
-        found.decisions,
-        found.agreement,
-        found.max_abs_diff,
-        model.stat().st_size,
-        candidate.stat().st_size,
-        fused=fused,
-        why=why,
-    )
+    return Trial.measured("optimize", served, found, model, candidate, fused=fused, why=why)
 
 
 def try_int8(
@@ -333,16 +327,7 @@ def try_int8(
             "set quantize: none for this model",
         )
     before, after = seconds_per_run([original, int8], jobs[0])
-    trial = Trial(
-        "int8",
-        True,
-        found.decisions,
-        found.agreement,
-        found.max_abs_diff,
-        model.stat().st_size,
-        candidate.stat().st_size,
-        speedup=before / after,
-    )
+    trial = Trial.measured("int8", True, found, model, candidate, speedup=before / after)
     if found.agreement < settings.min_agreement:
         raise QualityGateError(
             f"the int8 model agrees with the original on {found.equal} of {found.decisions} "

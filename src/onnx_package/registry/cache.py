@@ -38,7 +38,7 @@ def pull(
         retry.call(
             attempt,
             retry.API,
-            on_retry=lambda err, delay, n: reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"),
+            on_retry=retry.progress(reporter.info),
         )
     except retry.GaveUp as err:
         raise PushError(str(err), push_fix(err.reason, ref)) from err

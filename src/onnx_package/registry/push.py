@@ -124,9 +124,7 @@ def push_tag(
         retry.call(
             attempt,
             policy,
-            on_retry=lambda err, delay, n: reporter.info(
-                f"    {err.reason}; retrying in {delay:.1f} s (attempt {n + 1} of {policy.attempts})"
-            ),
+            on_retry=retry.progress(reporter.info, policy),
         )
     except retry.GaveUp as err:
         raise PushError(str(err), push_fix(err.reason, ref)) from err
@@ -187,7 +185,7 @@ class Pusher:
             self.sessions[registry] = Session(
                 endpoints(registry, config, self.settings.registry_ca),
                 self.auth.credentials(registry),
-                on_retry=lambda err, delay, n: self.reporter.info(f"    {err.reason}; retrying in {delay:.1f} s"),
+                on_retry=retry.progress(self.reporter.info),
             )
         return self.sessions[registry]
 
