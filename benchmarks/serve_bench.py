@@ -457,7 +457,7 @@ def small_model(out: Path) -> Path:
     """The tests' tiny BERT-like text classifier (2 layers, hidden 64), input_ids only, as a model folder."""
     if (out / "serve.json").is_file():
         return out
-    sys.path.insert(0, str(ROOT / "tests"))
+    sys.path.insert(0, str(ROOT / "tests" / "support"))
     import models
 
     models.make_text_classifier(out, inputs=("input_ids",))
