@@ -11,10 +11,11 @@ Needs torch and transformers (the benchmark machine has them; the image never do
 
 from __future__ import annotations
 
-import json
 import sys
 import warnings
 from pathlib import Path
+
+from onnx_serve.spec import TEXT_TASK, ServeSpec
 
 VOCAB_SIZE = 50265
 MAX_LENGTH = 512
@@ -68,11 +69,7 @@ def make(out: Path) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     train_tokenizer(out)
     export_model(out)
-    spec = {
-        "schema": 1, "name": "roberta", "version": "1", "model_file": "model.onnx",
-        "task": "text-classification", "labels": ["negative", "positive"], "max_length": MAX_LENGTH,
-    }  # fmt: skip
-    (out / "serve.json").write_text(json.dumps(spec, indent=2))
+    ServeSpec("roberta", "1", TEXT_TASK, labels=("negative", "positive"), max_length=MAX_LENGTH).write(out)
     return out
 
 

@@ -461,9 +461,9 @@ def small_model(out: Path) -> Path:
     import models
 
     models.make_text_classifier(out, inputs=("input_ids",))
-    spec = {"schema": 1, "name": "small", "version": "1", "model_file": "model.onnx", "task": "text-classification",
-            "labels": ["negative", "positive"], "max_length": 128}  # fmt: skip
-    (out / "serve.json").write_text(json.dumps(spec))
+    from onnx_serve.spec import TEXT_TASK, ServeSpec
+
+    ServeSpec("small", "1", TEXT_TASK, labels=("negative", "positive"), max_length=128).write(out)
     return out
 
 
