@@ -313,11 +313,7 @@ def pull(
             raise pull_failure(wanted, str(err.explanation or err)) from err
 
     try:
-        retry.call(
-            attempt,
-            policy,
-            on_retry=retry.progress(reporter.info, policy),
-        )
+        retry.call(attempt, policy, on_retry=retry.progress(reporter.info, policy))
     except retry.GaveUp as err:
         raise pull_failure(wanted, str(err), final=True) from err
     return client.images.get(f"{repository.name}@{digest}")

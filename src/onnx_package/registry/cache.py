@@ -35,11 +35,7 @@ def pull(
             raise stream_failure(str(err.explanation or err), ref) from err
 
     try:
-        retry.call(
-            attempt,
-            retry.API,
-            on_retry=retry.progress(reporter.info),
-        )
+        retry.call(attempt, retry.API, on_retry=retry.progress(reporter.info))
     except retry.GaveUp as err:
         raise PushError(str(err), push_fix(err.reason, ref)) from err
 

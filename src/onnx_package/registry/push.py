@@ -121,11 +121,7 @@ def push_tag(
         return stream
 
     try:
-        retry.call(
-            attempt,
-            policy,
-            on_retry=retry.progress(reporter.info, policy),
-        )
+        retry.call(attempt, policy, on_retry=retry.progress(reporter.info, policy))
     except retry.GaveUp as err:
         raise PushError(str(err), push_fix(err.reason, ref)) from err
     if not stream.digest:
