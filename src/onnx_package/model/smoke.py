@@ -102,10 +102,6 @@ def answer(predictor: Any, path: str, body: Any, where: str = "sample") -> Any:
         ) from err
 
 
-def answer_locally(bundle: Path, path: str, body: Any) -> Any:
-    return answer(load_predictor(bundle), path, body)
-
-
 def smoke_test(settings: Settings, inspection: Inspection, bundle: Path) -> Probe:
     """The sample input (or the default one) answered on the runner."""
     return smoke_samples(inspection, bundle, [Sample(0, settings.sample, settings.expected)])[0]
