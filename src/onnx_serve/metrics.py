@@ -27,7 +27,9 @@ BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
 
 class Metrics:
     """The metrics, their collectors made on first use: prometheus_client is not imported on the way to
-    ready (the first request's own count, after its answer was sent, imports it)."""
+    ready. The server makes them right after ready, in a thread (`prepare`), so that no request pays for it:
+    the first batch's observation would otherwise import it in the inference thread, before that batch's
+    callers are answered."""
 
     def __init__(self) -> None:
         self._queue_depth: Callable[[], float] | None = None
@@ -41,6 +43,10 @@ class Metrics:
         if self._model is not None:
             collectors.model_loaded(*self._model)
         return collectors
+
+    def prepare(self) -> None:
+        """Make the collectors now (importing prometheus_client), off every request's path."""
+        self._collectors  # noqa: B018 (the cached property made)
 
     @property
     def registry(self) -> CollectorRegistry:

@@ -83,9 +83,14 @@ class Service:
             predictor.spec.name, predictor.spec.version, predictor.spec.task, predictor.load_seconds,
             time.perf_counter() - started,
         )  # fmt: skip
-        # Ready answers first; then the heap that loading freed goes back to the OS (in a thread: a
-        # few ms for a small model, tens for a large one, none of them on the way to ready).
-        await asyncio.to_thread(release_free_memory)
+        # Ready answers first; then, in a thread, neither on the way to ready nor on a request's path: the
+        # metric collectors are made and the heap that loading freed goes back to the OS (a few ms for a
+        # small model, tens for a large one).
+        await asyncio.to_thread(self._after_ready)
+
+    def _after_ready(self) -> None:
+        self.metrics.prepare()
+        release_free_memory()
 
     def _batcher(self, predictor: Predictor) -> Batcher:
         settings = self.settings

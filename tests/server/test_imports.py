@@ -98,7 +98,7 @@ def test_the_session_can_be_created_before_the_tokenizer_and_the_http_stack_are_
     assert not {"tokenizers", "starlette", "uvicorn", "prometheus_client"} & imported
 
 
-def test_prometheus_client_is_imported_on_the_first_request_not_on_the_way_to_ready(tmp_path):
+def test_prometheus_client_is_not_imported_on_the_way_to_ready(tmp_path):
     code = (
         "from pathlib import Path\n"
         "from onnx_serve.app import create_app\n"
