@@ -25,7 +25,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import Fail, InvalidArgument
 
 from .errors import RequestError
 from .runtime import open_model
-from .spec import ModelError, ServeSpec
+from .spec import TEXT_TASK, ModelError, ServeSpec
 from .tensors import TensorSpec
 from .text import TextEncoder
 
@@ -85,7 +85,7 @@ class Predictor:
     def opened(cls, model_dir: Path, spec: ServeSpec, session: ort.InferenceSession, started: float) -> Predictor:
         """The predictor of a session `runtime.open_model` created (`started`: when loading began)."""
         encoder = None
-        if spec.task == "text-classification":
+        if spec.task == TEXT_TASK:
             model_inputs = [TensorSpec.of(node) for node in session.get_inputs()]
             encoder = TextEncoder.load(model_dir / TOKENIZER_FILE, model_inputs, spec.max_length)
         predictor = cls(spec, session, encoder)
@@ -175,7 +175,7 @@ class Predictor:
 
     def warm_up(self) -> None:
         """One inference, so that the first request does not pay for lazy initialisation."""
-        if self.spec.task == "text-classification":
+        if self.spec.task == TEXT_TASK:
             self.classify(["warm up"])
         elif self.spec.task == "tabular":
             self.predict_rows(np.zeros((1, self.feature_count or 1), dtype=self.feature_dtype))

@@ -19,6 +19,7 @@ import numpy as np
 
 from .errors import RequestError
 from .predictor import Job, Outputs, Predictor, Rows, Texts
+from .spec import TEXT_TASK
 
 TEXT_FORMS = 'a JSON list of strings (["some text"]) or {"inputs": ["some text", ...]}'
 TABLE_FORM = '{"data": [[feature, ...], ...]}'
@@ -40,7 +41,7 @@ def predict(predictor: Predictor, body: Any) -> Any:
 
 def parse_predict(predictor: Predictor, body: Any, max_items: int | None = None) -> Call:
     task = predictor.spec.task
-    if task == "text-classification":
+    if task == TEXT_TASK:
         call = _text_call(predictor, body)
     elif task == "tabular":
         call = Call(rows_job(predictor, _table_data(body)), _render_rows)

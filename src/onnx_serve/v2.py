@@ -22,6 +22,7 @@ from . import __version__, binary
 from .errors import RequestError
 from .predictor import Feeds, Outputs, Predictor, Texts
 from .protocol import Call, check_items, encodable, numeric_array, rows_job
+from .spec import TEXT_TASK
 from .tensors import TensorSpec
 
 DATATYPES: dict[str, Any] = {
@@ -51,7 +52,7 @@ def server_metadata() -> dict[str, Any]:
 
 def model_metadata(predictor: Predictor) -> dict[str, Any]:
     spec = predictor.spec
-    if spec.task == "text-classification":
+    if spec.task == TEXT_TASK:
         inputs = [{"name": "text", "datatype": "BYTES", "shape": [-1]}]
         labels = len(spec.labels) if spec.labels else -1
         outputs = [
@@ -163,7 +164,7 @@ def _flat_strings(data: Any, name: str) -> list[str]:
 
 
 def _text_call(predictor: Predictor, tensors: list[dict[str, Any]], wanted: list[str] | None, body: Any) -> Call:
-    if predictor.spec.task != "text-classification" or len(tensors) != 1:
+    if predictor.spec.task != TEXT_TASK or len(tensors) != 1:
         raise RequestError("BYTES input is for text models, as their only input (a [n] tensor of strings)")
     _check_names(wanted, TEXT_OUTPUTS)
     texts = list(_array(tensors[0], object).ravel())

@@ -26,6 +26,8 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from onnx_serve.spec import TEXT_TASK
+
 from ..errors import QualityGateError, first_line
 from ..report import Reporter
 from ..settings import Settings
@@ -91,7 +93,7 @@ def predictor_for(bundle: Path, model_path: Path) -> Any:
     spec = read_spec(bundle)
     session = create_session(model_path, cpu_limit())
     encoder = None
-    if spec.task == "text-classification":
+    if spec.task == TEXT_TASK:
         inputs = [TensorSpec.of(node) for node in session.get_inputs()]
         encoder = TextEncoder.load(bundle / TOKENIZER_FILE, inputs, spec.max_length)
     return Predictor(spec, session, encoder)

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from onnx_serve.spec import TEXT_TASK
+
 from ..errors import ModelError, SmokeTestError
 from ..report import short
 from ..settings import Settings
@@ -26,7 +28,7 @@ class Probe:
 
 
 def default_sample(inspection: Inspection) -> Any:
-    if inspection.task == "text-classification":
+    if inspection.task == TEXT_TASK:
         return DEFAULT_TEXT_SAMPLE
     from onnx_serve.v2 import NUMPY_TO_DATATYPE
 
@@ -118,7 +120,7 @@ def smoke_samples(inspection: Inspection, bundle: Path, samples: list[Sample]) -
 def check_sample(inspection: Inspection, predictor: Any, path: str, sample: Sample) -> Probe:
     body = sample.body if sample.body is not None else default_sample(inspection)
     where = sample.where
-    if inspection.task != "text-classification" and is_text(body):
+    if inspection.task != TEXT_TASK and is_text(body):
         raise SmokeTestError(
             f"the {where} {short(body)} is text but no tokenizer came with the model",
             "place tokenizer.json beside the model, or set the tokenizer input (a path or Hub id)",
