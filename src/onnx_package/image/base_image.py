@@ -28,7 +28,8 @@ from ..registry.push import FINAL, RETRYABLE
 from ..registry.refs import DOCKER_HUB, Repository, check_tag, parse_repository
 from ..report import Reporter
 from ..settings import Settings
-from .engine import engine_id, stream_error
+from .engine import engine_id
+from .engine import pull as engine_pull
 
 SUPPORTED_PYTHONS = ("3.11", "3.12", "3.13", "3.14")
 PROBE_SECONDS = 60
@@ -302,18 +303,9 @@ def pull(
     found = credentials(auth, repository.registry)
     auth_config = found.auth_config() if found else None
 
-    def attempt() -> None:
-        try:
-            for chunk in client.api.pull(
-                repository.name, tag=digest, stream=True, decode=True, auth_config=auth_config
-            ):
-                if message := stream_error(chunk):
-                    raise pull_failure(wanted, message)
-        except docker.errors.APIError as err:
-            raise pull_failure(wanted, str(err.explanation or err)) from err
-
+    progress = retry.progress(reporter.info, policy)
     try:
-        retry.call(attempt, policy, on_retry=retry.progress(reporter.info, policy))
+        engine_pull(client, repository.name, digest, auth_config, policy, progress, lambda m: pull_failure(wanted, m))
     except retry.GaveUp as err:
         raise pull_failure(wanted, str(err), final=True) from err
     return client.images.get(f"{repository.name}@{digest}")

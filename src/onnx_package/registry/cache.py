@@ -9,7 +9,7 @@ import docker
 
 from .. import retry
 from ..errors import PushError
-from ..image.engine import stream_error
+from ..image.engine import pull as engine_pull
 from ..report import Reporter
 from ..settings import Settings
 from .auth import RegistryAuth
@@ -25,17 +25,16 @@ def pull(
 ) -> None:
     """Pull repo:tag through the engine; retried on transient failures."""
     ref = repo.ref(tag)
-
-    def attempt() -> None:
-        try:
-            for chunk in client.api.pull(repo.name, tag=tag, stream=True, decode=True, auth_config=auth_config):
-                if message := stream_error(chunk):
-                    raise stream_failure(message, ref)
-        except docker.errors.APIError as err:
-            raise stream_failure(str(err.explanation or err), ref) from err
-
     try:
-        retry.call(attempt, retry.API, on_retry=retry.progress(reporter.info))
+        engine_pull(
+            client,
+            repo.name,
+            tag,
+            auth_config,
+            retry.API,
+            retry.progress(reporter.info),
+            lambda m: stream_failure(m, ref),
+        )
     except retry.GaveUp as err:
         raise PushError(str(err), push_fix(err.reason, ref)) from err
 
