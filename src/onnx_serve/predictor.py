@@ -41,6 +41,11 @@ class Texts:
     def __len__(self) -> int:
         return len(self.texts)
 
+    @property
+    def work(self) -> int:
+        """What the run time grows with: the texts are padded to the longest."""
+        return len(self.texts) * (1 + max(map(len, self.texts), default=0))
+
 
 @dataclass(frozen=True)
 class Rows:
@@ -48,6 +53,10 @@ class Rows:
 
     def __len__(self) -> int:
         return len(self.x)
+
+    @property
+    def work(self) -> int:
+        return int(self.x.size)
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,10 @@ class Feeds:
     def __len__(self) -> int:
         first = next(iter(self.feeds.values()))
         return len(first) if first.ndim else 1
+
+    @property
+    def work(self) -> int:
+        return sum(int(a.size) for a in self.feeds.values())
 
 
 Job = Texts | Rows | Feeds

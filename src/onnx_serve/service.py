@@ -101,6 +101,7 @@ class Service:
             max_delay=settings.max_queue_delay_ms / 1000,
             max_queue_size=settings.max_queue_size,
             observe=self.metrics.observe_batch,
+            work=lambda job: job.work,
         )
         self.metrics.track_queue(lambda: batcher.queued)
         return batcher

@@ -44,6 +44,36 @@ async def test_a_lone_job_runs_at_once_in_the_worker_thread():
     assert recorder.batches == [[["a"]]] and recorder.threads == {"onnx-serve-inference_0"}
 
 
+async def test_a_batch_expected_to_be_short_runs_on_the_loop_a_longer_one_in_the_thread():
+    threads: list[str] = []
+
+    def run_batch(jobs):  # 10 ms per item
+        threads.append(threading.current_thread().name)
+        time.sleep(0.01 * sum(map(len, jobs)))
+        return list(jobs)
+
+    batcher = Batcher(run_batch, key=len)
+    batcher.start()
+    await batcher.submit(["a"])  # the first of its kind: nothing to expect yet, so the thread
+    await batcher.submit(["a"])  # 10 ms expected: the loop
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    ticker = asyncio.ensure_future(tick())
+    await batcher.submit(["a"] * 10)  # 100 ms expected, over INLINE_SECONDS: the thread, the loop ticks on
+    during = ticks
+    ticker.cancel()
+    await batcher.stop()
+    loop_thread = threading.current_thread().name
+    assert threads == ["onnx-serve-inference_0", loop_thread, "onnx-serve-inference_0"]
+    assert during >= 10  # the loop was not blocked for the 100 ms run
+
+
 async def test_jobs_queued_while_a_batch_runs_share_the_next_one():
     recorder = Recorder(seconds=0.05)
     batcher = await started(recorder, max_batch_size=4)

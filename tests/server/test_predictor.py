@@ -188,3 +188,10 @@ def test_many_texts_run_in_chunks(predictor, monkeypatch):
 
 def test_releasing_free_memory_is_safe_to_call():
     release_free_memory()
+
+
+def test_the_work_of_a_job_grows_with_its_padded_size():
+    assert Texts(["ab", "abcd"]).work == 2 * 5  # two texts padded to the longest (+1: an empty text costs too)
+    assert Texts(["", ""]).work == 2
+    assert Rows(np.zeros((3, 4), dtype=np.float32)).work == 12
+    assert Feeds({"a": np.zeros((2, 3)), "b": np.zeros(2)}).work == 8
