@@ -46,6 +46,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 import roberta  # noqa: E402
+from bare_session import BareSession  # noqa: E402
 
 CONCURRENCY = (1, 4, 8)
 SHORT = "Containers are good"
@@ -509,7 +510,8 @@ def rotated_latency(calls: dict[str, Callable[[], None]], seconds: float) -> dic
 def latency_run(args: argparse.Namespace) -> None:
     """Raw onnxruntime against the image built from this tree ("after") and, with --baseline, the
     image built from onnx_serve at that git ref ("before"), each on the host's network and through a
-    published port: c1 latency in rotated rounds, c8 throughput, start -> ready."""
+    published port: c1 latency in rotated rounds, c8 throughput, start -> ready. The c1 rounds also
+    call "bare" (benchmarks/bare_session.py): the floor of any server in a process of its own."""
     work = args.out.parent / "latency"
     models_dirs = {"small": small_model(work / "small"), "roberta": roberta.make(args.model_dir)}
     sources = {"after": ROOT / "src"}
@@ -545,10 +547,12 @@ def latency_run(args: argparse.Namespace) -> None:
         tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         session = raw_session(model_dir)
         feeds = {"input_ids": np.array([tokenizer.encode(SHORT).ids], dtype=np.int64)}
-        calls: dict[str, Callable[[], None]] = {"raw": lambda: session.run(None, feeds)}  # noqa: B023
+        bare = BareSession(model_dir, SHORT)  # the floor: the same run in another process, no HTTP
+        calls: dict[str, Callable[[], None]] = {"raw": lambda: session.run(None, feeds), "bare": bare.call}  # noqa: B023
         calls.update({name: server.client(SHORT) for name, server in servers.items()})
         facts["c1"] = rotated_latency(calls, args.seconds * args.rounds)
-        c8: dict[str, list[float]] = {name: [] for name in calls}
+        bare.stop()
+        c8: dict[str, list[float]] = {name: [] for name in ("raw", *servers)}
         for _ in range(args.rounds):
             c8["raw"].append(measure(calls["raw"], 8, args.seconds)["throughput"])
             for name, server in servers.items():
@@ -561,9 +565,9 @@ def latency_run(args: argparse.Namespace) -> None:
         for name in calls:
             c1 = facts["c1"][name]
             ready = facts["start_to_ready_s"].get(name)
+            c8 = facts["c8_throughput"].get(name)
             print(f"  {name:12} c1 p50 {c1['p50_ms']:7.2f} ms  vs raw {c1['median_difference_ms']:+.2f} ms"
-                  f"  c8 {facts['c8_throughput'][name]:7.1f} req/s"
-                  f" ({facts['c8_throughput'][name] / facts['c8_throughput']['raw']:.2f} x raw)"
+                  + (f"  c8 {c8:7.1f} req/s ({c8 / facts['c8_throughput']['raw']:.2f} x raw)" if c8 else "")
                   + (f"  ready {ready:.2f} s" if ready else ""), flush=True)  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
