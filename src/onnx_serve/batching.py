@@ -70,6 +70,7 @@ class Batcher:
         self.queued = 0  # items waiting, for the queue-depth gauge
         self._last = (0, 0.0)  # the previous batch: items, seconds
         self._seconds_per_work: dict[type, float] = {}  # by the type of job, from its last batch
+        self._runs: list[tuple[int, float]] = []  # (items, seconds) of the runs not yet observed
         self._queue: list[_Pending] = []
         self._wakeup = asyncio.Event()
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="onnx-serve-inference")
@@ -149,6 +150,11 @@ class Batcher:
         seconds = time.monotonic() - started
         self._last = (sum(pending.size for pending in batch), seconds)
         self._seconds_per_work[kind] = seconds / max(work, 1)
+        await asyncio.sleep(0)  # the answered requests write their responses before the runs are observed
+        runs, self._runs = self._runs, []
+        if self.observe is not None:
+            for items, run_seconds in runs:
+                self.observe(items, run_seconds)
 
     async def _run_in_thread(self, batch: list[_Pending]) -> None:
         """Its callers are answered from the thread's one callback into the loop (not after this task
@@ -181,8 +187,7 @@ class Batcher:
             if not isinstance(e, RequestError):
                 log.exception("inference failed")
             return [(False, e)]
-        if self.observe is not None:
-            self.observe(sum(len(job) for job in jobs), time.perf_counter() - started)
+        self._runs.append((sum(len(job) for job in jobs), time.perf_counter() - started))
         return [(True, result) for result in results]
 
 

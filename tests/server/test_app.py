@@ -56,6 +56,7 @@ async def test_metrics_count_requests_batches_and_the_model(predictor):
     async with serving(app_for(predictor, "wine")) as client:
         await client.post("/predict", json={"data": WINE_ROWS})
         await client.post("/predict", json={"data": []})
+        await asyncio.sleep(0.01)  # a batch is observed once its callers are answered, a loop turn later
         text = (await client.get("/metrics")).text
     assert 'onnx_serve_requests_total{method="POST",route="/predict",status="200"} 1.0' in text
     assert 'onnx_serve_requests_total{method="POST",route="/predict",status="400"} 1.0' in text

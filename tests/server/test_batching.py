@@ -176,3 +176,15 @@ async def test_after_a_batch_the_batcher_briefly_waits_for_its_clients_to_come_b
     await asyncio.gather(first, *(batcher.submit([f"b{i}"]) for i in range(1, 4)))
     await batcher.stop()
     assert [len(batch) for batch in recorder.batches] == [1, 4, 4]
+
+
+async def test_the_callers_are_answered_before_the_run_is_observed():
+    order: list[str] = []
+    batcher = Batcher(list, key=len, observe=lambda items, seconds: order.append(f"observed {items}"))
+    batcher.start()
+    for _ in range(2):  # the first run in the thread, the second on the loop
+        await batcher.submit(["a"])
+        order.append("answered")
+    await asyncio.sleep(0.01)
+    await batcher.stop()
+    assert order == ["answered", "observed 1"] * 2
