@@ -15,9 +15,9 @@ A failing batch is retried job by job, so that one bad job fails alone.
 A batch runs in a worker thread, so that the event loop keeps answering (health, metrics, other
 requests) while the model runs; except a batch expected to take at most INLINE_SECONDS, which runs
 on the loop itself: two thread hops cost more than it blocks the loop (0.1-0.3 ms on a 2-CPU VM
-whose CPUs idled, and 10-25% of the throughput of a small model). The expectation is the seconds per
-unit of `work` (a job's size: items x longest text, rows x features) of the last batch of that kind
-of job, so a first batch, or a larger one, goes to the thread.
+whose CPUs idled, and 10-25% of the throughput of a small model). The expectation is the batch's
+`work` (what its run time grows with: items x longest text, rows x features) times the seconds per
+unit of work of the last batch of its kind: the first batch of a kind, and a long one, go to the thread.
 """
 
 from __future__ import annotations
