@@ -174,6 +174,19 @@ async def test_concurrent_requests_are_coalesced_into_fewer_session_runs(model_d
     assert sum(counting.batches) == 16 and len(counting.batches) < 16 and max(counting.batches) <= 8
 
 
+async def test_health_answers_while_a_long_batch_runs(model_dir):
+    model = Predictor.load(model_dir("text"), threads=1)
+    model.session = CountingSession(model.session, seconds=0.3)
+    async with serving(create_app(SETTINGS, predictor=model)) as client:
+        await client.post("/predict", json=[GOOD])  # the server learns that a text takes 0.3 s
+        slow = asyncio.ensure_future(client.post("/predict", json=[GOOD]))
+        await asyncio.sleep(0.05)  # it runs now, in the inference thread (longer than INLINE_SECONDS)
+        live = await client.get("/v2/health/live")
+        answered_during_the_run = not slow.done()
+        assert (await slow).json() == {"positive": True}
+    assert live.status_code == 200 and answered_during_the_run
+
+
 async def test_coalesced_answers_equal_lone_answers(predictor):
     rows = WINE_ROWS * 4
     async with serving(app_for(predictor, "wine", max_queue_delay_ms=50)) as client:
