@@ -605,9 +605,10 @@ def latency_run(args: argparse.Namespace) -> None:
         for name in calls:
             c1 = facts["c1"][name]
             ready = facts["start_to_ready_s"].get(name)
-            c8 = facts["c8_throughput"].get(name)
+            throughput = facts["c8_throughput"].get(name)  # no c8 for the bare ones
             print(f"  {name:24} c1 p50 {c1['p50_ms']:7.2f} ms  vs raw {c1['median_difference_ms']:+.2f} ms"
-                  + (f"  c8 {c8:7.1f} req/s ({c8 / facts['c8_throughput']['raw']:.2f} x raw)" if c8 else "")
+                  + (f"  c8 {throughput:7.1f} req/s ({throughput / facts['c8_throughput']['raw']:.2f} x raw)"
+                     if throughput else "")
                   + (f"  ready {ready:.2f} s" if ready else ""), flush=True)  # fmt: skip
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2))
