@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tritonclient.http as triton
 
-from cli_runs import run_cli, serve
+from cli_runs import package_local, run_cli, serve
 from client_venv import drive_grpc
 from models import make_text_classifier
 from oip_spec import PATHS, calls, check
@@ -26,21 +26,7 @@ def test_the_image_answers_tritonclient_binary_at_its_version_behind_a_key(
     tmp_path, base_image, docker_client, docker_cleanup
 ):
     model = make_text_classifier(tmp_path / "text")
-    run = run_cli(
-        tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--model-name",
-        "sentiment",
-        "--model-version",
-        "7",
-        "--push",
-        "false",
-        "--base-image",
-        base_image,
-    )
+    run = package_local(tmp_path, model, model_name="sentiment", model_version="7", push="false", base_image=base_image)
     assert run.code == 0, run.stderr
     docker_cleanup.image(run.outputs["image-id"])
     container, url = serve(docker_client, run.outputs["image-id"], {"ONNX_SERVE_API_KEYS": KEY})

@@ -11,7 +11,7 @@ import onnx
 import pytest
 from sklearn.datasets import load_wine
 
-from cli_runs import run_cli
+from cli_runs import package_local
 from golden import write_lines
 from models import make_tabular_classifier
 
@@ -41,25 +41,16 @@ def test_a_new_version_is_compared_with_the_previous_image_and_the_gate_stops_th
     def package(model: Path, version: str, *extra: str):
         folder = tmp_path / f"run-{version}"
         folder.mkdir()
-        run = run_cli(
+        run = package_local(
             folder,
-            "--model-source",
-            "local",
-            "--model-path",
-            str(model),
-            "--model-name",
-            "wine",
-            "--model-version",
-            version,
-            "--images",
-            f"{registry.host}/{repo}",
-            "--tags",
-            version,
-            "--samples",
-            samples,
-            "--base-image",
-            base_image,
+            model,
             *extra,
+            model_name="wine",
+            model_version=version,
+            images=f"{registry.host}/{repo}",
+            tags=version,
+            samples=samples,
+            base_image=base_image,
         )
         docker_cleanup.image(f"{registry.host}/{repo}:{version}")
         return run

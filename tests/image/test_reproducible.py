@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cli_runs import run_cli, serve
+from cli_runs import package_local, serve
 from fault_proxy import FaultProxy
 
 pytestmark = pytest.mark.engine
@@ -23,7 +23,7 @@ def package(folder: Path, *args: str, epoch: str = EPOCH):
     """One run in a work folder and dependency cache of its own, as on a fresh runner."""
     folder.mkdir()
     env = {"XDG_CACHE_HOME": str(folder / "cache"), "SOURCE_DATE_EPOCH": epoch, "DOCKER_CONFIG": str(folder)}
-    return run_cli(folder, "--model-source", "local", "--model-path", str(EXAMPLE), *args, env=env)
+    return package_local(folder, EXAMPLE, *args, env=env)
 
 
 @pytest.fixture

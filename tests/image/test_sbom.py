@@ -12,7 +12,7 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from cli_runs import run_cli
+from cli_runs import package_local
 from locks import SERVE_LOCK, entries, linux
 from models import make_text_classifier
 
@@ -37,18 +37,12 @@ def test_the_ml_bom_validates_names_everything_and_is_found_from_the_digest(
     repo = f"{docker_cleanup.prefix}/bom"
     config = auth_registry.write_docker_config(tmp_path / "docker-config")
     model = make_text_classifier(tmp_path / "text")
-    run = run_cli(
+    run = package_local(
         tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--tags",
-        "v1",
-        "--images",
-        f"{registry.host}/{repo}\n{auth_registry.host}/{repo}",
-        "--base-image",
-        base_image,
+        model,
+        tags="v1",
+        images=f"{registry.host}/{repo}\n{auth_registry.host}/{repo}",
+        base_image=base_image,
         env={"DOCKER_CONFIG": str(config)},
     )
     assert run.code == 0, run.stderr

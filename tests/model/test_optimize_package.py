@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from cli_runs import run_cli, serve
+from cli_runs import package_local, serve
 from golden import golden_texts, make_tied_classifier, write_lines
 from models import make_text_classifier
 
@@ -30,22 +30,14 @@ def test_int8_text_model_with_a_golden_set_is_pushed_and_answers_as_checked(
         ],
     )
     repo = f"{docker_cleanup.prefix}/int8"
-    run = run_cli(
+    run = package_local(
         tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--images",
-        f"{registry.host}/{repo}",
-        "--tags",
-        "v1",
-        "--base-image",
-        base_image,
-        "--samples",
-        samples,
-        "--quantize",
-        "int8",
+        model,
+        images=f"{registry.host}/{repo}",
+        tags="v1",
+        base_image=base_image,
+        samples=samples,
+        quantize="int8",
     )
     assert run.code == 0, run.stderr
     log = run.stderr
@@ -82,22 +74,14 @@ def test_int8_below_the_gate_stops_before_the_build_with_the_numbers(tmp_path, r
     rows = np.random.default_rng(1).normal(size=(200, 64)).round(4).tolist()
     samples = write_lines(tmp_path / "golden.jsonl", [{"data": rows[i : i + 10]} for i in range(0, 200, 10)])
     repo = f"{docker_cleanup.prefix}/tied"
-    run = run_cli(
+    run = package_local(
         tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
         model,
-        "--images",
-        f"{registry.host}/{repo}",
-        "--tags",
-        "v1",
-        "--base-image",
-        base_image,
-        "--samples",
-        samples,
-        "--quantize",
-        "int8",
+        images=f"{registry.host}/{repo}",
+        tags="v1",
+        base_image=base_image,
+        samples=samples,
+        quantize="int8",
     )
     assert run.code == 1, run.stderr
     [error] = [line for line in run.stderr.splitlines() if line.startswith("error:")]

@@ -17,7 +17,7 @@ import pytest
 from cyclonedx.schema import SchemaVersion
 from cyclonedx.validation.json import JsonStrictValidator
 
-from cli_runs import TEST_LABEL, run_cli
+from cli_runs import TEST_LABEL, package_local
 from models import make_tabular_classifier, make_text_classifier, tabular_rows
 from multiarch import (
     OCI_INDEX,
@@ -132,22 +132,14 @@ def test_two_platforms_give_an_index_in_every_registry_and_each_image_answers(
         rows = tabular_rows("wine", 178)[::30]  # the data set is ordered by class: these rows span all three
         model, path, body = make_tabular_classifier(tmp_path / "wine"), "/predict", {"data": rows}
     config = auth_registry.write_docker_config(tmp_path / "docker-config")
-    run = run_cli(
+    run = package_local(
         tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--tags",
-        "v1",
-        "--images",
-        f"{registry.host}/{repo}\n{auth_registry.host}/{repo}",
-        "--platforms",
-        PLATFORMS,
-        "--base-image",
-        two_platform_base,
-        "--sample",
-        json.dumps(body),
+        model,
+        tags="v1",
+        images=f"{registry.host}/{repo}\n{auth_registry.host}/{repo}",
+        platforms=PLATFORMS,
+        base_image=two_platform_base,
+        sample=json.dumps(body),
         env={"DOCKER_CONFIG": str(config)},
     )
     assert run.code == 0, run.stderr
@@ -207,20 +199,8 @@ def test_a_platform_the_base_lacks_is_refused_before_the_build(
     repo = f"{docker_cleanup.prefix}/refused"
     only_amd64 = publish_amd64_only(docker_client, registry_factory(), "base/amd64-only", base_image)
     model = make_text_classifier(tmp_path / "text")
-    run = run_cli(
-        tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--tags",
-        "v1",
-        "--images",
-        f"{registry.host}/{repo}",
-        "--platforms",
-        PLATFORMS,
-        "--base-image",
-        only_amd64,
+    run = package_local(
+        tmp_path, model, tags="v1", images=f"{registry.host}/{repo}", platforms=PLATFORMS, base_image=only_amd64
     )
     assert run.code != 0
     assert "has no linux/arm64 image (it has linux/amd64)" in run.stderr
@@ -235,20 +215,13 @@ def test_one_foreign_platform_gives_a_plain_manifest_and_no_index(
 ):
     repo = f"{docker_cleanup.prefix}/arm64"
     model = make_text_classifier(tmp_path / "text")
-    run = run_cli(
+    run = package_local(
         tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--tags",
-        "v1",
-        "--images",
-        f"{registry.host}/{repo}",
-        "--platforms",
-        "linux/arm64",
-        "--base-image",
-        two_platform_base,
+        model,
+        tags="v1",
+        images=f"{registry.host}/{repo}",
+        platforms="linux/arm64",
+        base_image=two_platform_base,
     )
     assert run.code == 0, run.stderr
     line = next(line for line in run.stderr.splitlines() if "linux/arm64: inspected, not run" in line)
@@ -271,20 +244,13 @@ def test_a_base_that_lacks_a_library_the_wheels_need_is_refused_by_the_static_ch
     no_libstdcxx = arm64_rootfs(tmp_path, PACKAGES.replace(",libstdc++6", ""))
     base = publish_base(docker_client, registry_factory(), "base/no-libstdcxx", base_image, no_libstdcxx)
     repo = f"{docker_cleanup.prefix}/no-libstdcxx"
-    run = run_cli(
+    run = package_local(
         tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(make_text_classifier(tmp_path / "text")),
-        "--tags",
-        "v1",
-        "--images",
-        f"{registry.host}/{repo}",
-        "--platforms",
-        "linux/arm64",
-        "--base-image",
-        base,
+        make_text_classifier(tmp_path / "text"),
+        tags="v1",
+        images=f"{registry.host}/{repo}",
+        platforms="linux/arm64",
+        base_image=base,
     )
     assert run.code != 0
     last = run.stderr.strip().splitlines()[-1]

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cli_runs import run_cli
+from cli_runs import package_local, run_cli
 from disk_usage import unique_bytes
 from models import corrupt_model, make_external_data_model
 
@@ -64,19 +64,7 @@ def test_a_local_model_costs_no_second_copy_and_the_work_folder_goes(tmp_path, b
     (model / "model.onnx").chmod(0o444)  # a user's read-only input
     before = fingerprint(model)
     with PeakBytes(tmp_path / ".onnx-package", inodes(model)) as peak:
-        run = run_cli(
-            tmp_path,
-            "--model-source",
-            "local",
-            "--model-path",
-            str(model),
-            "--push",
-            "false",
-            "--tags",
-            "disk",
-            "--base-image",
-            base_image,
-        )
+        run = package_local(tmp_path, model, push="false", tags="disk", base_image=base_image)
     assert run.code == 0, run.stderr
     docker_client.images.remove(run.outputs["image-id"], force=True)
     print(f"peak new bytes in the work folder: {peak.peak} (the model: 20 MB)")

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from cli_runs import base_with_python3, run_cli, serve
+from cli_runs import base_with_python3, package_local, serve
 from models import corrupt_model, make_tabular_classifier, make_text_classifier, tabular_rows
 
 pytestmark = pytest.mark.engine
@@ -60,20 +60,13 @@ def test_text_model_is_pushed_to_two_registries_and_answers_the_tutorial(
     tmp_path, targets, base_image, docker_client, docker_cleanup
 ):
     model = make_text_classifier(tmp_path / "text")
-    run = run_cli(
+    run = package_local(
         tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--images",
-        images_arg(targets),
-        "--tags",
-        "v1",
-        "--base-image",
-        base_image,
-        "--expected",
-        '{"positive": true}',
+        model,
+        images=images_arg(targets),
+        tags="v1",
+        base_image=base_image,
+        expected='{"positive": true}',
         env=targets["env"],
     )
     digest = assert_pushed_everywhere(run, targets, ["v1"])
@@ -107,20 +100,13 @@ def test_tabular_model_answers_the_azure_ml_scoring_shape(tmp_path, targets, bas
     model = make_tabular_classifier(tmp_path / "wine")
     rows = tabular_rows("wine", 3)
     sample = json.dumps({"data": rows})
-    run = run_cli(
+    run = package_local(
         tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model / "model.onnx"),
-        "--images",
-        images_arg(targets),
-        "--tags",
-        "v1,stable",
-        "--base-image",
-        base_image,
-        "--sample",
-        sample,
+        model / "model.onnx",
+        images=images_arg(targets),
+        tags="v1,stable",
+        base_image=base_image,
+        sample=sample,
         env=targets["env"],
     )
     digest = assert_pushed_everywhere(run, targets, ["v1", "stable"])
@@ -135,19 +121,8 @@ def test_tabular_model_answers_the_azure_ml_scoring_shape(tmp_path, targets, bas
 
 def test_a_corrupt_model_stops_with_one_line_and_pushes_nothing(tmp_path, targets, base_image):
     model = corrupt_model(tmp_path / "corrupt")
-    run = run_cli(
-        tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--images",
-        images_arg(targets),
-        "--tags",
-        "v1",
-        "--base-image",
-        base_image,
-        env=targets["env"],
+    run = package_local(
+        tmp_path, model, images=images_arg(targets), tags="v1", base_image=base_image, env=targets["env"]
     )
     assert run.code == 1
     errors = [line for line in run.stderr.splitlines() if line.startswith("error:")]
@@ -172,21 +147,8 @@ def test_an_image_that_cannot_serve_is_never_pushed(tmp_path, targets, broken_py
     """A base whose Python cannot serve passes the base probe and builds, but the container check stops the push."""
     base = broken_python_base
     model = make_tabular_classifier(tmp_path / "wine")
-    run = run_cli(
-        tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--images",
-        images_arg(targets),
-        "--tags",
-        "v1",
-        "--base-image",
-        base,
-        "--check-timeout",
-        "30",
-        env=targets["env"],
+    run = package_local(
+        tmp_path, model, images=images_arg(targets), tags="v1", base_image=base, check_timeout="30", env=targets["env"]
     )
     assert run.code == 1, run.stderr
     assert "Container check failed" in run.stderr and "python3" in run.stderr

@@ -19,7 +19,7 @@ import docker
 import pytest
 from bed import Bed, assert_refused
 
-from cli_runs import Run, base_with_python3, run_cli
+from cli_runs import Run, base_with_python3, package_local
 from disk_usage import tmpfs
 from models import make_external_data_model, make_tabular_classifier
 
@@ -41,21 +41,8 @@ def stage_seconds(stderr: str, stage: str) -> float:
 def local_run(bed: Bed, *extra: str, env: dict[str, str] | None = None) -> tuple[Run, float]:
     model = make_tabular_classifier(bed.tmp_path / "wine")
     started = time.monotonic()
-    run = run_cli(
-        bed.tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--images",
-        bed.images(),
-        "--tags",
-        "v1",
-        "--base-image",
-        bed.base_image,
-        *extra,
-        env=env,
-        timeout=BOUND,
+    run = package_local(
+        bed.tmp_path, model, *extra, images=bed.images(), tags="v1", base_image=bed.base_image, env=env, timeout=BOUND
     )
     return run, time.monotonic() - started
 
@@ -102,18 +89,12 @@ def test_a_full_disk_under_the_work_folder_says_how_much_the_run_needs_and_frees
 ) -> None:
     model = make_external_data_model(bed.tmp_path / "big", megabytes=20)
     started = time.monotonic()
-    run = run_cli(
+    run = package_local(
         bed.tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--images",
-        bed.images(),
-        "--tags",
-        "v1",
-        "--base-image",
-        bed.base_image,
+        model,
+        images=bed.images(),
+        tags="v1",
+        base_image=bed.base_image,
         env={"RUNNER_TEMP": str(small_disk)},
         timeout=BOUND,
     )

@@ -17,7 +17,7 @@ import docker
 import pytest
 from bed import Bed, assert_refused
 
-from cli_runs import Run, run_cli
+from cli_runs import Run, flags, run_cli
 from models import corrupt_model, make_tabular_classifier, tabular_rows
 
 if TYPE_CHECKING:
@@ -46,16 +46,7 @@ class Case:
 def local(bed: Bed, model: Path | str, *extra: str) -> list[str]:
     """A local-model run to the bed's registries; a flag in `extra` given again overrides the one here."""
     return [
-        "--model-source",
-        "local",
-        "--model-path",
-        str(model),
-        "--images",
-        bed.images(),
-        "--tags",
-        "v1",
-        "--base-image",
-        bed.base_image,
+        *flags(model_source="local", model_path=model, images=bed.images(), tags="v1", base_image=bed.base_image),
         *extra,
     ]
 
@@ -257,26 +248,18 @@ def test_a_wrong_password_on_one_of_two_registries_pushes_nothing(bed: Bed) -> N
 
 
 def test_a_model_version_azure_ml_does_not_have(bed: Bed, azure_ws: AzureWorkspace) -> None:
-    flags = [
-        "--workspace",
-        "ws",
-        "--resource-group",
-        "rg",
-        "--subscription-id",
-        azure_ws.subscription,
-        "--model-name",
-        "wine",
-        "--model-version",
-        "9",
-        "--images",
-        bed.images(),
-        "--tags",
-        "v1",
-        "--base-image",
-        bed.base_image,
-    ]  # the base is resolved before the model is fetched
+    azure_flags = flags(
+        workspace="ws",
+        resource_group="rg",
+        subscription_id=azure_ws.subscription,
+        model_name="wine",
+        model_version="9",
+        images=bed.images(),
+        tags="v1",
+        base_image=bed.base_image,
+    )  # the base is resolved before the model is fetched
     env = {**azure_ws.environ, "INPUT_AZURE_CREDENTIALS": azure_ws.credentials}
-    run = run_cli(bed.tmp_path, *flags, env=env, timeout=FAST_RUN)
+    run = run_cli(bed.tmp_path, *azure_flags, env=env, timeout=FAST_RUN)
     line = assert_refused(run, bed, "model wine has no version 9 in workspace ws")
     print(line)
     assert "it has versions 1, 2" in line

@@ -50,6 +50,24 @@ def run_cli(tmp_path: Path, *args: str, env: dict[str, str] | None = None, timeo
     return Run(done.returncode, done.stderr, parse_github_output(output.read_text()))
 
 
+def flags(**inputs: object) -> list[str]:
+    """The CLI flags of action inputs given as keywords: base_image="x" -> ["--base-image", "x"]."""
+    return [part for name, value in inputs.items() for part in (f"--{name.replace('_', '-')}", str(value))]
+
+
+def package_local(
+    tmp_path: Path,
+    model: Path | str,
+    *extra: str,
+    env: dict[str, str] | None = None,
+    timeout: float = 900,
+    **inputs: object,
+) -> Run:
+    """run_cli on a model folder or .onnx file of the runner's: `inputs` as in `flags`, then `extra` (a
+    flag given again there overrides)."""
+    return run_cli(tmp_path, *flags(model_source="local", model_path=model, **inputs), *extra, env=env, timeout=timeout)
+
+
 def serve(
     client: docker.DockerClient, image: str, environment: dict[str, str] | None = None, also: tuple[str, ...] = ()
 ) -> tuple[Any, str]:
