@@ -20,6 +20,7 @@ import pytest
 from docker.utils.build import tar
 
 from act_helpers import ROOT
+from cli_runs import flags
 
 if TYPE_CHECKING:
     from testbed import DockerCleanup, Registry
@@ -106,18 +107,13 @@ def inputs(registry_host: str, repository: str) -> list[str]:
     """A Python 3.13 base: neither this machine's Python (3.11.7) nor the tool image's (bookworm's 3.11.2) writes
     byte code for it, so the dependencies layer holds the wheels' files only. (Two runners of one Python minor
     version compile it, and 3.11.2 and 3.11.7 write a few line tables differently.)"""
-    return [
-        "--model-source",
-        "local",
-        "--model-path",
-        "sentiment",
-        "--base-image",
-        "onnx-package-test/base:trixie",
-        "--images",
-        f"{registry_host}/{repository}",
-        "--tags",
-        "v1",
-    ]
+    return flags(
+        model_source="local",
+        model_path="sentiment",
+        base_image="onnx-package-test/base:trixie",
+        images=f"{registry_host}/{repository}",
+        tags="v1",
+    )
 
 
 def test_the_tool_image_packages_the_same_image_as_the_host(
@@ -145,34 +141,19 @@ def test_on_a_bridge_network_the_check_shares_the_tool_containers_network(
     containers have no network, so the serving wheels come from the host's cache."""
     shutil.copytree(ROOT / "examples" / "sentiment", tmp_path / "sentiment")
     cache = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "onnx-package"
-    on_host = run_on_host(
-        tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        "sentiment",
-        "--push",
-        "false",
-        "--base-image",
-        "onnx-package-test/base:bookworm",
-        "--model-name",
-        docker_cleanup.prefix,
+    args = flags(
+        model_source="local",
+        model_path="sentiment",
+        push="false",
+        base_image="onnx-package-test/base:bookworm",
+        model_name=docker_cleanup.prefix,
     )
-    # ^ fills the cache the tool reads below
+    on_host = run_on_host(tmp_path, *args)  # fills the cache the tool reads below
     assert on_host.returncode == 0, on_host.stderr[-2000:]
     done = run_in_tool(
         tool_image,
         tmp_path,
-        "--model-source",
-        "local",
-        "--model-path",
-        "sentiment",
-        "--push",
-        "false",
-        "--base-image",
-        "onnx-package-test/base:bookworm",
-        "--model-name",
-        docker_cleanup.prefix,
+        *args,
         network="bridge",
         mounts=(f"{cache}:/root/.cache/onnx-package",),
     )

@@ -29,6 +29,7 @@ import pytest
 from forwarder import serve
 
 from act_helpers import ROOT
+from cli_runs import flags
 
 if TYPE_CHECKING:
     from testbed import DockerCleanup, Registry
@@ -50,18 +51,13 @@ def plain_outputs(stdout: str) -> dict[str, str]:
 
 
 def inputs(registry: Registry, repository: str) -> list[str]:
-    return [
-        "--model-source",
-        "local",
-        "--model-path",
-        "sentiment",
-        "--base-image",
-        "onnx-package-test/base:bookworm",
-        "--images",
-        f"{registry.host}/{repository}",
-        "--tags",
-        "v1",
-    ]
+    return flags(
+        model_source="local",
+        model_path="sentiment",
+        base_image="onnx-package-test/base:bookworm",
+        images=f"{registry.host}/{repository}",
+        tags="v1",
+    )
 
 
 @pytest.fixture(scope="module")
