@@ -88,10 +88,9 @@ class Served:
         return self.log.read_text(errors="replace")
 
 
-def start_server(model_dir: Path, log: Path, ready_within: float = 120, **env: str) -> Served:
-    """Start the server on a free port and wait (bounded) until /v2/health/ready answers 200."""
-    port = free_port()
-    environ = {
+def server_environ(model_dir: Path, port: int, **env: str) -> dict[str, str]:
+    """The environment of `python -m onnx_serve` serving model_dir on 127.0.0.1:port, one thread."""
+    return {
         **os.environ,
         "PYTHONPATH": str(SRC),
         "PORT": str(port),
@@ -100,10 +99,15 @@ def start_server(model_dir: Path, log: Path, ready_within: float = 120, **env: s
         "ONNX_SERVE_THREADS": "1",
         **env,
     }
+
+
+def start_server(model_dir: Path, log: Path, ready_within: float = 120, **env: str) -> Served:
+    """Start the server on a free port and wait (bounded) until /v2/health/ready answers 200."""
+    port = free_port()
     with log.open("wb") as sink:
         process = subprocess.Popen(
             [sys.executable, "-m", "onnx_serve"],
-            env=environ,
+            env=server_environ(model_dir, port, **env),
             stdout=sink,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

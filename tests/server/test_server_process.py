@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -13,30 +12,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from serving import SRC, free_port, server_environ
 
 from onnx_serve import healthcheck
 
-SRC = Path(__file__).resolve().parents[2] / "src"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 def start(model_dir: Path, port: int, **env: str) -> subprocess.Popen[str]:
-    environ = {
-        **os.environ,
-        "PYTHONPATH": str(SRC),
-        "PORT": str(port),
-        "ONNX_SERVE_HOST": "127.0.0.1",
-        "ONNX_SERVE_MODEL_DIR": str(model_dir),
-        "ONNX_SERVE_THREADS": "1",
-        **env,
-    }
     return subprocess.Popen(
-        [sys.executable, "-m", "onnx_serve"], env=environ, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        [sys.executable, "-m", "onnx_serve"],
+        env=server_environ(model_dir, port, **env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
