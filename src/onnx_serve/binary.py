@@ -11,11 +11,11 @@ length followed by that many bytes. An answer is laid out the same way when bina
 
 from __future__ import annotations
 
-import json
 import struct
 from typing import Any
 
 import numpy as np
+import orjson
 
 from .errors import RequestError
 
@@ -136,7 +136,7 @@ def encode(answer: dict[str, Any]) -> tuple[bytes, int | None]:
             data = output.pop("data")
             output["parameters"] = {**output.get("parameters", {}), "binary_data_size": len(data)}
             chunks.append(data)
-    header = json.dumps(answer, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    header = orjson.dumps(answer)
     if not chunks:
         return header, None
     return b"".join([header, *chunks]), len(header)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from onnx_serve.app import create_app
+from onnx_serve.app import JSONResponse, create_app
 from onnx_serve.predictor import Predictor
 from onnx_serve.settings import Settings
 from server_models import WINE_ROWS, serving
@@ -81,7 +81,9 @@ async def test_openapi_and_docs(predictor):
         ("POST", "/predict", b"", 400, "not valid JSON"),
         ("POST", "/predict", b"\xff\xfe\xfa", 400, "not valid JSON"),
         ("POST", "/predict", b"[" * 5000 + b"]" * 5000, 400, "not valid JSON"),
-        ("POST", "/predict", b"[NaN]", 400, "NaN is not a JSON number"),
+        ("POST", "/predict", b"[NaN]", 400, "not valid JSON: unexpected character"),
+        ("POST", "/predict", b"[1e400]", 400, "not valid JSON: number is infinity"),
+        ("POST", "/predict", b'["\\ud800"]', 400, "not valid JSON: no low surrogate"),
         ("POST", "/predict", b"[]", 400, "no items"),
         ("POST", "/predict", b'{"inputs": [1]}', 400, "list of strings"),
         ("POST", "/predict", json.dumps(["x"] * 5).encode(), 413, "ONNX_SERVE_MAX_REQUEST_ITEMS"),
@@ -234,3 +236,11 @@ async def test_the_metric_collectors_are_made_after_ready_before_any_request(pre
         while "_collectors" not in vars(app.state.metrics) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
         assert "_collectors" in vars(app.state.metrics)
+
+
+def test_json_answers_write_nan_and_infinity_as_null():
+    """JSON has no NaN: a model output of NaN or infinity is answered as null, as JavaScript writes it."""
+    assert (
+        JSONResponse({"score": float("nan"), "scores": [float("inf"), 0.5]}).body
+        == b'{"score":null,"scores":[null,0.5]}'
+    )

@@ -22,6 +22,7 @@ ALLOWED = {  # top-level module -> distribution, as docs/ARCHITECTURE.md allows
     "starlette": "starlette",
     "uvicorn": "uvicorn",
     "prometheus_client": "prometheus-client",
+    "orjson": "orjson",
 }
 GRPC_ONLY = {"grpc": "grpcio", "google": "protobuf"}  # onnx_serve/grpc_api only: in the image with `grpc: true`
 NOT_IN_THE_IMAGE = {"fastapi", "pydantic", "watchfiles", "websockets", "python-dotenv", "huggingface-hub", "torch"}
