@@ -143,18 +143,22 @@ class Predictor:
         """
         assert self.encoder is not None, "classify() needs a text-classification model"
         step = self.max_text_batch
+        if len(texts) <= step:  # as few numpy calls as can be on a lone request's path: each costs when cold
+            return self._classify(texts)
         return np.concatenate([self._classify(texts[start : start + step]) for start in range(0, len(texts), step)])
 
     def _classify(self, texts: Sequence[str]) -> np.ndarray:
         assert self.encoder is not None
         first = self.outputs[0].name
-        scores: np.ndarray | None = None
-        for rows, feeds in self.encoder.encode(texts):
-            values = np.asarray(self._run_padded(feeds, [first])[first])
-            if scores is None:
-                scores = np.empty((len(texts), values.shape[-1]), dtype=np.float32)
-            scores[rows] = values.reshape(len(rows), -1)
-        assert scores is not None
+        parts = [
+            (rows, np.asarray(self._run_padded(feeds, [first])[first]).reshape(len(rows), -1))
+            for rows, feeds in self.encoder.encode(texts)
+        ]
+        if len(parts) == 1:  # the texts were padded together: the rows are in the texts' order
+            return probabilities(parts[0][1])
+        scores = np.empty((len(texts), parts[0][1].shape[1]), dtype=np.float32)
+        for rows, values in parts:
+            scores[rows] = values
         return probabilities(scores)
 
     def predict_rows(self, x: np.ndarray) -> Outputs:

@@ -94,7 +94,7 @@ def encodable(text: str, where: str) -> str:
 def _render_tutorial(predictor: Predictor, probs: np.ndarray) -> Any:
     """{"positive": bool} per text for 2-label models, else {"label", "score"}; one text -> one object."""
     if probs.shape[1] == 2:
-        answers: list[dict[str, Any]] = [{"positive": bool(row.argmax() == 1)} for row in probs]
+        answers: list[dict[str, Any]] = [{"positive": second > first} for first, second in probs.tolist()]
     else:
         answers = [{"label": a["label"], "score": a["score"]} for a in (_scored(predictor, row) for row in probs)]
     return answers[0] if len(answers) == 1 else answers
