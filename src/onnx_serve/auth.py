@@ -85,5 +85,4 @@ class Unauthorized(RequestError):
         else:
             message = "this server needs an API key: send Authorization: Bearer <key>"
             challenge = REALM
-        super().__init__(message, status=401)
-        self.headers = {"WWW-Authenticate": challenge}
+        super().__init__(message, status=401, headers={"WWW-Authenticate": challenge})

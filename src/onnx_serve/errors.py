@@ -10,7 +10,8 @@ from __future__ import annotations
 class RequestError(Exception):
     """A request the server cannot answer, with the HTTP status that says why."""
 
-    def __init__(self, message: str, status: int = 400) -> None:
+    def __init__(self, message: str, status: int = 400, headers: dict[str, str] | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.headers = headers  # e.g. WWW-Authenticate on a 401, Allow on a 405

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from onnx_serve.app import JSONResponse, create_app
+from onnx_serve.app import JSONResponse, create_app, read_body
+from onnx_serve.errors import RequestError
 from onnx_serve.predictor import Predictor
 from onnx_serve.settings import Settings
 from server_models import WINE_ROWS, serving
@@ -112,6 +113,25 @@ async def test_a_body_too_large_is_refused_while_streaming(predictor):
     async with serving(app_for(predictor, "text", max_body_bytes=1000)) as client:
         response = await client.post("/predict", content=chunks())  # no content-length
     assert response.status_code == 413 and "larger than 1000 bytes" in response.json()["error"]
+
+
+async def test_a_scoring_route_answers_other_methods_405_with_allow_post(predictor):
+    async with serving(app_for(predictor, "text")) as client:
+        for path in ("/predict", "/score", "/v2/models/sentiment/infer", "/v2/models/sentiment/versions/1/infer"):
+            response = await client.put(path, content=b"[]")
+            assert response.status_code == 405 and response.headers["allow"] == "POST", path
+            assert response.json() == {"error": "Method Not Allowed"}
+
+
+async def test_a_client_that_goes_away_mid_body_is_a_400():
+    messages = iter([{"type": "http.request", "body": b"[", "more_body": True}, {"type": "http.disconnect"}])
+
+    async def receive():
+        return next(messages)
+
+    with pytest.raises(RequestError, match="went away before sending the whole body") as refused:
+        await read_body({"headers": [(b"content-length", b"20")]}, receive, 100)
+    assert refused.value.status == 400
 
 
 async def test_a_server_bug_is_a_500_json_and_the_server_goes_on(predictor):
