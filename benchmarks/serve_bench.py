@@ -267,12 +267,14 @@ class ServedImage(Served):
 
 def package(model_dir: Path, base_image: str, work: Path, *options: str) -> tuple[str, list[str]]:
     """The serving image of `model_dir`, built and checked by onnx-package (not pushed): its id, and the
-    optimize/quantize lines of its log. The run's bundle stays in `work` (RUNNER_TEMP)."""
+    optimize/quantize lines of its log. The run's bundle stays in `work` (RUNNER_TEMP): ONNX_PACKAGE_DEBUG
+    keeps the work folder, which a run otherwise removes when it ends."""
     work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "RUNNER_TEMP": str(work), "ONNX_PACKAGE_DEBUG": "1"}
     done = subprocess.run(
         [sys.executable, "-m", "onnx_package.cli", "--model-source", "local", "--model-path", str(model_dir),
          "--class-labels", "negative,positive", "--base-image", base_image, "--push", "false", "--tags", "bench",
-         *options], env={**os.environ, "RUNNER_TEMP": str(work)}, capture_output=True, text=True)  # fmt: skip
+         *options], env=env, capture_output=True, text=True)  # fmt: skip
     if done.returncode:
         raise RuntimeError(f"onnx-package {' '.join(options)} failed:\n{done.stderr[-3000:]}")
     outputs = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
