@@ -25,6 +25,7 @@ from typing import Any
 
 import orjson
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -155,18 +156,19 @@ class ScoringRoutes:
     async def _answer(self, scope: Scope, receive: Receive, template: str, params: dict[str, str]) -> Response:
         if scope["method"] != "POST":
             raise RequestError("Method Not Allowed", status=405, headers={"Allow": "POST"})
-        self.keys.require(header(scope, b"authorization"))  # 401 before the body is read
-        raw = await read_body(scope, receive, self.service.settings.max_body_bytes)
+        headers = Headers(scope=scope)
+        self.keys.require(headers.get("authorization"))  # 401 before the body is read
+        raw = await read_body(headers, receive, self.service.settings.max_body_bytes)
         if not template.startswith("/v2/"):
             return JSONResponse(await self.service.predict(parse_json(raw)))
-        json_part, tensors = binary.split(raw, header(scope, binary.HEADER.encode()))
+        json_part, tensors = binary.split(raw, headers.get(binary.HEADER))
         body = parse_json(json_part)
         binary.attach_inputs(body, tensors)
         content, header_length = binary.encode(await self.service.infer(params["name"], params.get("version"), body))
         if header_length is None:
             return Response(content, media_type="application/json")
-        headers = {"Inference-Header-Content-Length": str(header_length)}
-        return Response(content, media_type="application/octet-stream", headers=headers)
+        length = {"Inference-Header-Content-Length": str(header_length)}
+        return Response(content, media_type="application/octet-stream", headers=length)
 
 
 def scoring_route(path: str) -> tuple[str, dict[str, str]] | None:
@@ -174,14 +176,6 @@ def scoring_route(path: str) -> tuple[str, dict[str, str]] | None:
     for template, pattern in _SCORING:
         if (match := pattern.match(path)) is not None:
             return template, match.groupdict()
-    return None
-
-
-def header(scope: Scope, name: bytes) -> str | None:
-    """A request header's value (`name` in lower case, as ASGI gives names), or None."""
-    for key, value in scope["headers"]:
-        if key == name:
-            return str(value.decode("latin-1"))
     return None
 
 
@@ -246,9 +240,9 @@ def _service(request: Request) -> Service:
 # --- JSON in, errors out ---------------------------------------------------------------------------
 
 
-async def read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+async def read_body(headers: Headers, receive: Receive, limit: int) -> bytes:
     """The body's bytes; 413 past `limit` bytes (checked while reading)."""
-    declared = header(scope, b"content-length") or ""
+    declared = headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks, size, more = [], 0, True

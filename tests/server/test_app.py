@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from starlette.datastructures import Headers
 
 from onnx_serve.app import JSONResponse, create_app, read_body
 from onnx_serve.errors import RequestError
@@ -130,7 +131,7 @@ async def test_a_client_that_goes_away_mid_body_is_a_400():
         return next(messages)
 
     with pytest.raises(RequestError, match="went away before sending the whole body") as refused:
-        await read_body({"headers": [(b"content-length", b"20")]}, receive, 100)
+        await read_body(Headers({"content-length": "20"}), receive, 100)
     assert refused.value.status == 400
 
 
