@@ -23,8 +23,9 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import roberta  # noqa: E402
+from serve_bench import SHORT, raw_session  # noqa: E402
 
-BODY = json.dumps(["Containers are good"]).encode()
+BODY = json.dumps([SHORT]).encode()
 
 
 class TimedSession:
@@ -45,18 +46,14 @@ class TimedSession:
 
 
 async def measure(model_dir: Path, calls: int) -> list[float]:
-    import onnxruntime as ort
-
     from onnx_serve.app import create_app
     from onnx_serve.predictor import Predictor
-    from onnx_serve.runtime import cpu_limit, session_options
     from onnx_serve.settings import Settings
 
     predictor = Predictor.load(model_dir)
-    raw = ort.InferenceSession(str(model_dir / "model.onnx"), session_options(cpu_limit()),
-                               providers=["CPUExecutionProvider"])  # fmt: skip
+    raw = raw_session(model_dir)  # the server's session options, as in serve_bench's rounds
     assert predictor.encoder is not None
-    feeds = {"input_ids": predictor.encoder.encode(["Containers are good"])[0][1]["input_ids"]}
+    feeds = {"input_ids": predictor.encoder.encode([SHORT])[0][1]["input_ids"]}
     timed = TimedSession(predictor.session)
     predictor.session = timed  # type: ignore[assignment]
     app = create_app(Settings(model_dir=model_dir), predictor)
